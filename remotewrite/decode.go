@@ -1,0 +1,225 @@
+package remotewrite
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// Reasons a request is rejected, used in error messages and as the `reason`
+// label of scoreproxy_requests_rejected_total.
+const (
+	ReasonBadSnappy      = "bad_snappy"
+	ReasonBadProtobuf    = "bad_protobuf"
+	ReasonInvalidSeries  = "invalid_series"
+	ReasonTooLarge       = "too_large"
+	ReasonUnsupported    = "unsupported_media_type"
+	ReasonMethod         = "method_not_allowed"
+	ReasonBadTenant      = "bad_tenant"
+	ReasonUpstreamReject = "upstream_rejected"
+	ReasonUpstreamDown   = "upstream_unavailable"
+)
+
+// DecodeError is a request the proxy cannot accept (answered with 400).
+type DecodeError struct {
+	Reason string // one of the Reason* constants
+	Msg    string
+}
+
+func (e *DecodeError) Error() string { return e.Msg }
+
+func badProtobuf(format string, args ...any) error {
+	return &DecodeError{Reason: ReasonBadProtobuf, Msg: "invalid protobuf WriteRequest: " + fmt.Sprintf(format, args...)}
+}
+
+func invalidSeries(index int, labels []Label, format string, args ...any) error {
+	msg := fmt.Sprintf("invalid series #%d %s: ", index, FormatLabels(labels)) + fmt.Sprintf(format, args...)
+	return &DecodeError{Reason: ReasonInvalidSeries, Msg: msg}
+}
+
+// Field numbers of prompb (remote.proto / types.proto).
+const (
+	fieldWriteTimeseries = 1
+	fieldWriteMetadata   = 3
+
+	fieldSeriesLabels     = 1
+	fieldSeriesSamples    = 2
+	fieldSeriesExemplars  = 3
+	fieldSeriesHistograms = 4
+
+	fieldLabelName  = 1
+	fieldLabelValue = 2
+)
+
+// DecodeWriteRequest parses an uncompressed prompb.WriteRequest into req
+// (which it resets first) without copying: labels and bodies point into body,
+// which must stay untouched while req is in use. It validates every series as
+// the remote-write spec requires: label names non-empty, sorted and unique, and
+// a non-empty __name__. In the steady state (req reused) it does not allocate.
+func DecodeWriteRequest(body []byte, req *Request) error {
+	req.Reset()
+	for i := 0; i < len(body); {
+		f, next, err := readField(body, i)
+		if err != nil {
+			return badProtobuf("at byte %d: %v", i, err)
+		}
+		i = next
+		switch {
+		case f.num == fieldWriteTimeseries && f.wire == wireBytes:
+			if err := req.decodeSeries(f.bytes); err != nil {
+				return err
+			}
+		case f.num == fieldWriteMetadata && f.wire == wireBytes:
+			if err := checkMessage(f.bytes); err != nil {
+				return badProtobuf("metadata #%d: %v", len(req.Metadata), err)
+			}
+			req.Metadata = append(req.Metadata, f.bytes)
+		case f.num == fieldWriteTimeseries || f.num == fieldWriteMetadata:
+			return badProtobuf("field %d has wire type %d, want length-delimited", f.num, f.wire)
+		}
+	}
+	return nil
+}
+
+// decodeSeries parses one TimeSeries message and appends it to r.Series.
+func (r *Request) decodeSeries(b []byte) error {
+	index := len(r.Series)
+	start := len(r.labels)
+	s := Series{Body: b, RestOffset: -1}
+	contiguous := true // all label fields before any other field
+	for i := 0; i < len(b); {
+		f, next, err := readField(b, i)
+		if err != nil {
+			return badProtobuf("series #%d at byte %d: %v", index, i, err)
+		}
+		if f.num == fieldSeriesLabels {
+			if f.wire != wireBytes {
+				return badProtobuf("series #%d: label field has wire type %d", index, f.wire)
+			}
+			if s.RestOffset >= 0 {
+				contiguous = false
+			}
+			l, err := decodeLabel(f.bytes)
+			if err != nil {
+				return badProtobuf("series #%d label #%d: %v", index, len(r.labels)-start, err)
+			}
+			r.labels = append(r.labels, l)
+		} else {
+			if s.RestOffset < 0 {
+				s.RestOffset = i
+			}
+			if err := s.countField(f); err != nil {
+				return badProtobuf("series #%d: %v", index, err)
+			}
+		}
+		i = next
+	}
+	switch {
+	case s.RestOffset < 0:
+		s.RestOffset = len(b) // labels only
+	case !contiguous:
+		s.RestOffset = -1
+	}
+	s.Labels = r.labels[start:len(r.labels):len(r.labels)]
+	if err := validateLabels(index, s.Labels); err != nil {
+		return err
+	}
+	r.Series = append(r.Series, s)
+	return nil
+}
+
+// countField counts one non-label TimeSeries field, checking that the known
+// repeated messages are well formed so that a broken one is rejected here
+// rather than by the upstream.
+func (s *Series) countField(f field) error {
+	if f.num < fieldSeriesSamples || f.num > fieldSeriesHistograms {
+		return nil // unknown field: forwarded verbatim
+	}
+	if f.wire != wireBytes {
+		return fmt.Errorf("field %d has wire type %d, want length-delimited", f.num, f.wire)
+	}
+	switch f.num {
+	case fieldSeriesSamples:
+		s.Samples++
+		return checkSample(f.bytes)
+	case fieldSeriesExemplars:
+		s.Exemplars++
+	case fieldSeriesHistograms:
+		s.Histograms++
+	}
+	return checkMessage(f.bytes)
+}
+
+// checkSample validates a prompb.Sample: value is a double, timestamp a varint.
+func checkSample(b []byte) error {
+	for i := 0; i < len(b); {
+		f, next, err := readField(b, i)
+		if err != nil {
+			return fmt.Errorf("sample: %v", err)
+		}
+		if (f.num == 1 && f.wire != wireFixed64) || (f.num == 2 && f.wire != wireVarint) {
+			return fmt.Errorf("sample field %d has wire type %d", f.num, f.wire)
+		}
+		i = next
+	}
+	return nil
+}
+
+// checkMessage validates that b is a well-formed sequence of fields.
+func checkMessage(b []byte) error {
+	for i := 0; i < len(b); {
+		_, next, err := readField(b, i)
+		if err != nil {
+			return err
+		}
+		i = next
+	}
+	return nil
+}
+
+// decodeLabel parses a prompb.Label message.
+func decodeLabel(b []byte) (Label, error) {
+	var l Label
+	for i := 0; i < len(b); {
+		f, next, err := readField(b, i)
+		if err != nil {
+			return l, err
+		}
+		if f.num == fieldLabelName || f.num == fieldLabelValue {
+			if f.wire != wireBytes {
+				return l, fmt.Errorf("field %d has wire type %d, want length-delimited", f.num, f.wire)
+			}
+			if f.num == fieldLabelName {
+				l.Name = f.bytes
+			} else {
+				l.Value = f.bytes
+			}
+		}
+		i = next
+	}
+	return l, nil
+}
+
+// validateLabels applies the remote-write spec's rules to one series.
+func validateLabels(index int, labels []Label) error {
+	hasName := false
+	for j, l := range labels {
+		if len(l.Name) == 0 {
+			return invalidSeries(index, labels, "label #%d has an empty name", j)
+		}
+		if j > 0 {
+			switch c := bytes.Compare(labels[j-1].Name, l.Name); {
+			case c == 0:
+				return invalidSeries(index, labels, "duplicate label name %q", l.Name)
+			case c > 0:
+				return invalidSeries(index, labels, "labels not sorted by name: %q comes after %q", l.Name, labels[j-1].Name)
+			}
+		}
+		if string(l.Name) == MetricNameLabel {
+			hasName = len(l.Value) > 0
+		}
+	}
+	if !hasName {
+		return invalidSeries(index, labels, "no metric name: every series needs a non-empty __name__ label")
+	}
+	return nil
+}

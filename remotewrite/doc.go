@@ -1,0 +1,9 @@
+// Package remotewrite owns the wire formats and the two HTTP ends of the proxy:
+// the receive handler that accepts Prometheus remote write from producers, a
+// streaming, allocation-free codec for the RW1 protobuf (checked against the
+// gogo prompb types in tests), and the upstream client that sends snappy RW1 to
+// VictoriaMetrics with the writer's auth and TLS options.
+//
+// It knows nothing about tenants or label rules: the handler hands each decoded
+// request to a Processor, which the wiring in cmd/scoreproxy supplies.
+package remotewrite

@@ -1,0 +1,273 @@
+package remotewrite
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/golang/snappy"
+)
+
+// HandlerConfig holds the receiver's limits.
+type HandlerConfig struct {
+	// MaxRequestBytes bounds the compressed body; larger requests get 413.
+	MaxRequestBytes int64
+	// MaxDecodedBytes bounds the body after snappy decoding, checked from the
+	// snappy header before anything is allocated; larger requests get 413.
+	MaxDecodedBytes int64
+	Logger          *slog.Logger
+}
+
+// Handler receives Prometheus remote write 1.0 and hands each valid request
+// to a Processor. It answers 204 when the processor succeeds and otherwise a
+// status and a message that say what was wrong, as the remote-write spec asks:
+// 4xx for requests that must not be retried, 429/5xx for ones that may.
+type Handler struct {
+	cfg   HandlerConfig
+	proc  Processor
+	log   *slog.Logger
+	limit *LogLimiter
+	pool  sync.Pool // of *receiveBuffers
+}
+
+// receiveBuffers are the per-request buffers, reused across requests.
+type receiveBuffers struct {
+	compressed []byte
+	decoded    []byte
+	req        Request
+}
+
+// maxPooledBuffer is the largest buffer kept for reuse: a rare huge request
+// should not pin its memory for the life of the process.
+const maxPooledBuffer = 16 << 20
+
+var (
+	requestsReceived = metrics.NewCounter("scoreproxy_requests_received_total")
+	seriesReceived   = metrics.NewCounter("scoreproxy_series_received_total")
+	samplesReceived  = metrics.NewCounter("scoreproxy_samples_received_total")
+	requestDuration  = metrics.NewHistogram("scoreproxy_request_duration_seconds")
+	rejectedByReason = map[string]*metrics.Counter{}
+)
+
+func init() {
+	for _, r := range []string{ReasonBadSnappy, ReasonBadProtobuf, ReasonInvalidSeries, ReasonTooLarge,
+		ReasonUnsupported, ReasonMethod, ReasonBadTenant, ReasonUpstreamReject, ReasonUpstreamDown, "internal"} {
+		rejectedByReason[r] = metrics.NewCounter(`scoreproxy_requests_rejected_total{reason="` + r + `"}`)
+	}
+}
+
+// NewHandler returns a remote-write receiver that delivers to proc.
+func NewHandler(cfg HandlerConfig, proc Processor) *Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	h := &Handler{cfg: cfg, proc: proc, log: cfg.Logger, limit: NewLogLimiter(10*time.Second, 5)}
+	h.pool.New = func() any { return &receiveBuffers{} }
+	return h
+}
+
+// ServeHTTP implements http.Handler for every write path; see PathTenant.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	defer requestDuration.UpdateDuration(start)
+	requestsReceived.Inc()
+	tenant, ok := PathTenant(r.URL.Path)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	if err := h.serve(r, tenant); err != nil {
+		h.reject(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) serve(r *http.Request, tenant string) error {
+	if err := checkRequest(r, h.cfg.MaxRequestBytes); err != nil {
+		return err
+	}
+	bufs := h.pool.Get().(*receiveBuffers)
+	defer h.release(bufs)
+	var err error
+	if bufs.compressed, err = readBody(r.Body, bufs.compressed[:0], h.cfg.MaxRequestBytes); err != nil {
+		return err
+	}
+	if bufs.decoded, err = decodeSnappy(bufs.decoded, bufs.compressed, h.cfg.MaxDecodedBytes); err != nil {
+		return err
+	}
+	if err := DecodeWriteRequest(bufs.decoded, &bufs.req); err != nil {
+		return err
+	}
+	series, samples, _, histograms := bufs.req.Totals()
+	seriesReceived.Add(series)
+	samplesReceived.Add(samples + histograms)
+	return h.proc.Process(r.Context(), &bufs.req, tenant)
+}
+
+func (h *Handler) release(b *receiveBuffers) {
+	b.req.Reset()
+	if cap(b.compressed) > maxPooledBuffer || cap(b.decoded) > maxPooledBuffer {
+		return
+	}
+	h.pool.Put(b)
+}
+
+// checkRequest validates method, content type, encoding and declared size.
+func checkRequest(r *http.Request, maxBytes int64) error {
+	if r.Method != http.MethodPost {
+		return &StatusError{Code: http.StatusMethodNotAllowed, Reason: ReasonMethod,
+			Msg: fmt.Sprintf("method %s not allowed: remote write uses POST", r.Method)}
+	}
+	if err := checkEncoding(r.Header.Get("Content-Encoding")); err != nil {
+		return err
+	}
+	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+		return err
+	}
+	if r.ContentLength > maxBytes {
+		return tooLarge("request body of %d bytes exceeds limits.max_request_bytes (%d)", r.ContentLength, maxBytes)
+	}
+	return nil
+}
+
+func checkEncoding(enc string) error {
+	switch strings.ToLower(strings.TrimSpace(enc)) {
+	case "snappy", "": // an empty encoding is taken as snappy, as vmagent and vminsert do
+		return nil
+	}
+	return &StatusError{Code: http.StatusUnsupportedMediaType, Reason: ReasonUnsupported,
+		Msg: fmt.Sprintf("unsupported Content-Encoding %q: remote write 1.0 must be snappy-compressed", enc)}
+}
+
+func checkContentType(ct string) error {
+	if ct == "" {
+		return nil // many producers omit it; the body decides
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err == nil && mt == "application/x-protobuf" {
+		switch proto := params["proto"]; proto {
+		case "", "prometheus.WriteRequest":
+			return nil
+		default:
+			return &StatusError{Code: http.StatusUnsupportedMediaType, Reason: ReasonUnsupported,
+				Msg: fmt.Sprintf("unsupported remote-write message %q: this proxy accepts prometheus.WriteRequest (remote write 1.0)", proto)}
+		}
+	}
+	return &StatusError{Code: http.StatusUnsupportedMediaType, Reason: ReasonUnsupported,
+		Msg: fmt.Sprintf("unsupported Content-Type %q: remote write uses application/x-protobuf", ct)}
+}
+
+func tooLarge(format string, args ...any) error {
+	return &StatusError{Code: http.StatusRequestEntityTooLarge, Reason: ReasonTooLarge, Msg: fmt.Sprintf(format, args...)}
+}
+
+// readBody reads at most maxBytes into dst, failing with 413 past that.
+func readBody(body io.Reader, dst []byte, maxBytes int64) ([]byte, error) {
+	lr := io.LimitedReader{R: body, N: maxBytes + 1}
+	for {
+		if len(dst) == cap(dst) {
+			dst = append(dst, 0)[:len(dst)]
+		}
+		n, err := lr.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if int64(len(dst)) > maxBytes {
+			return dst, tooLarge("request body exceeds limits.max_request_bytes (%d bytes)", maxBytes)
+		}
+		if errors.Is(err, io.EOF) {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, &StatusError{Code: http.StatusBadRequest, Reason: ReasonBadProtobuf,
+				Msg: "cannot read request body: " + err.Error()}
+		}
+	}
+}
+
+// decodeSnappy checks the decoded length announced in the snappy header
+// against the limit before allocating, then decodes into dst's memory.
+func decodeSnappy(dst, src []byte, maxDecoded int64) ([]byte, error) {
+	n, err := snappy.DecodedLen(src)
+	if err != nil {
+		return dst, &DecodeError{Reason: ReasonBadSnappy, Msg: "corrupt snappy block (remote write needs the snappy block format, not framed): " + err.Error()}
+	}
+	if int64(n) > maxDecoded {
+		return dst, tooLarge("decoded request of %d bytes exceeds limits.max_decoded_bytes (%d)", n, maxDecoded)
+	}
+	if cap(dst) < n {
+		dst = make([]byte, n)
+	}
+	out, err := snappy.Decode(dst[:cap(dst)], src)
+	if err != nil {
+		return dst, &DecodeError{Reason: ReasonBadSnappy, Msg: "corrupt snappy block: " + err.Error()}
+	}
+	return out, nil
+}
+
+// reject answers the producer and counts the rejection.
+func (h *Handler) reject(w http.ResponseWriter, r *http.Request, err error) {
+	code, reason, retryAfter := http.StatusInternalServerError, "internal", ""
+	var de *DecodeError
+	var se *StatusError
+	switch {
+	case errors.As(err, &de):
+		code, reason = http.StatusBadRequest, de.Reason
+	case errors.As(err, &se):
+		code, reason, retryAfter = se.Code, se.Reason, se.RetryAfter
+		if reason == "" {
+			reason = reasonForCode(code)
+		}
+	}
+	if c := rejectedByReason[reason]; c != nil {
+		c.Inc()
+	}
+	if ok, suppressed := h.limit.Allow(reason); ok {
+		h.log.Warn("rejected remote-write request", "path", r.URL.Path, "remote", r.RemoteAddr,
+			"status", code, "reason", reason, "error", err.Error(), "suppressed_since_last", suppressed)
+	}
+	if retryAfter != "" {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	if code == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", http.MethodPost)
+	}
+	http.Error(w, err.Error(), code)
+}
+
+func reasonForCode(code int) string {
+	if code >= 400 && code < 500 && code != http.StatusTooManyRequests {
+		return ReasonUpstreamReject
+	}
+	return ReasonUpstreamDown
+}
+
+// PathTenant tells whether path is a write path and returns the tenant it
+// names: "" for /api/v1/write and /prometheus/api/v1/write, and the <tenant>
+// segment, verbatim, of /insert/<tenant>/prometheus[/api/v1/write] (the paths
+// vminsert serves), which the Processor parses.
+func PathTenant(path string) (string, bool) {
+	switch path {
+	case "/api/v1/write", "/prometheus/api/v1/write", "/api/v1/push":
+		return "", true
+	}
+	rest, ok := strings.CutPrefix(path, "/insert/")
+	if !ok {
+		return "", false
+	}
+	tenant, suffix, ok := strings.Cut(rest, "/")
+	if !ok || tenant == "" {
+		return "", false
+	}
+	switch suffix {
+	case "prometheus", "prometheus/", "prometheus/api/v1/write", "prometheus/api/v1/push":
+		return tenant, true
+	}
+	return "", false
+}

@@ -1,0 +1,26 @@
+package remotewrite
+
+// SendResult is the outcome of one upstream request.
+type SendResult struct {
+	// StatusCode is the upstream HTTP status, or 0 when no response arrived
+	// (connection error, timeout, cancelled context).
+	StatusCode int
+	// RetryAfter is the upstream's Retry-After header, verbatim, if any.
+	RetryAfter string
+	// Message is the upstream response body (trimmed) for non-2xx answers, or
+	// the transport error text when StatusCode is 0.
+	Message string
+	// URL is the upstream URL the request went to (no credentials in it).
+	URL string
+}
+
+// OK reports whether the upstream accepted the data (2xx).
+func (r SendResult) OK() bool { return r.StatusCode >= 200 && r.StatusCode < 300 }
+
+// BatchStats describes one upstream request's content, for the writer metrics.
+type BatchStats struct {
+	Series  int
+	Samples int // samples + histogram samples
+	// SerializeSeconds is the time spent building and compressing the body.
+	SerializeSeconds float64
+}

@@ -1,0 +1,154 @@
+package remotewrite
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Label is one name/value pair. Both slices usually point into a request body
+// or a reused scratch buffer: a Label is valid only while the buffer it points
+// into is, and must be copied to be kept.
+type Label struct {
+	Name  []byte
+	Value []byte
+}
+
+// MetricNameLabel is the reserved label that holds the metric name.
+const MetricNameLabel = "__name__"
+
+// Series is one decoded prompb.TimeSeries. Labels are sub-slices of the
+// decoded body; everything that is not a label (samples, exemplars, native
+// histograms, and any unknown field) stays encoded in Body and is copied to the
+// output verbatim, so nothing the producer sent is lost or re-encoded.
+type Series struct {
+	// Labels in the order received; Decode checks they are sorted and unique.
+	Labels []Label
+	// Body is the whole encoded TimeSeries message (labels included).
+	Body []byte
+	// RestOffset is where the non-label fields start in Body when all label
+	// fields come first (the usual case); -1 when fields are interleaved and
+	// the encoder must skip label fields itself.
+	RestOffset int
+	// Counts of the repeated fields found in Body.
+	Samples, Exemplars, Histograms int
+}
+
+// Request is one decoded prompb.WriteRequest. It is reused across requests:
+// Reset keeps the capacity of its slices so steady-state decoding does not
+// allocate.
+type Request struct {
+	Series []Series
+	// Metadata holds each encoded MetricMetadata message (field 3), verbatim.
+	Metadata [][]byte
+	// labels is the arena that every Series.Labels is a sub-slice of.
+	labels []Label
+}
+
+// Reset empties the request while keeping its buffers.
+func (r *Request) Reset() {
+	clear(r.labels) // drop references into the old body so it can be collected
+	r.labels = r.labels[:0]
+	clear(r.Series)
+	r.Series = r.Series[:0]
+	clear(r.Metadata)
+	r.Metadata = r.Metadata[:0]
+}
+
+// Totals returns the number of series, samples, exemplars and histograms.
+func (r *Request) Totals() (series, samples, exemplars, histograms int) {
+	for i := range r.Series {
+		s := &r.Series[i]
+		samples += s.Samples
+		exemplars += s.Exemplars
+		histograms += s.Histograms
+	}
+	return len(r.Series), samples, exemplars, histograms
+}
+
+// FormatLabels renders labels as Prometheus text, e.g.
+// `up{instance="a:9100",job="node"}`. It allocates and is meant for log
+// messages and errors, never for the hot path.
+func FormatLabels(labels []Label) string {
+	var b strings.Builder
+	var name []byte
+	for _, l := range labels {
+		if string(l.Name) == MetricNameLabel {
+			name = l.Value
+		}
+	}
+	b.Write(name)
+	b.WriteByte('{')
+	first := true
+	for _, l := range labels {
+		if string(l.Name) == MetricNameLabel {
+			continue
+		}
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+		b.Write(l.Name)
+		b.WriteByte('=')
+		b.WriteString(strconv.Quote(string(l.Value)))
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// LabelValue returns the value of the label called name, and whether it is present.
+func LabelValue(labels []Label, name string) ([]byte, bool) {
+	for _, l := range labels {
+		if string(l.Name) == name {
+			return l.Value, true
+		}
+	}
+	return nil, false
+}
+
+// LabelsEqual reports whether two label lists are identical.
+func LabelsEqual(a, b []Label) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !bytes.Equal(a[i].Name, b[i].Name) || !bytes.Equal(a[i].Value, b[i].Value) {
+			return false
+		}
+	}
+	return true
+}
+
+// Processor takes a decoded, validated request and delivers it (rewriting,
+// routing, forwarding or queueing). It is implemented outside this package so
+// that the receiver stays free of tenant and label rules.
+//
+// pathTenant is the tenant named in a vminsert-shaped request path
+// (`/insert/<tenant>/...`), verbatim, or "" for the plain paths.
+//
+// A nil error means the data is delivered (or durably queued) and the producer
+// gets 204. An error of type *StatusError is passed to the producer as is; any
+// other error becomes 500.
+type Processor interface {
+	Process(ctx context.Context, req *Request, pathTenant string) error
+}
+
+// StatusError is an error that carries the HTTP status to answer the producer with.
+type StatusError struct {
+	Code int
+	// RetryAfter, when set, is sent as the Retry-After header (seconds or HTTP date).
+	RetryAfter string
+	Msg        string
+	// Reason is the label for scoreproxy_requests_rejected_total; when empty
+	// the handler derives it from Code.
+	Reason string
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("%d: %s", e.Code, e.Msg) }
+
+// Errorf builds a *StatusError.
+func Errorf(code int, format string, args ...any) *StatusError {
+	return &StatusError{Code: code, Msg: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,192 @@
+package tenantroute
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/scoreproxy/scoreproxy/relabel"
+	"github.com/scoreproxy/scoreproxy/remotewrite"
+)
+
+// Mode is how the writer addresses VictoriaMetrics.
+type Mode int
+
+const (
+	// SingleNode writes to <datasource_url>/api/v1/write (no tenant_id).
+	SingleNode Mode = iota
+	// FixedTenant writes every series to /insert/<tenant_id>/prometheus/api/v1/write.
+	FixedTenant
+	// MultitenantMode writes to /insert/multitenant/... and vminsert picks the
+	// tenant from each series' vm_account_id / vm_project_id labels.
+	MultitenantMode
+	// SplitMode splits each request into one request per tenant, sent to
+	// /insert/<A:B>/..., with the tenant labels removed.
+	SplitMode
+)
+
+func (m Mode) String() string {
+	return [...]string{"single-node", "fixed-tenant", "multitenant", "split-tenants"}[m]
+}
+
+// Options configure a Router.
+type Options struct {
+	// BaseURL is writer.datasource_url.
+	BaseURL string
+	// TenantID is writer.tenant_id: "", "A", "A:B" or "multitenant".
+	TenantID string
+	// SplitTenants is routing.split_tenants (needs TenantID "multitenant").
+	SplitTenants bool
+	// Format is the compiled metric_format; nil passes labels unchanged.
+	Format *relabel.Format
+	// MaxParallelSends bounds the upstream requests in flight for one
+	// incoming request in split mode (default 16).
+	MaxParallelSends int
+	Logger           *slog.Logger
+}
+
+// Sender delivers one snappy-compressed RW1 body to an upstream URL.
+// remotewrite.Client implements it; so does the durable queue.
+type Sender interface {
+	Send(ctx context.Context, url string, body []byte, stats remotewrite.BatchStats) remotewrite.SendResult
+}
+
+// Router implements remotewrite.Processor: it rewrites every series with
+// metric_format, resolves its tenant, groups series into per-endpoint
+// batches and hands the batches to a Sender. It is safe for concurrent use.
+type Router struct {
+	mode      Mode
+	fixed     Tenant // the tenant of FixedTenant mode
+	base      string // datasource_url without trailing slash
+	format    *relabel.Format
+	sender    Sender
+	parallel  int
+	warn      *warner
+	endpoints endpointCache
+	pool      sync.Pool // of *work
+}
+
+// New validates opts and returns a Router that sends through sender.
+func New(opts Options, sender Sender) (*Router, error) {
+	r := &Router{base: strings.TrimRight(opts.BaseURL, "/"), format: opts.Format, sender: sender,
+		parallel: opts.MaxParallelSends, warn: newWarner(opts.Logger)}
+	if r.base == "" {
+		return nil, errors.New("tenantroute: datasource_url is empty")
+	}
+	if opts.Logger == nil {
+		r.warn.log = slog.Default()
+	}
+	if r.parallel <= 0 {
+		r.parallel = 16
+	}
+	if r.format == nil {
+		f, err := relabel.Compile(nil, "for")
+		if err != nil {
+			return nil, err
+		}
+		r.format = f
+	}
+	if err := r.setMode(opts); err != nil {
+		return nil, err
+	}
+	r.endpoints.init(r)
+	r.pool.New = func() any { return &work{index: map[Tenant]int{}} }
+	return r, nil
+}
+
+func (r *Router) setMode(opts Options) error {
+	switch opts.TenantID {
+	case "":
+		r.mode = SingleNode
+	case Multitenant:
+		r.mode = MultitenantMode
+		if opts.SplitTenants {
+			r.mode = SplitMode
+		}
+	default:
+		t, err := ParseTenant(opts.TenantID)
+		if err != nil {
+			return errors.New("writer.tenant_id: " + err.Error())
+		}
+		r.mode, r.fixed = FixedTenant, t
+	}
+	if opts.SplitTenants && r.mode != SplitMode {
+		return errors.New("routing.split_tenants needs writer.tenant_id: multitenant")
+	}
+	return nil
+}
+
+// Mode returns the routing mode.
+func (r *Router) Mode() Mode { return r.mode }
+
+// URL returns the upstream write URL for tenant t (used in SplitMode; the
+// other modes have a single URL, returned for any t).
+func (r *Router) URL(t Tenant) string { return r.endpoints.url(t) }
+
+// buildURL formats the write URL of tenant t for the router's mode.
+func (r *Router) buildURL(t Tenant) string {
+	switch r.mode {
+	case SingleNode:
+		return r.base + "/api/v1/write"
+	case FixedTenant:
+		return r.base + "/insert/" + r.fixed.String() + "/prometheus/api/v1/write"
+	case MultitenantMode:
+		return r.base + "/insert/multitenant/prometheus/api/v1/write"
+	default:
+		return r.base + "/insert/" + t.String() + "/prometheus/api/v1/write"
+	}
+}
+
+// Process implements remotewrite.Processor.
+func (r *Router) Process(ctx context.Context, req *remotewrite.Request, pathTenant string) error {
+	if len(req.Series) == 0 && len(req.Metadata) == 0 {
+		return nil
+	}
+	w := r.pool.Get().(*work)
+	defer r.release(w)
+	w.reset()
+	override, defaultTenant, err := r.pathOverride(w, pathTenant)
+	if err != nil {
+		return err
+	}
+	for i := range req.Series {
+		r.route(w, &req.Series[i], override)
+	}
+	w.addMetadata(req.Metadata, defaultTenant)
+	return r.send(ctx, w)
+}
+
+// pathOverride turns the tenant of a vminsert-shaped request path into the
+// tenant labels every series of the request gets (multitenant and split
+// modes), as vmagent's multitenant handlers do. In the modes with a single
+// destination the path tenant cannot be honoured: it is warned about.
+func (r *Router) pathOverride(w *work, pathTenant string) ([]remotewrite.Label, Tenant, error) {
+	if pathTenant == "" || pathTenant == Multitenant {
+		return nil, Tenant{}, nil
+	}
+	t, err := ParseTenant(pathTenant)
+	if err != nil {
+		return nil, Tenant{}, &remotewrite.DecodeError{Reason: remotewrite.ReasonBadTenant,
+			Msg: "bad tenant in request path /insert/" + pathTenant + "/: " + err.Error()}
+	}
+	switch r.mode {
+	case SingleNode:
+		r.warn.pathTenant(pathTenant, "a single-node VictoriaMetrics")
+		return nil, t, nil
+	case FixedTenant:
+		if t != r.fixed {
+			r.warn.pathTenant(pathTenant, "tenant "+r.fixed.String())
+		}
+		return nil, t, nil
+	}
+	return w.tenantLabels(t), t, nil
+}
+
+func (r *Router) release(w *work) {
+	w.clearRefs()
+	if w.retainedBytes() <= maxRetainedWork {
+		r.pool.Put(w)
+	}
+}

@@ -1,0 +1,64 @@
+package tenantroute
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/golang/snappy"
+
+	"github.com/scoreproxy/scoreproxy/remotewrite"
+)
+
+// send compresses every batch and sends them, in parallel when the request
+// was split, then maps the upstream answers to the producer's answer.
+func (r *Router) send(ctx context.Context, w *work) error {
+	if len(w.batches) == 0 {
+		return nil
+	}
+	if cap(w.results) < len(w.batches) {
+		w.results = make([]remotewrite.SendResult, len(w.batches))
+	}
+	w.results = w.results[:len(w.batches)]
+	if len(w.batches) == 1 {
+		w.results[0] = r.sendBatch(ctx, &w.batches[0])
+	} else {
+		r.sendParallel(ctx, w)
+	}
+	if ack := remotewrite.Ack(w.results); ack != nil {
+		return ack
+	}
+	return nil
+}
+
+// sendParallel sends all batches with at most r.parallel in flight.
+func (r *Router) sendParallel(ctx context.Context, w *work) {
+	sem := make(chan struct{}, r.parallel)
+	var wg sync.WaitGroup
+	for i := range w.batches {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(i int) {
+			defer func() { <-sem; wg.Done() }()
+			w.results[i] = r.sendBatch(ctx, &w.batches[i])
+		}(i)
+	}
+	wg.Wait()
+}
+
+// sendBatch compresses one batch into its reused buffer and sends it.
+func (r *Router) sendBatch(ctx context.Context, b *batch) remotewrite.SendResult {
+	start := time.Now()
+	if n := snappy.MaxEncodedLen(len(b.buf)); cap(b.compressed) < n {
+		b.compressed = make([]byte, n)
+	}
+	b.compressed = snappy.Encode(b.compressed[:cap(b.compressed)], b.buf)
+	ep := r.endpoints.get(b.tenant)
+	stats := remotewrite.BatchStats{Series: b.series, Samples: b.samples, SerializeSeconds: time.Since(start).Seconds()}
+	res := r.sender.Send(ctx, ep.url, b.compressed, stats)
+	if res.OK() {
+		ep.seriesForwarded.Add(b.series)
+		ep.samplesForwarded.Add(b.samples)
+	}
+	return res
+}

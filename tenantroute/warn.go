@@ -1,0 +1,89 @@
+package tenantroute
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/scoreproxy/scoreproxy/remotewrite"
+)
+
+// The tenant cases of the vmanomaly writer docs that raise a warning, plus
+// the one the docs do not cover: a tenant label vminsert cannot parse.
+const (
+	caseMissingAccount = "3"       // multitenant, series without vm_account_id
+	caseTenantLabels   = "4"       // fixed tenant (or single-node), series with vm_account_id
+	caseInvalidTenant  = "invalid" // vm_account_id / vm_project_id not a uint32
+)
+
+var warningsByCase = map[string]*metrics.Counter{
+	caseMissingAccount: metrics.NewCounter(`scoreproxy_tenant_warnings_total{case="3"}`),
+	caseTenantLabels:   metrics.NewCounter(`scoreproxy_tenant_warnings_total{case="4"}`),
+	caseInvalidTenant:  metrics.NewCounter(`scoreproxy_tenant_warnings_total{case="invalid"}`),
+}
+
+// The warning texts of the writer docs; %s is the offending series.
+const (
+	textMissingAccount = "The label `vm_account_id` was not found in the label set of %s, " +
+		"but tenant_id='multitenant' is set in writer. The data will be written to the default tenant 0:0. " +
+		"Ensure that the query retains the necessary multi-tenant labels, " +
+		"or adjust the aggregation settings to preserve `vm_account_id` key in the label set."
+	textTenantLabels = "The label set for the metric %s contains multi-tenancy labels, " +
+		"but the write endpoint is configured for single-tenant mode (tenant_id != 'multitenant'). " +
+		"Either adjust the query in the reader to avoid multi-tenancy labels " +
+		"or ensure that reserved key `vm_account_id` is not explicitly set for single-tenant environments."
+	textInvalidTenant = "The label %s=%q of %s is not a valid tenant number (0..4294967295); " +
+		"vminsert would treat it as 0, so the data will be written to tenant %s. " +
+		"Fix the producer so that the label holds the numeric account or project id."
+	textPathTenant = "The request path names tenant %q, but the writer sends every series to %s " +
+		"(tenant_id != 'multitenant'); the path tenant is ignored. " +
+		"Point the producer at /api/v1/write, or set writer.tenant_id: multitenant to honour path tenants."
+)
+
+// warner counts every tenant warning and logs a rate-limited few of them.
+// Counting is a single atomic add; the series is formatted only when a line
+// is actually logged, so a flood of bad series costs almost nothing.
+type warner struct {
+	log   *slog.Logger
+	limit *remotewrite.LogLimiter
+}
+
+func newWarner(log *slog.Logger) *warner {
+	return &warner{log: log, limit: remotewrite.NewLogLimiter(time.Minute, 10)}
+}
+
+// allow counts a warning of case c and reports whether to log it.
+func (w *warner) allow(c string) (bool, int) {
+	warningsByCase[c].Inc()
+	return w.limit.Allow(c)
+}
+
+func (w *warner) emit(c string, suppressed int, msg string) {
+	w.log.Warn(msg, "case", c, "suppressed_since_last", suppressed)
+}
+
+func (w *warner) missingAccount(series []remotewrite.Label) {
+	if ok, n := w.allow(caseMissingAccount); ok {
+		w.emit(caseMissingAccount, n, fmt.Sprintf(textMissingAccount, remotewrite.FormatLabels(series)))
+	}
+}
+
+func (w *warner) tenantLabels(series []remotewrite.Label) {
+	if ok, n := w.allow(caseTenantLabels); ok {
+		w.emit(caseTenantLabels, n, fmt.Sprintf(textTenantLabels, remotewrite.FormatLabels(series)))
+	}
+}
+
+func (w *warner) pathTenant(pathTenant, destination string) {
+	if ok, n := w.allow(caseTenantLabels); ok {
+		w.emit(caseTenantLabels, n, fmt.Sprintf(textPathTenant, pathTenant, destination))
+	}
+}
+
+func (w *warner) invalidTenant(series []remotewrite.Label, label string, value []byte, t Tenant) {
+	if ok, n := w.allow(caseInvalidTenant); ok {
+		w.emit(caseInvalidTenant, n, fmt.Sprintf(textInvalidTenant, label, value, remotewrite.FormatLabels(series), t))
+	}
+}
