@@ -1,6 +1,7 @@
 package remotewrite
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -191,9 +192,15 @@ func readBody(body io.Reader, dst []byte, maxBytes int64) ([]byte, error) {
 	}
 }
 
+// snappyStreamMagic starts every body in the snappy framed format.
+var snappyStreamMagic = []byte("\xff\x06\x00\x00sNaPpY")
+
 // decodeSnappy checks the decoded length announced in the snappy header
 // against the limit before allocating, then decodes into dst's memory.
 func decodeSnappy(dst, src []byte, maxDecoded int64) ([]byte, error) {
+	if bytes.HasPrefix(src, snappyStreamMagic) {
+		return dst, &DecodeError{Reason: ReasonBadSnappy, Msg: "body is in the snappy framed (stream) format; remote write needs the snappy block format"}
+	}
 	n, err := snappy.DecodedLen(src)
 	if err != nil {
 		return dst, &DecodeError{Reason: ReasonBadSnappy, Msg: "corrupt snappy block (remote write needs the snappy block format, not framed): " + err.Error()}
@@ -213,14 +220,14 @@ func decodeSnappy(dst, src []byte, maxDecoded int64) ([]byte, error) {
 
 // reject answers the producer and counts the rejection.
 func (h *Handler) reject(w http.ResponseWriter, r *http.Request, err error) {
-	code, reason, retryAfter := http.StatusInternalServerError, "internal", ""
+	code, reason, retryAfter, msg := http.StatusInternalServerError, "internal", "", err.Error()
 	var de *DecodeError
 	var se *StatusError
 	switch {
 	case errors.As(err, &de):
 		code, reason = http.StatusBadRequest, de.Reason
 	case errors.As(err, &se):
-		code, reason, retryAfter = se.Code, se.Reason, se.RetryAfter
+		code, reason, retryAfter, msg = se.Code, se.Reason, se.RetryAfter, se.Msg
 		if reason == "" {
 			reason = reasonForCode(code)
 		}
@@ -230,7 +237,7 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if ok, suppressed := h.limit.Allow(reason); ok {
 		h.log.Warn("rejected remote-write request", "path", r.URL.Path, "remote", r.RemoteAddr,
-			"status", code, "reason", reason, "error", err.Error(), "suppressed_since_last", suppressed)
+			"status", code, "reason", reason, "error", msg, "suppressed_since_last", suppressed)
 	}
 	if retryAfter != "" {
 		w.Header().Set("Retry-After", retryAfter)
@@ -238,7 +245,7 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, err error) {
 	if code == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", http.MethodPost)
 	}
-	http.Error(w, err.Error(), code)
+	http.Error(w, msg, code)
 }
 
 func reasonForCode(code int) string {

@@ -152,3 +152,6 @@ func (e *StatusError) Error() string { return fmt.Sprintf("%d: %s", e.Code, e.Ms
 func Errorf(code int, format string, args ...any) *StatusError {
 	return &StatusError{Code: code, Msg: fmt.Sprintf(format, args...)}
 }
+
+// RedactURL returns u without user info (credentials), for logs and metric labels.
+func RedactURL(u string) string { return redactURL(u) }

@@ -1,10 +1,13 @@
 package tenantroute
 
 import (
+	"strconv"
 	"sync"
 	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/scoreproxy/scoreproxy/remotewrite"
 )
 
 // endpoint is one upstream write URL and its forwarding counters.
@@ -37,10 +40,11 @@ func (c *endpointCache) get(t Tenant) *endpoint {
 		return ep.(*endpoint)
 	}
 	url := c.router.buildURL(t)
+	label := strconv.Quote(remotewrite.RedactURL(url))
 	ep := &endpoint{
 		url:              url,
-		seriesForwarded:  metrics.GetOrCreateCounter(`scoreproxy_series_forwarded_total{url="` + url + `"}`),
-		samplesForwarded: metrics.GetOrCreateCounter(`scoreproxy_samples_forwarded_total{url="` + url + `"}`),
+		seriesForwarded:  metrics.GetOrCreateCounter(`scoreproxy_series_forwarded_total{url=` + label + `}`),
+		samplesForwarded: metrics.GetOrCreateCounter(`scoreproxy_samples_forwarded_total{url=` + label + `}`),
 	}
 	if c.size.Load() < maxCachedEndpoints {
 		if _, loaded := c.byKey.LoadOrStore(t, ep); !loaded {

@@ -1,0 +1,151 @@
+package config
+
+import (
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/scoreproxy/scoreproxy/relabel"
+)
+
+// Multitenant is the writer.tenant_id that writes to vminsert's
+// /insert/multitenant/ endpoint, where each series names its own tenant.
+const Multitenant = "multitenant"
+
+// Defaults of the keys that may be left out.
+const (
+	DefaultListen            = "127.0.0.1:8490"
+	DefaultImportJSONPath    = "/api/v1/import"
+	DefaultHealthPath        = "/health"
+	DefaultTimeout           = 5 * time.Second
+	DefaultMaxRequestBytes   = 32 << 20
+	DefaultMaxDecodedBytes   = 128 << 20
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = time.Minute
+	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultShutdownTimeout   = 30 * time.Second
+	DefaultHealthCheckPeriod = 10 * time.Second
+)
+
+// Config is a validated scoreproxy configuration with every default filled
+// in. The yaml tags name the keys of the file; decoding goes through Parse,
+// which accepts more spellings (e.g. `timeout: 2.5`, `max_request_bytes: 32MiB`)
+// than the plain field types would.
+type Config struct {
+	// Listen is the host:port the remote-write receiver listens on.
+	Listen  string  `yaml:"listen"`
+	Writer  Writer  `yaml:"writer"`
+	Routing Routing `yaml:"routing"`
+	Limits  Limits  `yaml:"limits"`
+	Server  Server  `yaml:"server"`
+}
+
+// Writer is vmanomaly's VmWriter section, with the same keys and meanings.
+// Relative file paths are kept as written and so resolve against the working
+// directory, as they do for vmanomaly.
+type Writer struct {
+	// Class is "", "vm" or "writer.vm.VmWriter", as written; all mean VmWriter.
+	Class string `yaml:"class"`
+	// DatasourceURL is the VictoriaMetrics single node or vminsert base URL.
+	DatasourceURL string `yaml:"datasource_url"`
+	// TenantID is "" (single node), "A" or "A:B" (a fixed cluster tenant), or
+	// Multitenant, as written.
+	TenantID string `yaml:"tenant_id"`
+	// MetricFormat names the outputs (see package relabel); nil when not set.
+	// Scalar values are kept as written, so `run: 1.50` is "1.50".
+	MetricFormat map[string]string `yaml:"metric_format"`
+	// ImportJSONPath is accepted for compatibility; remote-write forwarding does not use it.
+	ImportJSONPath string `yaml:"import_json_path"`
+	// HealthPath is a path relative to DatasourceURL or an absolute URL; see HealthURL.
+	HealthPath string `yaml:"health_path"`
+	// User and Password are HTTP basic auth credentials.
+	User     string `yaml:"user"`
+	Password string `yaml:"password"`
+	// Timeout bounds one upstream request.
+	Timeout time.Duration `yaml:"timeout"`
+	// VerifyTLS is false when verify_tls is false; true for true or a CA bundle path.
+	VerifyTLS bool `yaml:"verify_tls"`
+	// CAFile is the CA bundle when verify_tls is a path, else "". It has no
+	// key of its own: in the file it is the value of verify_tls.
+	CAFile string `yaml:"-"`
+	// TLSCertFile and TLSKeyFile are the client certificate for mTLS (both or neither).
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// BearerToken or BearerTokenFile (at most one) is sent as "Authorization: Bearer <token>".
+	BearerToken     string `yaml:"bearer_token"`
+	BearerTokenFile string `yaml:"bearer_token_file"`
+}
+
+// Routing says how series are sent to tenants.
+type Routing struct {
+	// SplitTenants makes scoreproxy split each request by the series'
+	// vm_account_id / vm_project_id into one request per tenant instead of
+	// using /insert/multitenant/; it needs writer.tenant_id: multitenant.
+	SplitTenants bool `yaml:"split_tenants"`
+	// QueryKeyLabel is the incoming label whose value is $QUERY_KEY.
+	QueryKeyLabel string `yaml:"query_key_label"`
+}
+
+// Limits bound what one producer request may cost.
+type Limits struct {
+	// MaxRequestBytes bounds the snappy-compressed body.
+	MaxRequestBytes int64 `yaml:"max_request_bytes"`
+	// MaxDecodedBytes bounds the body after snappy decoding (>= MaxRequestBytes).
+	MaxDecodedBytes int64 `yaml:"max_decoded_bytes"`
+}
+
+// Server holds the HTTP server timeouts and the upstream health check period.
+type Server struct {
+	ReadHeaderTimeout   time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout         time.Duration `yaml:"read_timeout"`
+	IdleTimeout         time.Duration `yaml:"idle_timeout"`
+	ShutdownTimeout     time.Duration `yaml:"shutdown_timeout"`
+	HealthCheckInterval time.Duration `yaml:"health_check_interval"`
+}
+
+// Load reads and validates the YAML file at path. See Parse.
+func Load(path string) (*Config, []string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, warnings, err := Parse(data)
+	if err != nil {
+		return nil, nil, prefixErrors(path+": ", err)
+	}
+	return cfg, warnings, nil
+}
+
+// BaseURL is datasource_url without trailing slashes, ready for a path to be appended.
+func (w Writer) BaseURL() string { return strings.TrimRight(w.DatasourceURL, "/") }
+
+// HealthURL is where the upstream's health is checked: health_path as is
+// when it is an absolute URL, else joined to datasource_url with exactly one
+// slash ("health" and "/health" give the same URL).
+func (w Writer) HealthURL() string {
+	path := w.HealthPath
+	if path == "" {
+		path = DefaultHealthPath
+	}
+	if isAbsoluteURL(path) {
+		return path
+	}
+	return w.BaseURL() + "/" + strings.TrimLeft(path, "/")
+}
+
+// CompileFormat compiles writer.metric_format with routing.query_key_label,
+// which Parse has already validated.
+func (c *Config) CompileFormat() (*relabel.Format, error) {
+	f, err := relabel.Compile(c.Writer.MetricFormat, c.Routing.QueryKeyLabel)
+	if err != nil {
+		return nil, prefixErrors("writer.", err)
+	}
+	return f, nil
+}
+
+// isAbsoluteURL reports whether s is a URL with a scheme and a host.
+func isAbsoluteURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.IsAbs() && u.Host != ""
+}

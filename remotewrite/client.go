@@ -1,0 +1,263 @@
+package remotewrite
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+const (
+	defaultTimeout   = 5 * time.Second // vmanomaly writer's default timeout
+	defaultUserAgent = "scoreproxy"
+	// maxMessage bounds the part of an error response kept as SendResult.Message.
+	maxMessage = 1 << 10
+	// maxDrain bounds how much of a response is read to reuse the connection;
+	// a larger body costs a new connection rather than unbounded reading.
+	maxDrain = 64 << 10
+)
+
+// ClientConfig holds the upstream options of vmanomaly's VmWriter that apply
+// to the remote-write path.
+type ClientConfig struct {
+	// Timeout bounds each request, response body included; 0 means 5s.
+	Timeout time.Duration
+	// User and Password are sent as basic auth when User != "".
+	User, Password string
+	// BearerToken is sent as `Authorization: Bearer <token>`.
+	BearerToken string
+	// BearerTokenFile holds the token; it is re-read when the file changes
+	// (checked at most once per second), so rotated tokens are picked up.
+	BearerTokenFile string
+	// VerifyTLS false skips server certificate verification (vmanomaly's
+	// verify_tls: false), unless CAFile is set.
+	VerifyTLS bool
+	// CAFile, when set, verifies the server against this CA bundle only,
+	// whatever VerifyTLS says (vmanomaly's verify_tls: path/to/ca.crt).
+	CAFile string
+	// CertFile and KeyFile are the client certificate for mTLS; they are
+	// re-read when they change, for new connections.
+	CertFile, KeyFile string
+	// UserAgent defaults to "scoreproxy".
+	UserAgent string
+}
+
+// Client sends snappy-compressed remote-write bodies to upstream URLs. It is
+// safe for concurrent use and keeps connections alive across requests, so
+// one Client should serve every upstream of a process.
+type Client struct {
+	hc        *http.Client
+	transport *http.Transport
+	timeout   time.Duration
+	userAgent string
+	auth      authenticator
+	certs     *certFiles // rotated client certificate; nil without mTLS
+}
+
+// NewClient checks the configuration and loads every credential file once, so
+// a typo fails at start-up rather than on the first request.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	return newClient(cfg, defaultRecheck)
+}
+
+// newClient is NewClient with the credential-file re-check interval, which
+// tests shorten.
+func newClient(cfg ClientConfig, recheck time.Duration) (*Client, error) {
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("timeout must not be negative, got %s", cfg.Timeout)
+	}
+	auth, err := newAuthenticator(cfg, recheck)
+	if err != nil {
+		return nil, fmt.Errorf("upstream auth: %w", err)
+	}
+	tc, certs, err := newTLSConfig(cfg, recheck)
+	if err != nil {
+		return nil, fmt.Errorf("upstream TLS: %w", err)
+	}
+	c := &Client{
+		transport: newTransport(tc),
+		timeout:   cfg.Timeout,
+		userAgent: cfg.UserAgent,
+		auth:      auth,
+		certs:     certs,
+	}
+	if c.timeout == 0 {
+		c.timeout = defaultTimeout
+	}
+	if c.userAgent == "" {
+		c.userAgent = defaultUserAgent
+	}
+	c.hc = &http.Client{Transport: c.transport}
+	return c, nil
+}
+
+// newTransport tunes net/http for a proxy that sends many concurrent requests
+// to a few hosts: enough idle connections per host that concurrent senders do
+// not re-dial, HTTP/1.1 (what vminsert is tuned for), and no gzip negotiation.
+func newTransport(tc *tls.Config) *http.Transport {
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   10 * time.Second, // also bounded by the request context
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		TLSClientConfig:       tc,
+		TLSHandshakeTimeout:   10 * time.Second,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+		ForceAttemptHTTP2:     false,
+	}
+}
+
+// Close closes idle connections. In-flight requests are not interrupted.
+func (c *Client) Close() { c.transport.CloseIdleConnections() }
+
+// CredentialsError returns the last failure to re-read a rotated credential
+// file (bearer token or client certificate), or nil. The Client keeps using
+// the last good credentials meanwhile; HealthChecker logs changes of it.
+func (c *Client) CredentialsError() error {
+	if err := c.auth.lastErr(); err != nil {
+		return err
+	}
+	if c.certs != nil {
+		return c.certs.lastErr()
+	}
+	return nil
+}
+
+// Send POSTs one snappy-compressed RW1 body. It never panics and never
+// returns an error: the result says what happened, and the writer metrics
+// of the URL are updated. Pass stats.SerializeSeconds 0 when re-sending an
+// already serialized body, so serialization is not counted twice.
+func (c *Client) Send(ctx context.Context, rawURL string, body []byte, stats BatchStats) SendResult {
+	m := registry.get(rawURL)
+	if stats.SerializeSeconds > 0 {
+		m.serialize.Update(stats.SerializeSeconds)
+	}
+	start := time.Now()
+	res, reason := c.post(ctx, rawURL, body, start)
+	res.URL = m.safeURL
+	m.duration.UpdateDuration(start)
+	if res.StatusCode == 0 {
+		m.transportError(reason)
+		return res
+	}
+	m.responses(res.StatusCode).Inc()
+	m.sentBytes.Add(len(body))
+	if res.OK() {
+		m.datapoints.Add(stats.Samples)
+		m.timeseries.Add(stats.Series)
+	}
+	return res
+}
+
+// post makes the request and reads the answer. Without a response it returns
+// StatusCode 0, the error text and its reason for the metrics.
+func (c *Client) post(ctx context.Context, rawURL string, body []byte, now time.Time) (SendResult, errReason) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(body))
+	if err != nil {
+		return SendResult{Message: "invalid upstream URL"}, reasonConnection
+	}
+	h := req.Header
+	h.Set("Content-Encoding", "snappy")
+	h.Set("Content-Type", "application/x-protobuf")
+	h.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
+	c.setCommonHeaders(h, now)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return SendResult{Message: transportMessage(err)}, classify(ctx, err)
+	}
+	defer resp.Body.Close()
+	res := SendResult{StatusCode: resp.StatusCode, RetryAfter: resp.Header.Get("Retry-After")}
+	if res.OK() {
+		drain(resp.Body)
+		return res, 0
+	}
+	res.Message = readMessage(resp.Body)
+	return res, 0
+}
+
+// setCommonHeaders sets the headers shared by writes and health probes.
+func (c *Client) setCommonHeaders(h http.Header, now time.Time) {
+	h.Set("User-Agent", c.userAgent)
+	if v := c.auth.header(now); v != "" {
+		h.Set("Authorization", v)
+	}
+}
+
+// drain reads what is left of a response (bounded), so the connection goes
+// back to the idle pool instead of being closed.
+func drain(r io.Reader) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(r, maxDrain))
+}
+
+// readMessage keeps the first maxMessage bytes of an error response as valid,
+// trimmed text, and drains the rest.
+func readMessage(r io.Reader) string {
+	buf := make([]byte, maxMessage)
+	n, _ := io.ReadFull(r, buf)
+	drain(r)
+	return strings.ToValidUTF8(strings.TrimSpace(string(buf[:n])), "\uFFFD")
+}
+
+// transportMessage is the text of a transport error without the URL that
+// *url.Error adds: the URL may carry credentials and SendResult has it anyway.
+func transportMessage(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return err.Error()
+}
+
+// classify names the reason a request got no response. The caller's own
+// cancellation is told apart from timeouts, which point at a slow upstream.
+func classify(ctx context.Context, err error) errReason {
+	if errors.Is(ctx.Err(), context.Canceled) || errors.Is(err, context.Canceled) {
+		return reasonCanceled
+	}
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return reasonTimeout
+	}
+	return reasonConnection
+}
+
+// redactURL returns rawURL without userinfo, for results, logs and metric
+// labels. An unparsable URL is replaced entirely, since any part of it could
+// be a secret.
+func redactURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "invalid-url"
+	}
+	u.User = nil
+	return u.String()
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
