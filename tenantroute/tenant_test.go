@@ -1,0 +1,91 @@
+package tenantroute
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/prometheus/prompb"
+)
+
+func TestParseTenant(t *testing.T) {
+	cases := []struct {
+		in      string
+		want    Tenant
+		wantErr bool
+	}{
+		{"0", Tenant{0, 0}, false},
+		{"5", Tenant{5, 0}, false},
+		{"5:1", Tenant{5, 1}, false},
+		{"4294967295:4294967295", Tenant{4294967295, 4294967295}, false},
+		{"4294967296", Tenant{}, true},
+		{"5:4294967296", Tenant{}, true},
+		{"-1", Tenant{}, true},
+		{"abc", Tenant{}, true},
+		{"5:", Tenant{}, true},
+		{":5", Tenant{}, true},
+		{"", Tenant{}, true},
+		{"5:1:2", Tenant{}, true},
+		{"multitenant", Tenant{}, true},
+	}
+	for _, tc := range cases {
+		got, err := ParseTenant(tc.in)
+		if (err != nil) != tc.wantErr || got != tc.want {
+			t.Errorf("ParseTenant(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.wantErr)
+		}
+		if err != nil && !strings.Contains(err.Error(), `"<accountID>:<projectID>"`) {
+			t.Errorf("ParseTenant(%q) error %q does not say what to write", tc.in, err)
+		}
+	}
+	if s := (Tenant{5, 1}).String(); s != "5:1" {
+		t.Errorf("String() = %q", s)
+	}
+}
+
+// TestParseLabelID pins vminsert's reading of tenant labels: base-10 uint32,
+// anything else is 0 and reported as invalid.
+func TestParseLabelID(t *testing.T) {
+	cases := []struct {
+		in     string
+		want   uint32
+		wantOK bool
+	}{
+		{"0", 0, true}, {"42", 42, true}, {"007", 7, true}, {"4294967295", 4294967295, true},
+		{"4294967296", 0, false}, {"99999999999", 0, false}, {"", 0, false}, {"-1", 0, false},
+		{"+1", 0, false}, {"1.0", 0, false}, {"abc", 0, false}, {" 1", 0, false},
+	}
+	for _, tc := range cases {
+		got, ok := parseLabelID([]byte(tc.in))
+		if got != tc.want || ok != tc.wantOK {
+			t.Errorf("parseLabelID(%q) = %d, %v; want %d, %v", tc.in, got, ok, tc.want, tc.wantOK)
+		}
+	}
+}
+
+// TestWarningsAreRateLimitedButAllCounted: a flood of series without tenant
+// labels logs a handful of lines naming the series, and counts every one.
+func TestWarningsAreRateLimitedButAllCounted(t *testing.T) {
+	var logs bytes.Buffer
+	r := newTestRouter(t, Options{BaseURL: base, TenantID: "multitenant", Logger: slog.New(slog.NewTextHandler(&logs, nil))}, nil, newRecorder())
+	var wr prompb.WriteRequest
+	for i := 0; i < 1000; i++ {
+		wr.Timeseries = append(wr.Timeseries, ts("__name__", "y", "for", fmt.Sprint("q", i)))
+	}
+	before := warningsByCase[caseMissingAccount].Get()
+	if err := r.Process(context.Background(), decoded(t, &wr), ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := warningsByCase[caseMissingAccount].Get() - before; got != 1000 {
+		t.Errorf("counted %d case-3 warnings, want 1000", got)
+	}
+	lines := strings.Count(logs.String(), "\n")
+	if lines == 0 || lines > 10 {
+		t.Errorf("logged %d lines, want 1..10", lines)
+	}
+	if !strings.Contains(logs.String(), "The label `vm_account_id` was not found in the label set of y{for=") {
+		t.Errorf("log does not carry the writer docs' case-3 text with the series: %s", logs.String())
+	}
+}
