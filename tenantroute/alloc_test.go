@@ -1,0 +1,96 @@
+package tenantroute
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/scoreproxy/scoreproxy/remotewrite"
+)
+
+// discard is a Sender that accepts everything and keeps nothing.
+type discard struct{}
+
+func (discard) Send(_ context.Context, url string, _ []byte, _ remotewrite.BatchStats) remotewrite.SendResult {
+	return remotewrite.SendResult{StatusCode: 204, URL: url}
+}
+
+// anomalyRequest is the guide's workload shape: n series, 2 samples each,
+// 9 labels with tenant labels spread over `tenants` tenants.
+func anomalyRequest(n, tenants int) *prompb.WriteRequest {
+	outputs := []string{"anomaly_score", "y", "yhat", "yhat_lower", "yhat_upper"}
+	wr := &prompb.WriteRequest{}
+	for i := 0; i < n; i++ {
+		s := ts("__name__", outputs[i%5], "for", fmt.Sprint("query_", i%7), "instance", fmt.Sprintf("host-%d:9100", i/5),
+			"job", "node", "model", "prophet", "scheduler", "s1", "preset", "default",
+			"vm_account_id", fmt.Sprint(i%tenants), "vm_project_id", "0")
+		s.Samples = []prompb.Sample{{Value: 1, Timestamp: 1000}, {Value: 2, Timestamp: 2000}}
+		wr.Timeseries = append(wr.Timeseries, s)
+	}
+	return wr
+}
+
+var seedFormat = map[string]string{"__name__": "vmanomaly_$VAR", "for": "$QUERY_KEY", "run": "test_metric_format", "config": "io_vm_single.yaml"}
+
+// TestAllocationsDoNotGrowWithSeries: per request the router allocates a
+// fixed amount (the parallel sends, the Ack), never per series or sample.
+func TestAllocationsDoNotGrowWithSeries(t *testing.T) {
+	modes := []struct {
+		name  string
+		opts  Options
+		split int
+	}{
+		{"multitenant pass-through", Options{BaseURL: base, TenantID: "multitenant"}, 1},
+		{"split 10 tenants", Options{BaseURL: base, TenantID: "multitenant", SplitTenants: true}, 10},
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			r := newTestRouter(t, m.opts, seedFormat, discard{})
+			small, large := decoded(t, anomalyRequest(100, m.split)), decoded(t, anomalyRequest(1000, m.split))
+			perRequest := func(req *remotewrite.Request) float64 {
+				return testing.AllocsPerRun(50, func() {
+					if err := r.Process(context.Background(), req, ""); err != nil {
+						t.Fatal(err)
+					}
+				})
+			}
+			a, b := perRequest(small), perRequest(large)
+			if b > a {
+				t.Errorf("allocations grow with series: %.0f for 100 series, %.0f for 1000", a, b)
+			}
+			if m.split == 1 && b != 0 {
+				t.Errorf("single-endpoint routing allocates %.0f times per request, want 0", b)
+			}
+		})
+	}
+}
+
+func BenchmarkProcess(b *testing.B) {
+	for _, bc := range []struct {
+		name    string
+		opts    Options
+		format  map[string]string
+		tenants int
+	}{
+		{"multitenant-passthrough", Options{BaseURL: base, TenantID: "multitenant"}, nil, 10},
+		{"multitenant-metric_format", Options{BaseURL: base, TenantID: "multitenant"}, seedFormat, 10},
+		{"split-1-tenant", Options{BaseURL: base, TenantID: "multitenant", SplitTenants: true}, seedFormat, 1},
+		{"split-10-tenants", Options{BaseURL: base, TenantID: "multitenant", SplitTenants: true}, seedFormat, 10},
+		{"split-1000-tenants", Options{BaseURL: base, TenantID: "multitenant", SplitTenants: true}, seedFormat, 1000},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := newTestRouter(b, bc.opts, bc.format, discard{})
+			req := decoded(b, anomalyRequest(1000, bc.tenants))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := r.Process(context.Background(), req, ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/2000, "ns/sample")
+		})
+	}
+}
