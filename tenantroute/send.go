@@ -3,6 +3,7 @@ package tenantroute
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang/snappy"
@@ -31,17 +32,18 @@ func (r *Router) send(ctx context.Context, w *work) error {
 	return nil
 }
 
-// sendParallel sends all batches with at most r.parallel in flight.
+// sendParallel sends all batches with at most r.parallel in flight. A few
+// workers take batches in turn, so a request split over a thousand tenants
+// costs a thousand sends, not a thousand goroutines.
 func (r *Router) sendParallel(ctx context.Context, w *work) {
-	sem := make(chan struct{}, r.parallel)
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for i := range w.batches {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(i int) {
-			defer func() { <-sem; wg.Done() }()
-			w.results[i] = r.sendBatch(ctx, &w.batches[i])
-		}(i)
+	for range min(r.parallel, len(w.batches)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(w.batches); i = int(next.Add(1) - 1) {
+				w.results[i] = r.sendBatch(ctx, &w.batches[i])
+			}
+		})
 	}
 	wg.Wait()
 }
