@@ -151,6 +151,12 @@ func (s *Series) countField(f field) error {
 
 // checkSample validates a prompb.Sample: value is a double, timestamp a varint.
 func checkSample(b []byte) error {
+	// Fast path: the usual encoding, value then timestamp, nothing else.
+	if len(b) >= 10 && b[0] == 1<<3|wireFixed64 && b[9] == 2<<3|wireVarint {
+		if _, end, err := readVarint(b, 10); err == nil && end == len(b) {
+			return nil
+		}
+	}
 	for i := 0; i < len(b); {
 		f, next, err := readField(b, i)
 		if err != nil {
@@ -178,6 +184,13 @@ func checkMessage(b []byte) error {
 
 // decodeLabel parses a prompb.Label message.
 func decodeLabel(b []byte) (Label, error) {
+	// Fast path: name then value, each shorter than 128 bytes.
+	if len(b) >= 4 && b[0] == tagLabelName && b[1] < 0x80 {
+		v := 2 + int(b[1]) // index of the value's tag
+		if v+2 <= len(b) && b[v] == tagLabelValue && b[v+1] < 0x80 && v+2+int(b[v+1]) == len(b) {
+			return Label{Name: b[2:v], Value: b[v+2:]}, nil
+		}
+	}
 	var l Label
 	for i := 0; i < len(b); {
 		f, next, err := readField(b, i)

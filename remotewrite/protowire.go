@@ -47,6 +47,18 @@ type field struct {
 // It understands every wire type a proto3 message may carry (groups are
 // rejected, as proto3 has none).
 func readField(b []byte, i int) (field, int, error) {
+	// Fast path, small enough to inline: a one-byte tag of a length-delimited
+	// field with a one-byte length, which is almost every label and sample.
+	if i+1 < len(b) && b[i] < 0x80 && b[i]&7 == wireBytes && b[i] >= 8 && b[i+1] < 0x80 {
+		if end := i + 2 + int(b[i+1]); end <= len(b) {
+			return field{num: uint64(b[i] >> 3), wire: wireBytes, bytes: b[i+2 : end]}, end, nil
+		}
+	}
+	return readFieldSlow(b, i)
+}
+
+// readFieldSlow is readField for any encoding.
+func readFieldSlow(b []byte, i int) (field, int, error) {
 	tag, i, err := readVarint(b, i)
 	if err != nil {
 		return field{}, i, err
