@@ -110,7 +110,7 @@ func TestRouting(t *testing.T) {
 	mixed := []prompb.TimeSeries{
 		ts("__name__", "y", "for", "cpu", "vm_account_id", "1", "vm_project_id", "0"),
 		ts("__name__", "y", "for", "mem", "vm_account_id", "2", "vm_project_id", "3"),
-		ts("__name__", "yhat", "for", "cpu"), // no tenant labels: case 3
+		ts("__name__", "yhat", "for", "cpu"),                                // no tenant labels: case 3
 		ts("__name__", "yhat", "for", "disk", "vm_account_id", "abc"),       // invalid account
 		ts("__name__", "yhat", "for", "net", "vm_account_id", "4294967296"), // out of uint32 range
 	}
