@@ -34,6 +34,7 @@ func (c *checker) config(raw *rawConfig) *Config {
 		Routing: c.routing(raw.Routing),
 		Limits:  c.limits(raw.Limits),
 		Server:  c.server(raw.Server),
+		Queue:   c.queue(raw.Queue),
 	}
 	c.checkFormat(cfg.Writer.MetricFormat, cfg.Routing.QueryKeyLabel)
 	if cfg.Routing.SplitTenants && cfg.Writer.TenantID != Multitenant {

@@ -39,6 +39,7 @@ type Config struct {
 	Routing Routing `yaml:"routing"`
 	Limits  Limits  `yaml:"limits"`
 	Server  Server  `yaml:"server"`
+	Queue   Queue   `yaml:"queue"`
 }
 
 // Writer is vmanomaly's VmWriter section, with the same keys and meanings.

@@ -20,6 +20,7 @@ var sections = []section{
 	{"routing", yamlKeys(rawRouting{})},
 	{"limits", yamlKeys(rawLimits{})},
 	{"server", yamlKeys(rawServer{})},
+	{"queue", yamlKeys(rawQueue{})},
 }
 
 // sectionsByType maps the type names in yaml.v3's messages to sections.
@@ -29,6 +30,7 @@ var sectionsByType = map[string]section{
 	"config.rawRouting": sections[2],
 	"config.rawLimits":  sections[3],
 	"config.rawServer":  sections[4],
+	"config.rawQueue":   sections[5],
 }
 
 // vmanomalySections are the other top-level sections of a vmanomaly config,

@@ -28,6 +28,7 @@ type rawConfig struct {
 	Routing rawRouting `yaml:"routing"`
 	Limits  rawLimits  `yaml:"limits"`
 	Server  rawServer  `yaml:"server"`
+	Queue   rawQueue   `yaml:"queue"`
 }
 
 // rawWriter is vmanomaly's VmWriter section, keys verbatim.

@@ -1,8 +1,16 @@
 package remotewrite
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
+	"flag"
 	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 
@@ -160,7 +168,8 @@ func TestDecodeRejects(t *testing.T) {
 	}{
 		{"truncated", valid[:len(valid)-3], ReasonBadProtobuf, "truncated"},
 		{"garbage", []byte{0xff, 0xff, 0xff}, ReasonBadProtobuf, "invalid protobuf"},
-		{"group wire type", []byte{0x0b}, ReasonBadProtobuf, "wire type"},
+		{"group wire type", []byte{0x0b, 0x0c}, ReasonBadProtobuf, "field 1 has wire type 3"},
+		{"unterminated group", []byte{0x13}, ReasonBadProtobuf, "truncated"},
 		{"timeseries as varint", []byte{0x08, 0x01}, ReasonBadProtobuf, "field 1 has wire type 0"},
 		{"unsorted", marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("__name__", "up", "job", "a", "instance", "b")}}), ReasonInvalidSeries, "not sorted"},
 		{"duplicate", marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("__name__", "up", "job", "a", "job", "b")}}), ReasonInvalidSeries, `duplicate label name "job"`},
@@ -284,4 +293,259 @@ func BenchmarkEncode(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/2000, "ns/sample")
 		})
 	}
+}
+
+// fullRequest is a WriteRequest with every field of remote write 1.0 set:
+// exemplars, integer and float native histograms with every field (spans,
+// deltas, counts, reset hints, custom values), metadata of every type.
+func fullRequest() *prompb.WriteRequest {
+	wr := sampleRequest()
+	wr.Timeseries[1].Histograms = append(wr.Timeseries[1].Histograms, prompb.Histogram{
+		Count: &prompb.Histogram_CountFloat{CountFloat: 7.5}, Sum: -3, Schema: -2, ZeroThreshold: 1e-9,
+		ZeroCount:     &prompb.Histogram_ZeroCountFloat{ZeroCountFloat: 0.5},
+		NegativeSpans: []prompb.BucketSpan{{Offset: -3, Length: 1}, {Offset: 2, Length: 2}}, NegativeCounts: []float64{1, 2, 3},
+		PositiveSpans: []prompb.BucketSpan{{Offset: 1, Length: 1}}, PositiveCounts: []float64{1.5},
+		ResetHint: prompb.Histogram_GAUGE, Timestamp: -1,
+	}, prompb.Histogram{
+		Count: &prompb.Histogram_CountInt{CountInt: 3}, Schema: -53, ZeroCount: &prompb.Histogram_ZeroCountInt{},
+		NegativeSpans: []prompb.BucketSpan{{Offset: 0, Length: 1}}, NegativeDeltas: []int64{-1},
+		PositiveSpans: []prompb.BucketSpan{{Offset: 0, Length: 2}}, PositiveDeltas: []int64{1, -1},
+		ResetHint: prompb.Histogram_YES, Timestamp: 5000, CustomValues: []float64{0.1, 0.5, 1},
+	})
+	wr.Metadata = nil
+	for typ := range prompb.MetricMetadata_MetricType_name {
+		wr.Metadata = append(wr.Metadata, prompb.MetricMetadata{Type: prompb.MetricMetadata_MetricType(typ),
+			MetricFamilyName: fmt.Sprint("family_", typ), Help: "help", Unit: "seconds"})
+	}
+	sort.Slice(wr.Metadata, func(i, j int) bool { return wr.Metadata[i].Type < wr.Metadata[j].Type })
+	return wr
+}
+
+// pbuf builds protobuf bytes by hand, including encodings gogo never writes.
+type pbuf []byte
+
+func (b pbuf) tag(num uint64, wt int) pbuf { return appendVarint(b, num<<3|uint64(wt)) }
+func (b pbuf) varint(num, v uint64) pbuf   { return appendVarint(b.tag(num, wireVarint), v) }
+func (b pbuf) fixed64(num, v uint64) pbuf {
+	return binary.LittleEndian.AppendUint64(b.tag(num, wireFixed64), v)
+}
+func (b pbuf) fixed32(num uint64, v uint32) pbuf {
+	return binary.LittleEndian.AppendUint32(b.tag(num, wireFixed32), v)
+}
+func (b pbuf) group(num uint64, body []byte) pbuf {
+	return append(b.tag(num, wireStartGroup), body...).tag(num, wireEndGroup)
+}
+func (b pbuf) bytes(num uint64, payload []byte) pbuf {
+	return append(appendVarint(b.tag(num, wireBytes), uint64(len(payload))), payload...)
+}
+
+// long10 is v as a 10-byte varint whose last byte carries bits past 64,
+// which gogo drops.
+func long10(v uint64) []byte {
+	b := make([]byte, 10)
+	for i := range 9 {
+		b[i] = byte(v>>(7*i)) | 0x80
+	}
+	b[9] = byte(v>>63) | 0x7e
+	return b
+}
+
+// pbLabel is an encoded prompb.Label.
+func pbLabel(name, value string) pbuf {
+	return pbuf(nil).bytes(1, []byte(name)).bytes(2, []byte(value))
+}
+
+// seedLevel places extra fields at the end of one message type nested in an
+// otherwise valid request.
+type seedLevel struct {
+	name   string
+	schema *msgSchema
+	wrap   func(extra []byte) []byte
+}
+
+var (
+	upLabel    = pbuf(nil).bytes(1, pbLabel("__name__", "up"))
+	sampleBody = pbuf(nil).fixed64(1, math.Float64bits(1)).varint(2, 1000)
+	messageKey = fieldRule{kind: kindMessage}
+)
+
+func inSeries(rest []byte) []byte { return pbuf(nil).bytes(1, append(slices.Clip(upLabel), rest...)) }
+
+var seedLevels = []seedLevel{
+	{"request", &msgSchema{fields: []fieldRule{1: messageKey, 3: messageKey}}, func(x []byte) []byte {
+		return append(inSeries(pbuf(nil).bytes(2, sampleBody)), x...)
+	}},
+	{"series", &msgSchema{fields: []fieldRule{1: messageKey, 2: messageKey, 3: messageKey, 4: messageKey}}, func(x []byte) []byte {
+		return inSeries(append(pbuf(nil).bytes(2, sampleBody), x...))
+	}},
+	{"label", &labelSchema, func(x []byte) []byte {
+		return inSeries(pbuf(nil).bytes(1, append(pbLabel("zz", "a"), x...)))
+	}},
+	{"sample", &sampleSchema, func(x []byte) []byte { return inSeries(pbuf(nil).bytes(2, append(slices.Clip(sampleBody), x...))) }},
+	{"exemplar", &exemplarSchema, func(x []byte) []byte {
+		return inSeries(pbuf(nil).bytes(3, append(pbuf(nil).bytes(1, pbLabel("trace_id", "t")).fixed64(2, 0).varint(3, 1), x...)))
+	}},
+	{"exemplar_label", &labelSchema, func(x []byte) []byte {
+		return inSeries(pbuf(nil).bytes(3, pbuf(nil).bytes(1, append(pbLabel("trace_id", "t"), x...))))
+	}},
+	{"histogram", &histogramSchema, func(x []byte) []byte {
+		return inSeries(pbuf(nil).bytes(4, append(pbuf(nil).varint(1, 2).varint(15, 1000), x...)))
+	}},
+	{"span", &spanSchema, func(x []byte) []byte {
+		return inSeries(pbuf(nil).bytes(4, pbuf(nil).bytes(11, append(pbuf(nil).varint(1, 2).varint(2, 1), x...))))
+	}},
+	{"metadata", &metadataSchema, func(x []byte) []byte {
+		return pbuf(inSeries(nil)).bytes(3, append(pbuf(nil).varint(1, 2).bytes(2, []byte("up")), x...))
+	}},
+}
+
+// fuzzSeed is one input of FuzzDecodeDifferential's seed corpus, with what
+// prompb makes of it ("ok", "bad" or "invalid" series), to show the seed
+// exercises what its name says.
+type fuzzSeed struct {
+	name, want string
+	body       []byte
+}
+
+// differentialSeeds returns the seed corpus: whole requests, truncations,
+// invalid series, and per nesting level wrong wire types, unknown fields and
+// groups, field numbers 0 and past 2^29, overlong varints and huge lengths.
+func differentialSeeds(t testing.TB) []fuzzSeed {
+	full := marshal(t, fullRequest())
+	seeds := []fuzzSeed{
+		{"valid_full", "ok", full},
+		{"valid_sample_request", "ok", marshal(t, sampleRequest())},
+		{"empty", "ok", nil},
+		{"invalid_unsorted", "invalid", marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("__name__", "up", "b", "", "a", "")}})},
+		{"invalid_then_malformed", "bad", append(marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("job", "a")}}), 0x0a, 0x05)},
+		{"interleaved_labels", "ok", inSeries(pbuf(nil).bytes(2, sampleBody).bytes(1, pbLabel("zz", "\xff\xfe")))},
+		{"packed_double_straddles", "ok", seedLevels[6].wrap([]byte{13<<3 | wireBytes, 4, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f})},
+		{"packed_varint_straddles", "ok", seedLevels[6].wrap([]byte{12<<3 | wireBytes, 1, 0x80, 0x01})},
+		{"packed_double_straddles_past_end", "bad", seedLevels[6].wrap([]byte{13<<3 | wireBytes, 4, 0, 0, 0, 0, 0})},
+	}
+	for _, n := range []int{1, 2, 3, 10, 50, len(full) / 2, len(full) - 1} {
+		seeds = append(seeds, fuzzSeed{fmt.Sprint("truncated_at_", n), "bad", full[:n]})
+	}
+	for _, lv := range seedLevels {
+		for _, s := range levelSeeds(lv.schema) {
+			seeds = append(seeds, fuzzSeed{lv.name + "_" + s.name, s.want, lv.wrap(s.body)})
+		}
+	}
+	return seeds
+}
+
+// levelSeeds returns the extra fields to try in a message of schema s.
+func levelSeeds(s *msgSchema) []fuzzSeed {
+	const unknown = 100
+	seeds := []fuzzSeed{
+		{"field0", "bad", []byte{0x00, 0x01}},
+		{"field0_in_group", "ok", pbuf(nil).group(unknown, []byte{0x00, 0x01})},
+		{"unknown_varint", "ok", pbuf(nil).varint(unknown, 1)},
+		{"unknown_fixed64", "ok", pbuf(nil).fixed64(unknown, 1)},
+		{"unknown_fixed32", "ok", pbuf(nil).fixed32(unknown, 1)},
+		{"unknown_bytes", "ok", pbuf(nil).bytes(unknown, []byte("xyz"))},
+		{"unknown_group", "ok", pbuf(nil).group(unknown, nil)},
+		{"unknown_group_nested", "ok", pbuf(nil).group(unknown, pbuf(nil).varint(1, 1).group(2, pbuf(nil).bytes(1, []byte("a"))).fixed32(3, 0))},
+		{"unknown_group_end_mismatch", "ok", pbuf(nil).tag(unknown, wireStartGroup).tag(unknown+1, wireEndGroup)},
+		{"unknown_group_unterminated", "bad", pbuf(nil).tag(unknown, wireStartGroup).varint(1, 1)},
+		{"end_group_alone", "bad", pbuf(nil).tag(unknown, wireEndGroup)},
+		{"wire_type_6", "bad", pbuf(nil).tag(unknown, 6)},
+		{"wire_type_7", "bad", pbuf(nil).tag(unknown, 7)},
+		{"field_max", "ok", pbuf(nil).varint(1<<29-1, 1)},
+		{"field_2p29", "ok", pbuf(nil).varint(1<<29, 1)},
+		{"field_2p31m1", "ok", pbuf(nil).varint(1<<31-1, 1)},
+		{"field_2p31", "bad", pbuf(nil).varint(1<<31, 1)},
+		{"field_2p32", "bad", pbuf(nil).varint(1<<32, 1)},
+		{"varint_11_bytes", "bad", append(pbuf(nil).tag(unknown, wireVarint), bytes.Repeat([]byte{0x80}, 10)...)},
+		{"varint_10_bytes_high_bits", "ok", append(pbuf(nil).tag(unknown, wireVarint), long10(1)...)},
+		{"tag_10_bytes", "ok", append(long10(unknown<<3|wireVarint), 1)},
+		{"length_10_bytes", "ok", append(append(pbuf(nil).tag(unknown, wireBytes), long10(1)...), 'x')},
+		{"length_2p63", "bad", append(pbuf(nil).tag(unknown, wireBytes), appendVarint(nil, 1<<63)...)},
+		{"length_2p64m1", "bad", append(pbuf(nil).tag(unknown, wireBytes), appendVarint(nil, math.MaxUint64)...)},
+		{"length_past_end", "bad", pbuf(nil).tag(unknown, wireBytes).tag(0, 5)},
+		{"fixed64_truncated", "bad", pbuf(nil).tag(unknown, wireFixed64).tag(0, 3)},
+	}
+	for num := range s.fields {
+		seeds = append(seeds, knownFieldSeeds(uint64(num), s.fields[num])...)
+	}
+	return seeds
+}
+
+// knownFieldSeeds returns, for known field num, each wire type but the
+// accepted ones, a truncated field, an empty value under a 10-byte tag, and
+// the same under a field number that gogo's int32 conversion wraps to num.
+func knownFieldSeeds(num uint64, r fieldRule) []fuzzSeed {
+	if r.kind == kindUnknown {
+		return nil
+	}
+	values := map[int]pbuf{
+		wireVarint: pbuf(nil).varint(num, 0), wireFixed64: pbuf(nil).fixed64(num, 0), wireFixed32: pbuf(nil).fixed32(num, 0),
+		wireBytes: pbuf(nil).bytes(num, nil), wireStartGroup: pbuf(nil).group(num, nil),
+	}
+	var seeds []fuzzSeed
+	for _, wt := range []int{wireVarint, wireFixed64, wireBytes, wireStartGroup, wireFixed32} {
+		v := values[wt]
+		name := fmt.Sprintf("f%d_wire%d", num, wt)
+		if _, err := r.check(v, field{num: uint32(num), wire: uint8(wt)}, len(v)); err != nil {
+			seeds = append(seeds, fuzzSeed{name, "bad", v})
+			continue
+		}
+		tagLen := varintLen(num<<3 | uint64(wt))
+		seeds = append(seeds,
+			fuzzSeed{name + "_truncated", "bad", v[:tagLen]},
+			fuzzSeed{name + "_tag_10_bytes", "", append(long10(num<<3|uint64(wt)), v[tagLen:]...)},
+			fuzzSeed{name + "_field_wraps", "", append(appendVarint(nil, (1<<32|num)<<3|uint64(wt)), v[tagLen:]...)})
+	}
+	return seeds
+}
+
+// updateCorpus rewrites testdata/fuzz from the seed tables.
+var updateCorpus = flag.Bool("update-fuzz-corpus", false, "rewrite the fuzz seed corpus in testdata/fuzz")
+
+// TestFuzzSeedCorpus checks that each seed does what its name says for
+// prompb (the fuzz targets check that the decoder agrees), and that
+// testdata/fuzz holds the seeds
+// (`go test -run TestFuzzSeedCorpus -update-fuzz-corpus ./remotewrite/`
+// writes them).
+func TestFuzzSeedCorpus(t *testing.T) {
+	corpus := map[string][]fuzzSeed{"FuzzDecodeDifferential": differentialSeeds(t)}
+	for i := range 16 {
+		corpus["FuzzRoundTripValid"] = append(corpus["FuzzRoundTripValid"], fuzzSeed{name: fmt.Sprint("seed_", i), body: []byte(fmt.Sprint("seed ", i))})
+	}
+	for _, s := range corpus["FuzzDecodeDifferential"] {
+		t.Run(s.name, func(t *testing.T) {
+			if got := prompbOutcome(s.body); s.want != "" && got != s.want {
+				t.Errorf("prompb: %s, want %s", got, s.want)
+			}
+		})
+	}
+	for target, seeds := range corpus {
+		for _, s := range seeds {
+			path := filepath.Join("testdata", "fuzz", target, s.name)
+			data := fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", s.body)
+			if *updateCorpus {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			} else if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, data) {
+				t.Errorf("%s is missing or stale: run with -update-fuzz-corpus", path)
+			}
+		}
+	}
+}
+
+// prompbOutcome is "bad" when prompb rejects body, "invalid" when it has an
+// invalid series, "ok" otherwise.
+func prompbOutcome(body []byte) string {
+	var wr prompb.WriteRequest
+	switch {
+	case wr.Unmarshal(body) != nil:
+		return "bad"
+	case referenceInvalidSeries(&wr) >= 0:
+		return "invalid"
+	}
+	return "ok"
 }

@@ -52,11 +52,18 @@ const (
 
 // DecodeWriteRequest parses an uncompressed prompb.WriteRequest into req
 // (which it resets first) without copying: labels and bodies point into body,
-// which must stay untouched while req is in use. It validates every series as
-// the remote-write spec requires: label names non-empty, sorted and unique, and
-// a non-empty __name__. In the steady state (req reused) it does not allocate.
+// which must stay untouched while req is in use. It accepts exactly the bodies
+// that prompb's (gogo) Unmarshal accepts, nested messages included, and
+// rejects the others with ReasonBadProtobuf. It then validates every series as
+// the remote-write spec requires (label names non-empty, sorted and unique; a
+// non-empty __name__) and rejects the request with ReasonInvalidSeries if one
+// is not. In the steady state (req reused) it does not allocate.
 func DecodeWriteRequest(body []byte, req *Request) error {
 	req.Reset()
+	// invalid is the first invalid series. It is reported only once the whole
+	// body is known to be well formed, so that a malformed body is always
+	// bad_protobuf, as it is for prompb.
+	var invalid error
 	for i := 0; i < len(body); {
 		f, next, err := readField(body, i)
 		if err != nil {
@@ -65,11 +72,15 @@ func DecodeWriteRequest(body []byte, req *Request) error {
 		i = next
 		switch {
 		case f.num == fieldWriteTimeseries && f.wire == wireBytes:
-			if err := req.decodeSeries(f.bytes); err != nil {
+			bad, err := req.decodeSeries(f.bytes)
+			if err != nil {
 				return err
 			}
+			if invalid == nil {
+				invalid = bad
+			}
 		case f.num == fieldWriteMetadata && f.wire == wireBytes:
-			if err := checkMessage(f.bytes); err != nil {
+			if err := checkMessage(f.bytes, &metadataSchema); err != nil {
 				return badProtobuf("metadata #%d: %v", len(req.Metadata), err)
 			}
 			req.Metadata = append(req.Metadata, f.bytes)
@@ -77,11 +88,13 @@ func DecodeWriteRequest(body []byte, req *Request) error {
 			return badProtobuf("field %d has wire type %d, want length-delimited", f.num, f.wire)
 		}
 	}
-	return nil
+	return invalid
 }
 
-// decodeSeries parses one TimeSeries message and appends it to r.Series.
-func (r *Request) decodeSeries(b []byte) error {
+// decodeSeries parses one TimeSeries message and appends it to r.Series. It
+// returns a bad_protobuf error when the message is malformed, and otherwise
+// invalid, an invalid_series error, when the labels break the spec's rules.
+func (r *Request) decodeSeries(b []byte) (invalid, err error) {
 	index := len(r.Series)
 	start := len(r.labels)
 	s := Series{Body: b, RestOffset: -1}
@@ -89,18 +102,18 @@ func (r *Request) decodeSeries(b []byte) error {
 	for i := 0; i < len(b); {
 		f, next, err := readField(b, i)
 		if err != nil {
-			return badProtobuf("series #%d at byte %d: %v", index, i, err)
+			return nil, badProtobuf("series #%d at byte %d: %v", index, i, err)
 		}
 		if f.num == fieldSeriesLabels {
 			if f.wire != wireBytes {
-				return badProtobuf("series #%d: label field has wire type %d", index, f.wire)
+				return nil, badProtobuf("series #%d: label field has wire type %d", index, f.wire)
 			}
 			if s.RestOffset >= 0 {
 				contiguous = false
 			}
 			l, err := decodeLabel(f.bytes)
 			if err != nil {
-				return badProtobuf("series #%d label #%d: %v", index, len(r.labels)-start, err)
+				return nil, badProtobuf("series #%d label #%d: %v", index, len(r.labels)-start, err)
 			}
 			r.labels = append(r.labels, l)
 		} else {
@@ -108,7 +121,7 @@ func (r *Request) decodeSeries(b []byte) error {
 				s.RestOffset = i
 			}
 			if err := s.countField(f); err != nil {
-				return badProtobuf("series #%d: %v", index, err)
+				return nil, badProtobuf("series #%d: %v", index, err)
 			}
 		}
 		i = next
@@ -120,11 +133,8 @@ func (r *Request) decodeSeries(b []byte) error {
 		s.RestOffset = -1
 	}
 	s.Labels = r.labels[start:len(r.labels):len(r.labels)]
-	if err := validateLabels(index, s.Labels); err != nil {
-		return err
-	}
 	r.Series = append(r.Series, s)
-	return nil
+	return validateLabels(index, s.Labels), nil
 }
 
 // countField counts one non-label TimeSeries field, checking that the known
@@ -143,10 +153,11 @@ func (s *Series) countField(f field) error {
 		return checkSample(f.bytes)
 	case fieldSeriesExemplars:
 		s.Exemplars++
-	case fieldSeriesHistograms:
+		return checkMessage(f.bytes, &exemplarSchema)
+	default:
 		s.Histograms++
+		return checkMessage(f.bytes, &histogramSchema)
 	}
-	return checkMessage(f.bytes)
 }
 
 // checkSample validates a prompb.Sample: value is a double, timestamp a varint.
@@ -157,29 +168,7 @@ func checkSample(b []byte) error {
 			return nil
 		}
 	}
-	for i := 0; i < len(b); {
-		f, next, err := readField(b, i)
-		if err != nil {
-			return fmt.Errorf("sample: %v", err)
-		}
-		if (f.num == 1 && f.wire != wireFixed64) || (f.num == 2 && f.wire != wireVarint) {
-			return fmt.Errorf("sample field %d has wire type %d", f.num, f.wire)
-		}
-		i = next
-	}
-	return nil
-}
-
-// checkMessage validates that b is a well-formed sequence of fields.
-func checkMessage(b []byte) error {
-	for i := 0; i < len(b); {
-		_, next, err := readField(b, i)
-		if err != nil {
-			return err
-		}
-		i = next
-	}
-	return nil
+	return checkMessage(b, &sampleSchema)
 }
 
 // decodeLabel parses a prompb.Label message.

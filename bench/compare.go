@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// compareConfig holds the flags of "bench compare".
+type compareConfig struct {
+	scoreproxy, vmagent string // binaries; an empty one is skipped
+	rounds              int
+	duration, warmup    time.Duration
+	concurrency         int
+	pool                int
+	out                 string
+	scenarios           []Scenario
+	vmagentSplitURLs    bool
+	sinkFast            bool // the sink decodes with the wire walker instead of prompb
+	startTimeout        time.Duration
+	deliveryTimeout     time.Duration
+}
+
+// defaultVmagent is where the project's scripts install vmagent v1.128.0.
+func defaultVmagent() string {
+	home, _ := os.UserHomeDir()
+	p := filepath.Join(home, ".cache", "scoreproxy-tools", "bin", "vmagent")
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
+}
+
+// parseCompareFlags parses and validates the flags of "bench compare".
+func parseCompareFlags(args []string) (*compareConfig, error) {
+	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	c := &compareConfig{}
+	var scen, split, decode string
+	fs.StringVar(&c.scoreproxy, "scoreproxy", "", "scoreproxy binary (go build -o /tmp/scoreproxy ./cmd/scoreproxy); empty = skip")
+	fs.StringVar(&c.vmagent, "vmagent", defaultVmagent(), "vmagent binary; empty = skip")
+	fs.IntVar(&c.rounds, "rounds", 3, "rounds per scenario and proxy; the report shows medians")
+	fs.DurationVar(&c.duration, "duration", 20*time.Second, "measured load per run")
+	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "unmeasured load before each measured run (0 = none)")
+	fs.IntVar(&c.concurrency, "concurrency", 4, "concurrent senders")
+	fs.IntVar(&c.pool, "pool", defaultPoolSize, "distinct pre-built request bodies")
+	fs.StringVar(&c.out, "out", "bench/results", "directory for results.md, results.svg and results.json")
+	fs.StringVar(&scen, "scenarios", "all", "comma-separated: passthrough, metric_format, split")
+	fs.StringVar(&split, "vmagent-split", "multitenant", "vmagent's job in the split scenario: multitenant "+
+		"(forward to /insert/multitenant, vminsert splits) or urls (one -remoteWrite.url per tenant with keep/labeldrop relabeling)")
+	fs.StringVar(&decode, "sink-decode", "fast", "the in-process sink's protobuf decoder: fast (wire walker, tested against prompb) or prompb")
+	fs.DurationVar(&c.startTimeout, "start-timeout", 20*time.Second, "how long a proxy may take to answer /health")
+	fs.DurationVar(&c.deliveryTimeout, "delivery-timeout", 60*time.Second, "how long to wait for acknowledged samples to reach the sink")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	var err error
+	if c.scenarios, err = selectScenarios(scen); err != nil {
+		return nil, usageErrorf("%v", err)
+	}
+	c.vmagentSplitURLs, c.sinkFast = split == "urls", decode == "fast"
+	switch {
+	case decode != "fast" && decode != "prompb":
+		return nil, usageErrorf("-sink-decode %q: want fast or prompb", decode)
+	case split != "urls" && split != "multitenant":
+		return nil, usageErrorf("-vmagent-split %q: want multitenant or urls", split)
+	case c.scoreproxy == "" && c.vmagent == "":
+		return nil, usageErrorf("give -scoreproxy BIN and/or -vmagent BIN")
+	case c.rounds < 1 || c.rounds > 20:
+		return nil, usageErrorf("-rounds %d: want 1..20", c.rounds)
+	case c.duration <= 0 || c.duration > maxLoadDuration || c.warmup < 0 || c.warmup > time.Minute:
+		return nil, usageErrorf("-duration %s (want up to %s), -warmup %s (want up to 1m)", c.duration, maxLoadDuration, c.warmup)
+	case c.concurrency < 1 || c.concurrency > 256 || c.pool < 1:
+		return nil, usageErrorf("-concurrency %d (want 1..256), -pool %d (want >= 1)", c.concurrency, c.pool)
+	}
+	return c, checkBinaries(c.scoreproxy, c.vmagent)
+}
+
+// checkBinaries fails early if a given binary is missing or not executable.
+func checkBinaries(bins ...string) error {
+	for _, b := range bins {
+		if b == "" {
+			continue
+		}
+		st, err := os.Stat(b)
+		if err != nil {
+			return usageErrorf("%v", err)
+		}
+		if st.IsDir() || st.Mode()&0o111 == 0 {
+			return usageErrorf("%s is not an executable file", b)
+		}
+	}
+	return nil
+}
+
+// compareCommand implements "bench compare".
+func compareCommand(args []string, stdout io.Writer) error {
+	cfg, err := parseCompareFlags(args)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	tmp, err := os.MkdirTemp("", "scoreproxy-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	w, _ := Presets("anomaly")
+	pool, err := BuildPool(w, cfg.pool, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "workload: %d series x %d samples, %d labels, %d tenants; %.1f KB snappy / %.1f KB raw per request; %d distinct bodies\n",
+		w.Series, w.Samples, w.Labels, w.Tenants, float64(pool.AvgCompressed())/1000, float64(pool.AvgRaw())/1000, len(pool.Bodies))
+	results, err := cfg.runAll(ctx, tmp, w, pool, stdout)
+	if err != nil {
+		return err
+	}
+	rep := newReport(cfg, w, pool, results)
+	if err := rep.write(cfg.out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\n%s\nwrote %s/results.md, results.svg, results.json\n", rep.markdownTables(), cfg.out)
+	return failures(results)
+}
+
+// proxySpec is one proxy under test.
+type proxySpec struct{ name, bin string }
+
+// proxies lists the proxies to run, in the order of the given round: the
+// order alternates so neither proxy always runs on a cooler machine.
+func (c *compareConfig) proxies(round int) []proxySpec {
+	var ps []proxySpec
+	if c.scoreproxy != "" {
+		ps = append(ps, proxySpec{"scoreproxy", c.scoreproxy})
+	}
+	if c.vmagent != "" {
+		ps = append(ps, proxySpec{"vmagent", c.vmagent})
+	}
+	if round%2 == 0 && len(ps) == 2 {
+		ps[0], ps[1] = ps[1], ps[0]
+	}
+	return ps
+}
+
+// runAll runs every scenario, round and proxy, each scenario with its own
+// in-process sink, and returns the results in run order.
+func (c *compareConfig) runAll(ctx context.Context, tmp string, w Workload, pool *Pool, stdout io.Writer) ([]RunResult, error) {
+	var results []RunResult
+	for _, sc := range c.scenarios {
+		sinkCtx, cancel := context.WithCancel(ctx)
+		sink := NewSink(204, 0, c.sinkFast)
+		sinkURL, err := serveSink(sinkCtx, sink)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		for round := 1; round <= c.rounds; round++ {
+			for _, p := range c.proxies(round) {
+				if ctx.Err() != nil {
+					cancel()
+					return nil, ctx.Err()
+				}
+				r := c.runOne(ctx, runEnv{tmp: tmp, sc: sc, proxy: p, round: round, sink: sink, sinkURL: sinkURL, w: w, pool: pool})
+				fmt.Fprintln(stdout, r.line())
+				results = append(results, r)
+			}
+		}
+		cancel()
+	}
+	return results, nil
+}
+
+// failures returns an error naming every failed run, or nil.
+func failures(results []RunResult) error {
+	var msgs []string
+	for _, r := range results {
+		if r.Failure != "" {
+			msgs = append(msgs, fmt.Sprintf("%s/%s round %d: %s", r.Scenario, r.Proxy, r.Round, r.Failure))
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return errors.New("FAILED runs (their numbers are excluded from the medians):\n  " + strings.Join(msgs, "\n  "))
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// The scoreproxy config of each scenario is valid YAML with the writer's
+// keys, the seed's metric_format and split_tenants where asked for.
+func TestScoreproxyConfig(t *testing.T) {
+	type config struct {
+		Listen string `yaml:"listen"`
+		Writer struct {
+			DatasourceURL string            `yaml:"datasource_url"`
+			TenantID      string            `yaml:"tenant_id"`
+			MetricFormat  map[string]string `yaml:"metric_format"`
+		} `yaml:"writer"`
+		Routing struct {
+			SplitTenants bool `yaml:"split_tenants"`
+		} `yaml:"routing"`
+	}
+	for _, sc := range allScenarios {
+		var c config
+		dec := yaml.NewDecoder(strings.NewReader(sc.scoreproxyConfig("127.0.0.1:9000", "http://127.0.0.1:9001")))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil {
+			t.Fatalf("%s: %v", sc.Name, err)
+		}
+		if c.Listen != "127.0.0.1:9000" || c.Writer.DatasourceURL != "http://127.0.0.1:9001" || c.Writer.TenantID != "multitenant" {
+			t.Errorf("%s: %+v", sc.Name, c)
+		}
+		if sc.MetricFormat != (c.Writer.MetricFormat["__name__"] == "vmanomaly_$VAR") || sc.Split != c.Routing.SplitTenants {
+			t.Errorf("%s: %+v", sc.Name, c)
+		}
+		if sc.MetricFormat && (len(c.Writer.MetricFormat) != 4 || c.Writer.MetricFormat["for"] != "$QUERY_KEY") {
+			t.Errorf("%s: metric_format %v", sc.Name, c.Writer.MetricFormat)
+		}
+	}
+}
+
+// vmagent gets Prometheus remote write towards the sink, the relabel file
+// for metric_format, and per-tenant URLs in the urls split mode.
+func TestVmagentArgs(t *testing.T) {
+	dir := t.TempDir()
+	args, err := allScenarios[1].vmagentArgs("127.0.0.1:1", "http://127.0.0.1:2", dir, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(args, " ")
+	for _, want := range []string{"-httpListenAddr=127.0.0.1:1", "-remoteWrite.url=http://127.0.0.1:2/insert/multitenant/prometheus/api/v1/write",
+		"-remoteWrite.forcePromProto=true", "-remoteWrite.urlRelabelConfig=", "-remoteWrite.tmpDataPath=" + dir} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("args lack %q: %s", want, joined)
+		}
+	}
+	rules, err := os.ReadFile(dir + "/metric_format.yml")
+	if err != nil || !strings.Contains(string(rules), "vmanomaly_$1") {
+		t.Fatalf("relabel file: %v %s", err, rules)
+	}
+	var parsed []map[string]any
+	if err := yaml.Unmarshal(rules, &parsed); err != nil || len(parsed) != 3 {
+		t.Fatalf("relabel YAML: %v %v", err, parsed)
+	}
+	args, err = allScenarios[2].vmagentArgs("127.0.0.1:1", "http://127.0.0.1:2", dir, true, []string{"1:0", "2:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(strings.Join(args, " "), "-remoteWrite.url=http://127.0.0.1:2/insert/"); n != 2 {
+		t.Fatalf("%d URLs in %v", n, args)
+	}
+}
+
+// The expectation check accepts what a correct proxy delivers and names
+// what a wrong one got wrong.
+func TestExpectationCheck(t *testing.T) {
+	perRequest := map[string]int64{"1:0": 4, "2:0": 6}
+	good := Counts{Counter: Counter{Series: 5, Samples: 20, TenantLabelled: 5},
+		Paths:   map[string]*Counter{"/insert/multitenant/prometheus/api/v1/write": {Samples: 20}},
+		Tenants: map[string]*Counter{"1:0": {Samples: 8}, "2:0": {Samples: 12}},
+		Names:   map[string]*Counter{"vmanomaly_y": {Samples: 20}}}
+	mf := allScenarios[1].expect(false)
+	if err := mf.check(good, perRequest, 2, true); err != nil {
+		t.Fatal(err)
+	}
+	bad := good.clone()
+	bad.Names = map[string]*Counter{"y": {Samples: 20}}
+	bad.Tenants["2:0"].Samples = 11
+	err := mf.check(bad, perRequest, 2, true)
+	if err == nil || !strings.Contains(err.Error(), "prefix") || !strings.Contains(err.Error(), "tenant 2:0") {
+		t.Fatalf("error %v", err)
+	}
+	split := allScenarios[2].expect(false)
+	if err := split.check(good, perRequest, 2, true); err == nil || !strings.Contains(err.Error(), "write path") {
+		t.Fatalf("split accepted the multitenant path: %v", err)
+	}
+	if err := allScenarios[2].expect(true).check(good, perRequest, 2, true); err != nil {
+		t.Fatalf("vmagent multitenant split: %v", err)
+	}
+}

@@ -1,0 +1,125 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// Defaults of the queue: section's keys.
+const (
+	DefaultQueueMaxDiskBytes     = 1 << 30
+	DefaultQueueSegmentBytes     = 32 << 20
+	DefaultQueueMaxRejectedBytes = 256 << 20
+	DefaultQueueRetryMinInterval = time.Second
+	DefaultQueueRetryMaxInterval = time.Minute
+
+	// minSegmentBytes keeps segment files from being so small that creating
+	// them (each creation fsyncs the directory) dominates the cost of writing.
+	minSegmentBytes = 64 << 10
+	// maxSegmentBytes keeps a segment, read whole when a damaged record is
+	// searched past, a reasonable amount of memory.
+	maxSegmentBytes = 1 << 30
+)
+
+// Queue configures the durable queue. It is the zero value when queue.path is
+// empty: the queue is off and the producer is answered after the upstream,
+// as without a queue: section.
+type Queue struct {
+	// Path is the directory holding one queue per upstream endpoint; created if missing.
+	Path string `yaml:"path"`
+	// MaxDiskBytes bounds the undelivered data of all endpoints together;
+	// beyond it producers get 429 with Retry-After.
+	MaxDiskBytes int64 `yaml:"max_disk_bytes"`
+	// SegmentBytes is the size of the segment files; delivered data is
+	// deleted one segment file at a time.
+	SegmentBytes int64 `yaml:"segment_bytes"`
+	// MaxRejectedBytes bounds each endpoint's rejected-data files (blocks the
+	// upstream refused with a 4xx); the oldest rejections go first.
+	MaxRejectedBytes int64 `yaml:"max_rejected_bytes"`
+	// RetryMinInterval and RetryMaxInterval bound the exponential backoff
+	// between delivery attempts of a block.
+	RetryMinInterval time.Duration `yaml:"retry_min_interval"`
+	RetryMaxInterval time.Duration `yaml:"retry_max_interval"`
+}
+
+// Enabled reports whether the durable queue is on.
+func (q Queue) Enabled() bool { return q.Path != "" }
+
+// rawQueue is the queue: section as written.
+type rawQueue struct {
+	Path             value `yaml:"path"`
+	MaxDiskBytes     value `yaml:"max_disk_bytes"`
+	SegmentBytes     value `yaml:"segment_bytes"`
+	MaxRejectedBytes value `yaml:"max_rejected_bytes"`
+	RetryMinInterval value `yaml:"retry_min_interval"`
+	RetryMaxInterval value `yaml:"retry_max_interval"`
+}
+
+// queue builds and checks the queue: section. Its keys are checked even when
+// path is empty, so a typo shows before the queue is turned on.
+func (c *checker) queue(raw rawQueue) Queue {
+	q := Queue{
+		Path:             c.checkedStr("queue.path", raw.Path, "", checkQueuePath),
+		MaxDiskBytes:     c.byteSize("queue.max_disk_bytes", raw.MaxDiskBytes, DefaultQueueMaxDiskBytes),
+		SegmentBytes:     c.byteSize("queue.segment_bytes", raw.SegmentBytes, DefaultQueueSegmentBytes),
+		MaxRejectedBytes: c.byteSize("queue.max_rejected_bytes", raw.MaxRejectedBytes, DefaultQueueMaxRejectedBytes),
+		RetryMinInterval: c.duration("queue.retry_min_interval", raw.RetryMinInterval, DefaultQueueRetryMinInterval),
+		RetryMaxInterval: c.duration("queue.retry_max_interval", raw.RetryMaxInterval, DefaultQueueRetryMaxInterval),
+	}
+	if q.SegmentBytes > 0 && (q.SegmentBytes < minSegmentBytes || q.SegmentBytes > maxSegmentBytes) {
+		c.errorf("queue.segment_bytes", "%d bytes is outside 64KiB..1GiB; write e.g. \"32MiB\"", q.SegmentBytes)
+	}
+	if q.MaxRejectedBytes > 0 && q.MaxRejectedBytes < 2*minSegmentBytes {
+		c.errorf("queue.max_rejected_bytes", "%d bytes is too small to hold a rejected block; write at least \"128KiB\", e.g. \"256MiB\"", q.MaxRejectedBytes)
+	}
+	if q.RetryMinInterval > 0 && q.RetryMaxInterval > 0 && q.RetryMaxInterval < q.RetryMinInterval {
+		c.errorf("queue.retry_max_interval", "%s is shorter than queue.retry_min_interval (%s); raise it to at least %s",
+			q.RetryMaxInterval, q.RetryMinInterval, q.RetryMinInterval)
+	}
+	if q.Path == "" {
+		if set := setKeys(raw); len(set) > 0 {
+			c.warnf("queue.%s set but queue.path is empty: the queue is off and producers are answered after the upstream; "+
+				"set queue.path to a directory to turn it on", strings.Join(set, ", queue."))
+		}
+		return Queue{}
+	}
+	return q
+}
+
+// setKeys lists the keys of raw other than path that are written.
+func setKeys(raw rawQueue) []string {
+	var set []string
+	for _, k := range []struct {
+		name string
+		v    value
+	}{
+		{"max_disk_bytes", raw.MaxDiskBytes}, {"segment_bytes", raw.SegmentBytes}, {"max_rejected_bytes", raw.MaxRejectedBytes},
+		{"retry_min_interval", raw.RetryMinInterval}, {"retry_max_interval", raw.RetryMaxInterval},
+	} {
+		if k.v.set() {
+			set = append(set, k.name)
+		}
+	}
+	return set
+}
+
+// checkQueuePath accepts "" (no queue), a missing path (created at start-up)
+// or an existing directory.
+func checkQueuePath(path string) error {
+	if path == "" {
+		return nil
+	}
+	st, err := os.Stat(path)
+	switch {
+	case os.IsNotExist(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("cannot use %q: %v", path, err)
+	case !st.IsDir():
+		return fmt.Errorf("%q is not a directory; write the path of a directory (created if missing), "+
+			"e.g. \"/var/lib/scoreproxy/queue\"", path)
+	}
+	return nil
+}

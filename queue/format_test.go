@@ -1,0 +1,96 @@
+package queue
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestRecordRoundTrip(t *testing.T) {
+	at := time.Unix(1700000000, 123456789)
+	for _, body := range [][]byte{nil, []byte("x"), bytes.Repeat([]byte("snappy"), 10000)} {
+		rec := appendRecord(nil, body, 7, 14, at)
+		if int64(len(rec)) != recordSize(len(body)) {
+			t.Fatalf("record of %d bytes is %d long, recordSize says %d", len(body), len(rec), recordSize(len(body)))
+		}
+		payload, next, err := readRecordAt(bytes.NewReader(rec), 0, int64(len(rec)), nil)
+		if err != nil || next != int64(len(rec)) {
+			t.Fatalf("readRecordAt: next %d, err %v", next, err)
+		}
+		b, err := decodePayload(payload)
+		if err != nil || !bytes.Equal(b.body, body) || b.series != 7 || b.samples != 14 || !b.enqueued.Equal(at) {
+			t.Fatalf("decoded %+v, %v", b, err)
+		}
+	}
+}
+
+// Every kind of damage is detected, and nextValid finds the record after it.
+func TestRecordDamage(t *testing.T) {
+	first := appendRecord(nil, []byte("first block"), 1, 1, time.Now())
+	second := appendRecord(nil, []byte("second block, with SPQ1 inside"), 1, 1, time.Now())
+	tests := []struct {
+		name   string
+		damage func(seg []byte) []byte
+		// wantNext is where the next intact record starts (len(first) when the second survives)
+		wantNext func(seg []byte) int64
+	}{
+		{"bit flipped in the payload", func(s []byte) []byte { s[headerSize+3] ^= 1; return s }, secondStart(first)},
+		{"bit flipped in the length", func(s []byte) []byte { s[5] ^= 0x10; return s }, secondStart(first)},
+		{"magic overwritten", func(s []byte) []byte { copy(s, "XXXX"); return s }, secondStart(first)},
+		{"zeros over the header", func(s []byte) []byte { clear(s[:headerSize]); return s }, secondStart(first)},
+		{"torn: cut in the payload", func(s []byte) []byte { return s[:len(first)/2] }, end},
+		{"torn: cut in the header", func(s []byte) []byte { return s[:5] }, end},
+		{"zero-filled tail", func(s []byte) []byte { s = s[:len(first)]; clear(s); return s }, end},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			seg := tt.damage(append(append([]byte{}, first...), second...))
+			r := bytes.NewReader(seg)
+			_, _, err := readRecordAt(r, 0, int64(len(seg)), nil)
+			if !errors.Is(err, errCorrupt) {
+				t.Fatalf("readRecordAt: err %v, want errCorrupt", err)
+			}
+			next, err := nextValid(r, 0, int64(len(seg)))
+			if err != nil || next != tt.wantNext(seg) {
+				t.Fatalf("nextValid = %d, %v; want %d", next, err, tt.wantNext(seg))
+			}
+		})
+	}
+}
+
+func secondStart(first []byte) func([]byte) int64 {
+	return func([]byte) int64 { return int64(len(first)) }
+}
+
+func end(seg []byte) int64 { return int64(len(seg)) }
+
+func TestOffsetEncoding(t *testing.T) {
+	b := encodeOffset(42, 1234)
+	if seg, off, ok := decodeOffset(b); !ok || seg != 42 || off != 1234 {
+		t.Fatalf("decodeOffset = %d, %d, %v", seg, off, ok)
+	}
+	b[3] ^= 1
+	if _, _, ok := decodeOffset(b); ok {
+		t.Fatal("a damaged offset file was accepted")
+	}
+	if _, _, ok := decodeOffset(b[:10]); ok {
+		t.Fatal("a short offset file was accepted")
+	}
+}
+
+func TestDirName(t *testing.T) {
+	a := dirName("http://user:secret@vm:8480/insert/5:0/prometheus/api/v1/write")
+	b := dirName("http://user:other@vm:8480/insert/5:0/prometheus/api/v1/write")
+	if a == b {
+		t.Fatal("two credentials for one URL share a directory")
+	}
+	for _, name := range []string{a, b} {
+		if bytes.Contains([]byte(name), []byte("secret")) || bytes.ContainsAny([]byte(name), "/:@") {
+			t.Fatalf("directory name %q holds a credential or a path separator", name)
+		}
+	}
+	if want := "vm_8480_insert_5_0_prometheus_api_v1_write-"; a[:len(want)] != want {
+		t.Fatalf("dirName = %q, want it to start with %q", a, want)
+	}
+}

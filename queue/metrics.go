@@ -1,0 +1,90 @@
+package queue
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// Metric names (see README): per endpoint, labelled with its URL without credentials.
+const (
+	metricPendingBytes   = "scoreproxy_queue_pending_bytes"
+	metricPendingBlocks  = "scoreproxy_queue_pending_blocks"
+	metricOldestAge      = "scoreproxy_queue_oldest_block_age_seconds"
+	metricRetries        = "scoreproxy_queue_retries_total"
+	metricRejected       = "scoreproxy_queue_rejected_blocks_total"
+	metricFsync          = "scoreproxy_queue_fsync_duration_seconds"
+	metricCorrupted      = "scoreproxy_queue_corrupted_records_total"
+	metricCorruptedBytes = "scoreproxy_queue_corrupted_bytes_total"
+	metricQuotaExceeded  = "scoreproxy_queue_quota_exceeded_total"
+	metricMaxBytes       = "scoreproxy_queue_max_disk_bytes"
+)
+
+// queueMetrics are one Queue's metrics. They live in a Set of their own,
+// registered while the Queue is open, so that a Queue opened again (tests, a
+// restart in-process) starts from its own state instead of inheriting gauges
+// whose callbacks point at a closed one.
+type queueMetrics struct {
+	set            *metrics.Set
+	fsync          *metrics.Histogram
+	corrupted      *metrics.Counter
+	corruptedBytes *metrics.Counter
+	quotaExceeded  *metrics.Counter
+}
+
+func newQueueMetrics(q *Queue) *queueMetrics {
+	s := metrics.NewSet()
+	m := &queueMetrics{
+		set:            s,
+		fsync:          s.NewHistogram(metricFsync),
+		corrupted:      s.NewCounter(metricCorrupted),
+		corruptedBytes: s.NewCounter(metricCorruptedBytes),
+		quotaExceeded:  s.NewCounter(metricQuotaExceeded),
+	}
+	s.NewGauge(metricMaxBytes, func() float64 { return float64(q.opts.MaxDiskBytes) })
+	metrics.RegisterSet(s)
+	return m
+}
+
+// endpointMetrics are the per-endpoint series.
+type endpointMetrics struct {
+	set     *metrics.Set
+	label   string // {url="..."} without the braces
+	retries *metrics.Counter
+}
+
+// register adds e's gauges, read from its log when /metrics is scraped.
+func (m *queueMetrics) register(e *endpoint) endpointMetrics {
+	label := `url="` + escapeLabel(e.safeURL) + `"`
+	name := func(family string) string { return family + "{" + label + "}" }
+	m.set.GetOrCreateGauge(name(metricPendingBytes), func() float64 {
+		_, bytes, _ := e.log.pending()
+		return float64(bytes)
+	})
+	m.set.GetOrCreateGauge(name(metricPendingBlocks), func() float64 {
+		blocks, _, _ := e.log.pending()
+		return float64(blocks)
+	})
+	m.set.GetOrCreateGauge(name(metricOldestAge), func() float64 {
+		_, _, oldest := e.log.pending()
+		if oldest.IsZero() {
+			return 0
+		}
+		return time.Since(oldest).Seconds()
+	})
+	return endpointMetrics{set: m.set, label: label, retries: m.set.GetOrCreateCounter(name(metricRetries))}
+}
+
+// rejected is the counter of blocks set aside after the upstream answered code.
+func (m endpointMetrics) rejected(code int) *metrics.Counter {
+	return m.set.GetOrCreateCounter(metricRejected + "{" + m.label + `,code="` + strconv.Itoa(code) + `"}`)
+}
+
+// close unregisters every metric of the queue.
+func (m *queueMetrics) close() { metrics.UnregisterSet(m.set, true) }
+
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
+func escapeLabel(s string) string { return labelEscaper.Replace(s) }

@@ -1,0 +1,332 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/scoreproxy/scoreproxy/remotewrite"
+)
+
+// Defaults of Options left zero.
+const (
+	DefaultSegmentBytes     = 32 << 20
+	DefaultMaxRejectedBytes = 256 << 20
+	DefaultRetryMinInterval = time.Second
+	DefaultRetryMaxInterval = time.Minute
+	lockFile                = "lock"
+)
+
+// Options configure a Queue.
+type Options struct {
+	// Dir holds one subdirectory per endpoint; created if missing.
+	Dir string
+	// MaxDiskBytes bounds the undelivered data of all endpoints together;
+	// Send answers 429 beyond it. 0 means no bound.
+	MaxDiskBytes int64
+	// SegmentBytes is the size at which a segment file is closed and a new
+	// one started; delivered data is deleted a segment at a time.
+	SegmentBytes int64
+	// MaxRejectedBytes bounds each endpoint's rejected-data files.
+	MaxRejectedBytes int64
+	// RetryMinInterval and RetryMaxInterval bound the backoff between
+	// delivery attempts of a block.
+	RetryMinInterval, RetryMaxInterval time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+
+	syncFile func(*os.File) error // fsync; tests count or fail it
+}
+
+// Upstream delivers one block; *remotewrite.Client implements it.
+type Upstream interface {
+	Send(ctx context.Context, url string, body []byte, stats remotewrite.BatchStats) remotewrite.SendResult
+}
+
+// Queue is the durable queue in front of the upstream. Send is safe for
+// concurrent use; it implements tenantroute.Sender.
+type Queue struct {
+	opts     Options
+	upstream Upstream
+	logger   *slog.Logger
+	logLimit *remotewrite.LogLimiter
+	backoff  backoff
+	m        *queueMetrics
+	lock     *os.File     // flock'ed: one process per queue directory
+	pending  atomic.Int64 // committed, undelivered bytes of every endpoint
+	reserved atomic.Int64 // bytes of Sends not yet committed
+	bufs     sync.Pool    // of *[]byte, encoded records
+
+	workerCtx   context.Context
+	stopWorkers context.CancelFunc
+
+	mu        sync.RWMutex
+	endpoints map[string]*endpoint // by URL; guarded by mu
+	closed    bool                 // guarded by mu
+	inflight  sync.WaitGroup       // Sends in progress; Add under mu.RLock while !closed
+}
+
+// Open opens the queue in opts.Dir and starts delivering what a previous run
+// left there, each endpoint in order, before anything sent now. Damaged
+// records are skipped and reported, never fatal.
+func Open(opts Options, upstream Upstream) (*Queue, error) {
+	opts = withDefaults(opts)
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	lock, err := lockDir(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	q := &Queue{opts: opts, upstream: upstream, logger: opts.Logger, lock: lock,
+		logLimit:  remotewrite.NewLogLimiter(time.Minute, 10),
+		backoff:   backoff{min: opts.RetryMinInterval, max: opts.RetryMaxInterval},
+		endpoints: map[string]*endpoint{}}
+	q.workerCtx, q.stopWorkers = context.WithCancel(context.Background())
+	q.m = newQueueMetrics(q)
+	if err := q.openExisting(); err != nil {
+		_ = q.Close(context.Background())
+		return nil, err
+	}
+	return q, nil
+}
+
+func withDefaults(o Options) Options {
+	if o.SegmentBytes <= 0 {
+		o.SegmentBytes = DefaultSegmentBytes
+	}
+	if o.MaxRejectedBytes <= 0 {
+		o.MaxRejectedBytes = DefaultMaxRejectedBytes
+	}
+	if o.RetryMinInterval <= 0 {
+		o.RetryMinInterval = DefaultRetryMinInterval
+	}
+	if o.RetryMaxInterval < o.RetryMinInterval {
+		o.RetryMaxInterval = max(DefaultRetryMaxInterval, o.RetryMinInterval)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.syncFile == nil {
+		o.syncFile = (*os.File).Sync
+	}
+	return o
+}
+
+// lockDir takes an exclusive lock on the queue directory: two processes
+// appending to the same segments would corrupt them. The kernel releases it
+// when the process dies, even by SIGKILL.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("queue directory %s is in use by another process (%v); give each scoreproxy its own queue.path", dir, err)
+	}
+	return f, nil
+}
+
+// openExisting starts the endpoints a previous run left in the directory.
+func (q *Queue) openExisting() error {
+	entries, err := os.ReadDir(q.opts.Dir)
+	if err != nil {
+		return err
+	}
+	for _, ent := range entries {
+		if !ent.IsDir() {
+			continue
+		}
+		dir := filepath.Join(q.opts.Dir, ent.Name())
+		url, err := readMeta(dir)
+		if err != nil {
+			q.logger.Warn("queue: ignoring a directory that is not an endpoint queue", "dir", dir, "error", err)
+			continue
+		}
+		e, err := q.openEndpoint(url, dir)
+		if err != nil {
+			return fmt.Errorf("queue %s: %w", dir, err)
+		}
+		q.endpoints[url] = e
+	}
+	return nil
+}
+
+// Send queues body for url and returns 204 once it is durably on disk; the
+// delivery worker of url forwards it later. Beyond MaxDiskBytes it answers
+// 429 with Retry-After, so the producer retries instead of the data being
+// dropped. body is copied: the caller may reuse it when Send returns.
+func (q *Queue) Send(ctx context.Context, url string, body []byte, stats remotewrite.BatchStats) remotewrite.SendResult {
+	q.mu.RLock()
+	if q.closed {
+		q.mu.RUnlock()
+		return unavailable(url, errClosed)
+	}
+	q.inflight.Add(1)
+	e := q.endpoints[url]
+	q.mu.RUnlock()
+	defer q.inflight.Done()
+	if e == nil {
+		var err error
+		if e, err = q.endpoint(url); err != nil {
+			return unavailable(url, err)
+		}
+	}
+	n := recordSize(len(body))
+	if !q.reserve(n) {
+		q.m.quotaExceeded.Inc()
+		return remotewrite.SendResult{StatusCode: http.StatusTooManyRequests, RetryAfter: q.retryAfter(), URL: e.safeURL,
+			Message: fmt.Sprintf("scoreproxy's queue is full (queue.max_disk_bytes: %d bytes undelivered); retry later", q.opts.MaxDiskBytes)}
+	}
+	defer q.reserved.Add(-n) // once committed, the bytes count in q.pending
+	req := &appendReq{rec: q.getBuf(), done: make(chan error, 1)}
+	*req.rec = appendRecord((*req.rec)[:0], body, stats.Series, stats.Samples, time.Now())
+	e.appends <- req
+	select {
+	case err := <-req.done:
+		if err != nil {
+			return unavailable(url, fmt.Errorf("queue write failed: %w", err))
+		}
+		return remotewrite.SendResult{StatusCode: http.StatusNoContent, URL: e.safeURL}
+	case <-ctx.Done():
+		return remotewrite.SendResult{Message: "cancelled while waiting for the queue's fsync: " + ctx.Err().Error(), URL: e.safeURL}
+	}
+}
+
+// endpoint returns the endpoint of url, creating its directory and
+// goroutines on first use.
+func (q *Queue) endpoint(url string) (*endpoint, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if e := q.endpoints[url]; e != nil {
+		return e, nil
+	}
+	dir := filepath.Join(q.opts.Dir, dirName(url))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := writeMeta(dir, url); err != nil {
+		return nil, fmt.Errorf("queue %s: %w", dir, err)
+	}
+	if err := syncDir(q.opts.Dir); err != nil {
+		return nil, err
+	}
+	e, err := q.openEndpoint(url, dir)
+	if err != nil {
+		return nil, fmt.Errorf("queue %s: %w", dir, err)
+	}
+	q.endpoints[url] = e
+	return e, nil
+}
+
+// reserve books n bytes of the disk quota for a Send. A queue holding
+// nothing takes any block, so one larger than the quota is not refused forever.
+func (q *Queue) reserve(n int64) bool {
+	used := q.reserved.Add(n) + q.pending.Load()
+	if q.opts.MaxDiskBytes > 0 && used > q.opts.MaxDiskBytes && used > n {
+		q.reserved.Add(-n)
+		return false
+	}
+	return true
+}
+
+// retryAfter is the Retry-After of a 429 for a full queue: the shortest
+// retry interval, in whole seconds (at least 1).
+func (q *Queue) retryAfter() string {
+	return strconv.Itoa(max(1, int(math.Ceil(q.opts.RetryMinInterval.Seconds()))))
+}
+
+// Ready reports whether the queue accepts data (it is open and not full),
+// and why not.
+func (q *Queue) Ready() (bool, string) {
+	q.mu.RLock()
+	closed := q.closed
+	q.mu.RUnlock()
+	if closed {
+		return false, errClosed.Error()
+	}
+	used := q.pending.Load() + q.reserved.Load()
+	if q.opts.MaxDiskBytes > 0 && used >= q.opts.MaxDiskBytes {
+		return false, fmt.Sprintf("queue is full: %d bytes undelivered, queue.max_disk_bytes is %d", used, q.opts.MaxDiskBytes)
+	}
+	return true, ""
+}
+
+// PendingBytes returns the undelivered bytes of all endpoints.
+func (q *Queue) PendingBytes() int64 { return q.pending.Load() }
+
+// Close stops accepting, lets the Sends in progress finish, stops the
+// delivery workers (a block being sent stays queued) and closes the files,
+// within ctx. Undelivered data stays on disk for the next Open.
+func (q *Queue) Close(ctx context.Context) error {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return nil
+	}
+	q.closed = true
+	eps := make([]*endpoint, 0, len(q.endpoints))
+	for _, e := range q.endpoints {
+		eps = append(eps, e)
+	}
+	q.mu.Unlock()
+	if err := waitFor(ctx, "the Sends in progress", q.inflight.Wait); err != nil {
+		return err
+	}
+	for _, e := range eps {
+		close(e.appends)
+	}
+	q.stopWorkers()
+	var errs []error
+	for _, e := range eps {
+		if err := waitFor(ctx, "the queue of "+e.safeURL, func() { <-e.committerDone; <-e.workerDone }); err != nil {
+			return err
+		}
+		errs = append(errs, e.log.close())
+	}
+	q.m.close()
+	errs = append(errs, q.lock.Close())
+	return errors.Join(errs...)
+}
+
+// waitFor runs wait and returns when it does, or with an error when ctx ends first.
+func waitFor(ctx context.Context, what string, wait func()) error {
+	done := make(chan struct{})
+	go func() { wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("queue: gave up waiting for %s: %w", what, ctx.Err())
+	}
+}
+
+func unavailable(url string, err error) remotewrite.SendResult {
+	return remotewrite.SendResult{StatusCode: http.StatusServiceUnavailable, Message: err.Error(), URL: remotewrite.RedactURL(url)}
+}
+
+// getBuf and putBuf recycle record buffers; oversized ones are dropped so a
+// rare huge block does not pin its memory.
+func (q *Queue) getBuf() *[]byte {
+	if b, ok := q.bufs.Get().(*[]byte); ok {
+		return b
+	}
+	return new([]byte)
+}
+
+func (q *Queue) putBuf(b *[]byte) {
+	if cap(*b) <= 1<<20 {
+		q.bufs.Put(b)
+	}
+}
