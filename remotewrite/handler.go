@@ -107,6 +107,7 @@ func (h *Handler) serve(r *http.Request, tenant string) error {
 	if err := DecodeWriteRequest(bufs.decoded, &bufs.req); err != nil {
 		return err
 	}
+	bufs.req.Compressed = bufs.compressed
 	series, samples, _, histograms := bufs.req.Totals()
 	seriesReceived.Add(series)
 	samplesReceived.Add(samples + histograms)

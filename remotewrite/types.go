@@ -43,6 +43,10 @@ type Request struct {
 	Series []Series
 	// Metadata holds each encoded MetricMetadata message (field 3), verbatim.
 	Metadata [][]byte
+	// Compressed is the snappy body as received, when the request came in as
+	// snappy RW1 (nil otherwise). A processor that changes nothing forwards
+	// it as is instead of encoding and compressing the same bytes again.
+	Compressed []byte
 	// labels is the arena that every Series.Labels is a sub-slice of.
 	labels []Label
 }
@@ -55,6 +59,7 @@ func (r *Request) Reset() {
 	r.Series = r.Series[:0]
 	clear(r.Metadata)
 	r.Metadata = r.Metadata[:0]
+	r.Compressed = nil
 }
 
 // Totals returns the number of series, samples, exemplars and histograms.

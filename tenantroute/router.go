@@ -151,6 +151,9 @@ func (r *Router) Process(ctx context.Context, req *remotewrite.Request, pathTena
 	if err != nil {
 		return err
 	}
+	if r.unchanged() && override == nil && req.Compressed != nil {
+		return r.forwardUnchanged(ctx, w, req)
+	}
 	for i := range req.Series {
 		r.route(w, &req.Series[i], override)
 	}

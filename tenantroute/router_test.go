@@ -93,7 +93,44 @@ func decoded(t testing.TB, wr *prompb.WriteRequest) *remotewrite.Request {
 	if err := remotewrite.DecodeWriteRequest(body, &req); err != nil {
 		t.Fatal(err)
 	}
+	req.Compressed = snappy.Encode(nil, body) // as the receive handler sets it
 	return &req
+}
+
+// bodyRecorder keeps the raw bodies sent.
+type bodyRecorder struct{ bodies [][]byte }
+
+func (b *bodyRecorder) Send(_ context.Context, url string, body []byte, _ remotewrite.BatchStats) remotewrite.SendResult {
+	b.bodies = append(b.bodies, append([]byte(nil), body...))
+	return remotewrite.SendResult{StatusCode: 204, URL: url}
+}
+
+// TestUnchangedRequestsAreForwardedAsReceived: without metric_format and
+// without splitting, the producer's compressed body goes upstream byte for
+// byte; with either, it is rebuilt.
+func TestUnchangedRequestsAreForwardedAsReceived(t *testing.T) {
+	req := decoded(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{ts("__name__", "y", "vm_account_id", "1")}})
+	for _, tc := range []struct {
+		opts      Options
+		format    map[string]string
+		pathTenat string
+		verbatim  bool
+	}{
+		{Options{BaseURL: base}, nil, "", true},
+		{Options{BaseURL: base, TenantID: "multitenant"}, nil, "", true},
+		{Options{BaseURL: base, TenantID: "multitenant"}, nil, "5:0", false},
+		{Options{BaseURL: base, TenantID: "multitenant", SplitTenants: true}, nil, "", false},
+		{Options{BaseURL: base, TenantID: "multitenant"}, map[string]string{"__name__": "x_$VAR"}, "", false},
+	} {
+		rec := &bodyRecorder{}
+		r := newTestRouter(t, tc.opts, tc.format, rec)
+		if err := r.Process(context.Background(), req, tc.pathTenat); err != nil {
+			t.Fatal(err)
+		}
+		if same := len(rec.bodies) == 1 && string(rec.bodies[0]) == string(req.Compressed); same != tc.verbatim {
+			t.Errorf("%+v format %v path %q: forwarded as received = %v, want %v", tc.opts, tc.format, tc.pathTenat, same, tc.verbatim)
+		}
+	}
 }
 
 func warnings() map[string]uint64 {

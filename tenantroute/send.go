@@ -55,9 +55,23 @@ func (r *Router) sendBatch(ctx context.Context, b *batch) remotewrite.SendResult
 		b.compressed = make([]byte, n)
 	}
 	b.compressed = snappy.Encode(b.compressed[:cap(b.compressed)], b.buf)
+	return r.send1(ctx, b, b.compressed, time.Since(start))
+}
+
+// sendBody sends one already compressed body as the request's only batch.
+func (r *Router) sendBody(ctx context.Context, w *work, b *batch, body []byte, serialize time.Duration) error {
+	w.results = append(w.results[:0], r.send1(ctx, b, body, serialize))
+	if ack := remotewrite.Ack(w.results); ack != nil {
+		return ack
+	}
+	return nil
+}
+
+// send1 sends the compressed body of batch b and counts what was forwarded.
+func (r *Router) send1(ctx context.Context, b *batch, body []byte, serialize time.Duration) remotewrite.SendResult {
 	ep := r.endpoints.get(b.tenant)
-	stats := remotewrite.BatchStats{Series: b.series, Samples: b.samples, SerializeSeconds: time.Since(start).Seconds()}
-	res := r.sender.Send(ctx, ep.url, b.compressed, stats)
+	stats := remotewrite.BatchStats{Series: b.series, Samples: b.samples, SerializeSeconds: serialize.Seconds()}
+	res := r.sender.Send(ctx, ep.url, body, stats)
 	if res.OK() {
 		ep.seriesForwarded.Add(b.series)
 		ep.samplesForwarded.Add(b.samples)

@@ -122,7 +122,9 @@ func expected(wr *prompb.WriteRequest, pathFor func(account string) string, keep
 	return out
 }
 
-func writeConfig(t *testing.T, yaml string) *config.Config {
+func writeConfig(t *testing.T, yaml string) *config.Config { return writeConfigB(t, yaml) }
+
+func writeConfigB(t testing.TB, yaml string) *config.Config {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
@@ -135,7 +137,9 @@ func writeConfig(t *testing.T, yaml string) *config.Config {
 	return cfg
 }
 
-func startProxy(t *testing.T, cfg *config.Config) *httptest.Server {
+func startProxy(t *testing.T, cfg *config.Config) *httptest.Server { return startProxyB(t, cfg) }
+
+func startProxyB(t testing.TB, cfg *config.Config) *httptest.Server {
 	t.Helper()
 	p, err := newProxy(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
