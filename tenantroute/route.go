@@ -4,42 +4,57 @@ import (
 	"github.com/scoreproxy/scoreproxy/remotewrite"
 )
 
+// resolved is the outcome of rewriting and routing one series.
+type resolved struct {
+	tenant Tenant              // destination (SplitMode), zero otherwise
+	labels []remotewrite.Label // output labels; may point into the work's scratch
+	// rewritten is false when labels are the series' own, unchanged.
+	rewritten bool
+	// warned is true when a tenant warning was raised: such a series is never
+	// cached, so that every occurrence is counted and may be logged.
+	warned bool
+}
+
 // route rewrites one series, resolves its tenant and appends it to its batch.
 func (r *Router) route(w *work, s *remotewrite.Series, override []remotewrite.Label) {
-	labels, rewritten := s.Labels, false
-	if override != nil || !r.format.Identity() {
-		w.labels, w.values = r.format.Apply(w.labels[:0], w.values[:0], s.Labels, override)
-		labels, rewritten = w.labels, true
-	}
-	var b *batch
-	switch r.mode {
-	case SplitMode:
-		var t Tenant
-		t, labels = r.splitTenant(w, s, labels)
-		b, rewritten = w.batchFor(t), true
-	case MultitenantMode:
-		r.checkMultitenant(s, labels)
-		b = w.batchFor(Tenant{})
-	default:
-		if _, ok := remotewrite.LabelValue(labels, AccountLabel); ok {
-			r.warn.tenantLabels(s.Labels)
-		}
-		b = w.batchFor(Tenant{})
-	}
-	if rewritten {
-		b.buf = remotewrite.AppendSeries(b.buf, labels, s)
+	res := r.resolve(w, s, override)
+	b := w.batchFor(res.tenant)
+	if res.rewritten {
+		b.buf = remotewrite.AppendSeries(b.buf, res.labels, s)
 	} else {
 		b.buf = remotewrite.AppendSeriesVerbatim(b.buf, s)
 	}
-	b.series++
-	b.samples += s.Samples + s.Histograms
+	b.count(s)
+}
+
+// resolve applies metric_format (and the path tenant's labels) to one
+// series, and finds its tenant for the router's mode, raising the mode's
+// tenant warnings.
+func (r *Router) resolve(w *work, s *remotewrite.Series, override []remotewrite.Label) resolved {
+	res := resolved{labels: s.Labels}
+	if override != nil || !r.format.Identity() {
+		w.labels, w.values = r.format.Apply(w.labels[:0], w.values[:0], s.Labels, override)
+		res.labels, res.rewritten = w.labels, true
+	}
+	switch r.mode {
+	case SplitMode:
+		res.tenant, res.labels, res.warned = r.splitTenant(w, s, res.labels)
+		res.rewritten = true
+	case MultitenantMode:
+		res.warned = r.checkMultitenant(s, res.labels)
+	default:
+		if _, ok := remotewrite.LabelValue(res.labels, AccountLabel); ok {
+			r.warn.tenantLabels(s.Labels)
+			res.warned = true
+		}
+	}
+	return res
 }
 
 // splitTenant resolves the tenant of a series in SplitMode and returns its
 // labels without vm_account_id / vm_project_id, in one pass over the labels.
 // A missing or unparsable id becomes 0, as vminsert would make it.
-func (r *Router) splitTenant(w *work, s *remotewrite.Series, labels []remotewrite.Label) (Tenant, []remotewrite.Label) {
-	var t Tenant
+func (r *Router) splitTenant(w *work, s *remotewrite.Series, labels []remotewrite.Label) (Tenant, []remotewrite.Label, bool) {
 	var account, project []byte
 	hasAccount, hasProject := false, false
 	w.stripped = w.stripped[:0]
@@ -53,37 +68,38 @@ func (r *Router) splitTenant(w *work, s *remotewrite.Series, labels []remotewrit
 			w.stripped = append(w.stripped, l)
 		}
 	}
-	var accountOK, projectOK bool
-	t.AccountID, accountOK = parseLabelID(account)
-	t.ProjectID, projectOK = parseLabelID(project)
-	switch {
-	case !hasAccount:
-		r.warn.missingAccount(s.Labels)
-	case !accountOK:
-		r.warn.invalidTenant(s.Labels, AccountLabel, account, t)
-	}
-	if hasProject && !projectOK {
-		r.warn.invalidTenant(s.Labels, ProjectLabel, project, t)
-	}
-	return t, w.stripped
+	t, warned := r.tenantOf(s, account, hasAccount, project, hasProject)
+	return t, w.stripped, warned
 }
 
 // checkMultitenant raises the warnings of MultitenantMode; the labels go
 // upstream unchanged and vminsert resolves the tenant.
-func (r *Router) checkMultitenant(s *remotewrite.Series, labels []remotewrite.Label) {
+func (r *Router) checkMultitenant(s *remotewrite.Series, labels []remotewrite.Label) bool {
 	account, hasAccount := remotewrite.LabelValue(labels, AccountLabel)
-	if !hasAccount {
-		r.warn.missingAccount(s.Labels)
-		return
-	}
 	project, hasProject := remotewrite.LabelValue(labels, ProjectLabel)
-	accountID, accountOK := parseLabelID(account)
-	projectID, projectOK := parseLabelID(project)
-	t := Tenant{AccountID: accountID, ProjectID: projectID}
-	if !accountOK {
+	_, warned := r.tenantOf(s, account, hasAccount, project, hasProject)
+	return warned
+}
+
+// tenantOf reads the tenant labels as vminsert does and raises the warnings
+// of a missing account (case 3) and of unparsable ids.
+func (r *Router) tenantOf(s *remotewrite.Series, account []byte, hasAccount bool, project []byte, hasProject bool) (Tenant, bool) {
+	var t Tenant
+	var accountOK, projectOK bool
+	t.AccountID, accountOK = parseLabelID(account)
+	t.ProjectID, projectOK = parseLabelID(project)
+	warned := false
+	switch {
+	case !hasAccount:
+		r.warn.missingAccount(s.Labels)
+		warned = true
+	case !accountOK:
 		r.warn.invalidTenant(s.Labels, AccountLabel, account, t)
+		warned = true
 	}
 	if hasProject && !projectOK {
 		r.warn.invalidTenant(s.Labels, ProjectLabel, project, t)
+		warned = true
 	}
+	return t, warned
 }

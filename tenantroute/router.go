@@ -65,7 +65,8 @@ type Router struct {
 	parallel  int
 	warn      *warner
 	endpoints endpointCache
-	pool      sync.Pool // of *work
+	cache     *rewriteCache // nil when series pass unchanged (see unchanged)
+	pool      sync.Pool     // of *work
 }
 
 // New validates opts and returns a Router that sends through sender.
@@ -92,6 +93,9 @@ func New(opts Options, sender Sender) (*Router, error) {
 		return nil, err
 	}
 	r.endpoints.init(r)
+	if !r.unchanged() {
+		r.cache = newRewriteCache(defaultCacheBytes)
+	}
 	r.pool.New = func() any { return &work{index: map[Tenant]int{}} }
 	return r, nil
 }
@@ -154,8 +158,12 @@ func (r *Router) Process(ctx context.Context, req *remotewrite.Request, pathTena
 	if r.unchanged() && override == nil && req.Compressed != nil {
 		return r.forwardUnchanged(ctx, w, req)
 	}
-	for i := range req.Series {
-		r.route(w, &req.Series[i], override)
+	if r.cache != nil && override == nil {
+		r.routeAllCached(w, req.Series)
+	} else {
+		for i := range req.Series {
+			r.route(w, &req.Series[i], override)
+		}
 	}
 	w.addMetadata(req.Metadata, defaultTenant)
 	return r.send(ctx, w)

@@ -249,17 +249,22 @@ func TestRouting(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := newRecorder()
-			r := newTestRouter(t, Options{BaseURL: base + "/", TenantID: tc.tenantID, SplitTenants: tc.split}, tc.format, rec)
-			before := warnings()
-			if err := r.Process(context.Background(), decoded(t, &prompb.WriteRequest{Timeseries: tc.series}), tc.pathTenant); err != nil {
-				t.Fatal(err)
-			}
-			assertSeriesByURL(t, rec.seriesByURL(), tc.want)
-			after := warnings()
-			for c := range after {
-				if got := after[c] - before[c]; got != tc.wantWarnings[c] {
-					t.Errorf("case %s warnings: got %d, want %d", c, got, tc.wantWarnings[c])
+			r := newTestRouter(t, Options{BaseURL: base + "/", TenantID: tc.tenantID, SplitTenants: tc.split}, tc.format, nil)
+			// The second pass is answered from the rewrite cache: same output,
+			// and the warnings are raised again.
+			for pass := 1; pass <= 2; pass++ {
+				rec := newRecorder()
+				r.sender = rec
+				before := warnings()
+				if err := r.Process(context.Background(), decoded(t, &prompb.WriteRequest{Timeseries: tc.series}), tc.pathTenant); err != nil {
+					t.Fatal(err)
+				}
+				assertSeriesByURL(t, rec.seriesByURL(), tc.want)
+				after := warnings()
+				for c := range after {
+					if got := after[c] - before[c]; got != tc.wantWarnings[c] {
+						t.Errorf("pass %d: case %s warnings: got %d, want %d", pass, c, got, tc.wantWarnings[c])
+					}
 				}
 			}
 		})

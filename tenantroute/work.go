@@ -19,6 +19,12 @@ type batch struct {
 	samples    int // samples + histograms
 }
 
+// count adds series s to the batch's totals.
+func (b *batch) count(s *remotewrite.Series) {
+	b.series++
+	b.samples += s.Samples + s.Histograms
+}
+
 // work is the per-request scratch state of a Router, reused across requests
 // so that routing allocates nothing per series in the steady state.
 type work struct {
@@ -36,6 +42,9 @@ type work struct {
 	overrideBuf []byte
 
 	results []remotewrite.SendResult
+
+	hits  []*rewrite   // cached rewrite of each series of the request, nil for a miss
+	fresh []freshEntry // rewrites computed in this request, to cache at its end
 }
 
 func (w *work) reset() {
@@ -49,6 +58,7 @@ func (w *work) reset() {
 func (w *work) clearRefs() {
 	clear(w.labels[:cap(w.labels)])
 	clear(w.stripped[:cap(w.stripped)])
+	clear(w.hits[:cap(w.hits)])
 	w.override = [2]remotewrite.Label{}
 }
 

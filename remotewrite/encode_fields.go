@@ -1,0 +1,34 @@
+package remotewrite
+
+// LabelFields returns the encoded label fields of s (the bytes of its
+// TimeSeries before the first non-label field) when all labels come first,
+// as every known producer writes them, or nil. Two series with equal
+// LabelFields have equal label sets, so the bytes can key a cache of
+// per-series work.
+func (s *Series) LabelFields() []byte {
+	if s.RestOffset < 0 {
+		return nil
+	}
+	return s.Body[:s.RestOffset]
+}
+
+// AppendLabelFields appends labels encoded as TimeSeries label fields,
+// exactly as AppendSeries writes them.
+func AppendLabelFields(dst []byte, labels []Label) []byte {
+	for _, l := range labels {
+		dst = append(dst, tagSeriesLabels)
+		dst = appendVarint(dst, uint64(labelLen(l)))
+		dst = appendLabelFields(dst, l)
+	}
+	return dst
+}
+
+// AppendSeriesLabelFields appends to dst one WriteRequest.timeseries entry
+// made of pre-encoded label fields (from AppendLabelFields) and every
+// non-label field of s, verbatim.
+func AppendSeriesLabelFields(dst []byte, labelFields []byte, s *Series) []byte {
+	dst = append(dst, tagWriteTimeseries)
+	dst = appendVarint(dst, uint64(len(labelFields)+restLen(s)))
+	dst = append(dst, labelFields...)
+	return appendRest(dst, s)
+}

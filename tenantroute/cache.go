@@ -1,0 +1,133 @@
+package tenantroute
+
+import (
+	"sync"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/scoreproxy/scoreproxy/remotewrite"
+)
+
+// rewrite is the cached outcome of routing one label set: the encoded output
+// labels and the destination. Entries are immutable once stored.
+type rewrite struct {
+	labelFields []byte // output labels as TimeSeries label fields
+	tenant      Tenant
+}
+
+// defaultCacheBytes bounds the memory of the rewrite cache (both generations).
+const defaultCacheBytes = 32 << 20
+
+// entryOverhead approximates the map and struct memory of one entry.
+const entryOverhead = 96
+
+var (
+	cacheHits   = metrics.NewCounter("scoreproxy_rewrite_cache_hits_total")
+	cacheMisses = metrics.NewCounter("scoreproxy_rewrite_cache_misses_total")
+)
+
+// rewriteCache remembers the rewrite of every label set seen recently, keyed
+// by its encoded label fields. Model runners and scrapers send the same
+// series again and again with new samples, so after the first request a
+// series costs one map lookup instead of metric_format, tenant parsing and
+// label encoding. It holds two generations: when the current one is full it
+// becomes the previous one and the oldest is dropped, which bounds memory
+// without per-entry bookkeeping. Series that raised a warning are never
+// cached, so every occurrence is still counted and may be logged.
+type rewriteCache struct {
+	mu       sync.RWMutex
+	cur      map[string]*rewrite // guarded by mu
+	prev     map[string]*rewrite // guarded by mu; read-only
+	curBytes int                 // guarded by mu: memory of cur
+	genBytes int                 // memory at which cur becomes prev
+}
+
+func newRewriteCache(maxBytes int) *rewriteCache {
+	return &rewriteCache{cur: map[string]*rewrite{}, genBytes: maxBytes / 2}
+}
+
+// lookupAll appends to dst the cached rewrite of every series (nil for a
+// miss), taking the read lock once for the whole request.
+func (c *rewriteCache) lookupAll(dst []*rewrite, series []remotewrite.Series) []*rewrite {
+	hits := 0
+	c.mu.RLock()
+	for i := range series {
+		var e *rewrite
+		if key := series[i].LabelFields(); key != nil {
+			if e = c.cur[string(key)]; e == nil {
+				e = c.prev[string(key)]
+			}
+		}
+		if e != nil {
+			hits++
+		}
+		dst = append(dst, e)
+	}
+	c.mu.RUnlock()
+	cacheHits.Add(hits)
+	cacheMisses.Add(len(series) - hits)
+	return dst
+}
+
+// freshEntry is a rewrite computed during a request, stored at its end.
+type freshEntry struct {
+	key string
+	e   *rewrite
+}
+
+// addAll stores the rewrites computed by one request.
+func (c *rewriteCache) addAll(fresh []freshEntry) {
+	if len(fresh) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, f := range fresh {
+		if _, ok := c.cur[f.key]; ok {
+			continue
+		}
+		c.cur[f.key] = f.e
+		c.curBytes += len(f.key) + len(f.e.labelFields) + entryOverhead
+		if c.curBytes >= c.genBytes {
+			c.prev, c.cur, c.curBytes = c.cur, make(map[string]*rewrite, len(c.cur)), 0
+		}
+	}
+}
+
+// routeAllCached routes every series of a request through the cache.
+func (r *Router) routeAllCached(w *work, series []remotewrite.Series) {
+	w.hits = r.cache.lookupAll(w.hits[:0], series)
+	for i := range series {
+		s := &series[i]
+		e := w.hits[i]
+		if e == nil {
+			e = r.routeAndRemember(w, s)
+		}
+		if e != nil {
+			b := w.batchFor(e.tenant)
+			b.buf = remotewrite.AppendSeriesLabelFields(b.buf, e.labelFields, s)
+			b.count(s)
+		}
+	}
+	r.cache.addAll(w.fresh)
+	clear(w.fresh)
+	w.fresh = w.fresh[:0]
+}
+
+// routeAndRemember routes a series the cache does not know. It returns the
+// rewrite to store and to append with, or nil when the series was appended
+// already because it cannot be cached (it warned, or its labels are not
+// contiguous in its encoding).
+func (r *Router) routeAndRemember(w *work, s *remotewrite.Series) *rewrite {
+	key := s.LabelFields()
+	res := r.resolve(w, s, nil)
+	if key == nil || res.warned {
+		b := w.batchFor(res.tenant)
+		b.buf = remotewrite.AppendSeries(b.buf, res.labels, s)
+		b.count(s)
+		return nil
+	}
+	e := &rewrite{tenant: res.tenant, labelFields: remotewrite.AppendLabelFields(nil, res.labels)}
+	w.fresh = append(w.fresh, freshEntry{key: string(key), e: e})
+	return e
+}
