@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/golang/snappy"
+	"github.com/klauspost/compress/s2"
 )
 
 // HandlerConfig holds the receiver's limits.
@@ -202,7 +202,7 @@ func decodeSnappy(dst, src []byte, maxDecoded int64) ([]byte, error) {
 	if bytes.HasPrefix(src, snappyStreamMagic) {
 		return dst, &DecodeError{Reason: ReasonBadSnappy, Msg: "body is in the snappy framed (stream) format; remote write needs the snappy block format"}
 	}
-	n, err := snappy.DecodedLen(src)
+	n, err := s2.DecodedLen(src)
 	if err != nil {
 		return dst, &DecodeError{Reason: ReasonBadSnappy, Msg: "corrupt snappy block (remote write needs the snappy block format, not framed): " + err.Error()}
 	}
@@ -212,7 +212,7 @@ func decodeSnappy(dst, src []byte, maxDecoded int64) ([]byte, error) {
 	if cap(dst) < n {
 		dst = make([]byte, n)
 	}
-	out, err := snappy.Decode(dst[:cap(dst)], src)
+	out, err := s2.Decode(dst[:cap(dst)], src) // s2 reads every snappy block, about 3x faster
 	if err != nil {
 		return dst, &DecodeError{Reason: ReasonBadSnappy, Msg: "corrupt snappy block: " + err.Error()}
 	}

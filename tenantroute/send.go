@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/golang/snappy"
+	"github.com/klauspost/compress/s2"
 
 	"github.com/scoreproxy/scoreproxy/remotewrite"
 )
@@ -51,10 +51,12 @@ func (r *Router) sendParallel(ctx context.Context, w *work) {
 // sendBatch compresses one batch into its reused buffer and sends it.
 func (r *Router) sendBatch(ctx context.Context, b *batch) remotewrite.SendResult {
 	start := time.Now()
-	if n := snappy.MaxEncodedLen(len(b.buf)); cap(b.compressed) < n {
+	if n := s2.MaxEncodedLen(len(b.buf)); cap(b.compressed) < n {
 		b.compressed = make([]byte, n)
 	}
-	b.compressed = snappy.Encode(b.compressed[:cap(b.compressed)], b.buf)
+	// EncodeSnappy writes the plain snappy block format remote write requires
+	// (any snappy decoder reads it), faster than golang/snappy.
+	b.compressed = s2.EncodeSnappy(b.compressed[:cap(b.compressed)], b.buf)
 	return r.send1(ctx, b, b.compressed, time.Since(start))
 }
 
