@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/scoreproxy/scoreproxy/relabel"
 	"github.com/scoreproxy/scoreproxy/remotewrite"
@@ -148,6 +149,7 @@ func (r *Router) Process(ctx context.Context, req *remotewrite.Request, pathTena
 	if len(req.Series) == 0 && len(req.Metadata) == 0 {
 		return nil
 	}
+	started := time.Now()
 	w := r.pool.Get().(*work)
 	defer r.release(w)
 	w.reset()
@@ -166,7 +168,7 @@ func (r *Router) Process(ctx context.Context, req *remotewrite.Request, pathTena
 		}
 	}
 	w.addMetadata(req.Metadata, defaultTenant)
-	return r.send(ctx, w)
+	return r.send(ctx, w, started)
 }
 
 // pathOverride turns the tenant of a vminsert-shaped request path into the
