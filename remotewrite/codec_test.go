@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"flag"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -192,9 +189,8 @@ func TestDecodeRejects(t *testing.T) {
 			if de.Reason != tc.wantReason || !contains(de.Msg, tc.wantMsg) {
 				t.Errorf("got %s: %q, want %s containing %q", de.Reason, de.Msg, tc.wantReason, tc.wantMsg)
 			}
-			var ref prompb.WriteRequest
-			if tc.wantReason == ReasonBadProtobuf && ref.Unmarshal(tc.body) == nil && tc.name != "sample timestamp as bytes" {
-				t.Errorf("prompb accepts what we reject as bad protobuf")
+			if got, want := prompbOutcome(tc.body), map[string]string{ReasonBadProtobuf: "bad", ReasonInvalidSeries: "invalid"}[tc.wantReason]; got != want {
+				t.Errorf("prompb: %s, want %s", got, want)
 			}
 		})
 	}
@@ -416,7 +412,12 @@ func differentialSeeds(t testing.TB) []fuzzSeed {
 		{"valid_full", "ok", full},
 		{"valid_sample_request", "ok", marshal(t, sampleRequest())},
 		{"empty", "ok", nil},
-		{"invalid_unsorted", "invalid", marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("__name__", "up", "b", "", "a", "")}})},
+		{"invalid_unsorted", "invalid", marshalSeries(t, series("__name__", "up", "b", "", "a", ""))},
+		{"invalid_duplicate", "invalid", marshalSeries(t, series("__name__", "up", "a", "1", "a", "2"))},
+		{"invalid_empty_name", "invalid", marshalSeries(t, series("", "x", "__name__", "up"))},
+		{"invalid_no_name", "invalid", marshalSeries(t, series("a", "x"))},
+		{"invalid_empty_metric_name", "invalid", marshalSeries(t, series("__name__", ""))},
+		{"invalid_second_series", "invalid", marshalSeries(t, series("__name__", "up"), series("__name__", "up", "b", "", "a", ""))},
 		{"invalid_then_malformed", "bad", append(marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("job", "a")}}), 0x0a, 0x05)},
 		{"interleaved_labels", "ok", inSeries(pbuf(nil).bytes(2, sampleBody).bytes(1, pbLabel("zz", "\xff\xfe")))},
 		{"packed_double_straddles", "ok", seedLevels[6].wrap([]byte{13<<3 | wireBytes, 4, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f})},
@@ -427,15 +428,17 @@ func differentialSeeds(t testing.TB) []fuzzSeed {
 		seeds = append(seeds, fuzzSeed{fmt.Sprint("truncated_at_", n), "bad", full[:n]})
 	}
 	for _, lv := range seedLevels {
-		for _, s := range levelSeeds(lv.schema) {
-			seeds = append(seeds, fuzzSeed{lv.name + "_" + s.name, s.want, lv.wrap(s.body)})
-		}
+		seeds = append(seeds, levelSeeds(lv)...)
 	}
 	return seeds
 }
 
-// levelSeeds returns the extra fields to try in a message of schema s.
-func levelSeeds(s *msgSchema) []fuzzSeed {
+func marshalSeries(t testing.TB, ts ...prompb.TimeSeries) []byte {
+	return marshal(t, &prompb.WriteRequest{Timeseries: ts})
+}
+
+// levelSeeds returns the seeds of one nesting level.
+func levelSeeds(lv seedLevel) []fuzzSeed {
 	const unknown = 100
 	seeds := []fuzzSeed{
 		{"field0", "bad", []byte{0x00, 0x01}},
@@ -465,76 +468,52 @@ func levelSeeds(s *msgSchema) []fuzzSeed {
 		{"length_past_end", "bad", pbuf(nil).tag(unknown, wireBytes).tag(0, 5)},
 		{"fixed64_truncated", "bad", pbuf(nil).tag(unknown, wireFixed64).tag(0, 3)},
 	}
-	for num := range s.fields {
-		seeds = append(seeds, knownFieldSeeds(uint64(num), s.fields[num])...)
+	for i := range seeds {
+		seeds[i].name = lv.name + "_" + seeds[i].name
+		seeds[i].body = lv.wrap(seeds[i].body)
+	}
+	for num, r := range lv.schema.fields {
+		if r.kind != kindUnknown {
+			seeds = append(seeds, knownFieldSeeds(lv, uint64(num), r)...)
+		}
 	}
 	return seeds
 }
 
-// knownFieldSeeds returns, for known field num, each wire type but the
-// accepted ones, a truncated field, an empty value under a 10-byte tag, and
-// the same under a field number that gogo's int32 conversion wraps to num.
-func knownFieldSeeds(num uint64, r fieldRule) []fuzzSeed {
-	if r.kind == kindUnknown {
-		return nil
-	}
+// knownFieldSeeds returns, for known field num of level lv, each wire type
+// gogo rejects; and for each one it accepts, an empty value, the same
+// truncated, with a huge or overrunning length, and under a 10-byte tag or a
+// field number that gogo's int32 conversion wraps to num (both of which gogo
+// reads as the plain field).
+func knownFieldSeeds(lv seedLevel, num uint64, r fieldRule) []fuzzSeed {
 	values := map[int]pbuf{
 		wireVarint: pbuf(nil).varint(num, 0), wireFixed64: pbuf(nil).fixed64(num, 0), wireFixed32: pbuf(nil).fixed32(num, 0),
 		wireBytes: pbuf(nil).bytes(num, nil), wireStartGroup: pbuf(nil).group(num, nil),
 	}
 	var seeds []fuzzSeed
+	add := func(name, want string, extra []byte) {
+		seeds = append(seeds, fuzzSeed{fmt.Sprintf("%s_f%d_%s", lv.name, num, name), want, lv.wrap(extra)})
+	}
 	for _, wt := range []int{wireVarint, wireFixed64, wireBytes, wireStartGroup, wireFixed32} {
 		v := values[wt]
-		name := fmt.Sprintf("f%d_wire%d", num, wt)
+		name := fmt.Sprint("wire", wt)
 		if _, err := r.check(v, field{num: uint32(num), wire: uint8(wt)}, len(v)); err != nil {
-			seeds = append(seeds, fuzzSeed{name, "bad", v})
+			add(name, "bad", v)
 			continue
 		}
-		tagLen := varintLen(num<<3 | uint64(wt))
-		seeds = append(seeds,
-			fuzzSeed{name + "_truncated", "bad", v[:tagLen]},
-			fuzzSeed{name + "_tag_10_bytes", "", append(long10(num<<3|uint64(wt)), v[tagLen:]...)},
-			fuzzSeed{name + "_field_wraps", "", append(appendVarint(nil, (1<<32|num)<<3|uint64(wt)), v[tagLen:]...)})
-	}
-	return seeds
-}
-
-// updateCorpus rewrites testdata/fuzz from the seed tables.
-var updateCorpus = flag.Bool("update-fuzz-corpus", false, "rewrite the fuzz seed corpus in testdata/fuzz")
-
-// TestFuzzSeedCorpus checks that each seed does what its name says for
-// prompb (the fuzz targets check that the decoder agrees), and that
-// testdata/fuzz holds the seeds
-// (`go test -run TestFuzzSeedCorpus -update-fuzz-corpus ./remotewrite/`
-// writes them).
-func TestFuzzSeedCorpus(t *testing.T) {
-	corpus := map[string][]fuzzSeed{"FuzzDecodeDifferential": differentialSeeds(t)}
-	for i := range 16 {
-		corpus["FuzzRoundTripValid"] = append(corpus["FuzzRoundTripValid"], fuzzSeed{name: fmt.Sprint("seed_", i), body: []byte(fmt.Sprint("seed ", i))})
-	}
-	for _, s := range corpus["FuzzDecodeDifferential"] {
-		t.Run(s.name, func(t *testing.T) {
-			if got := prompbOutcome(s.body); s.want != "" && got != s.want {
-				t.Errorf("prompb: %s, want %s", got, s.want)
-			}
-		})
-	}
-	for target, seeds := range corpus {
-		for _, s := range seeds {
-			path := filepath.Join("testdata", "fuzz", target, s.name)
-			data := fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", s.body)
-			if *updateCorpus {
-				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, data, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			} else if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, data) {
-				t.Errorf("%s is missing or stale: run with -update-fuzz-corpus", path)
-			}
+		tag := num<<3 | uint64(wt)
+		value := v[varintLen(tag):]
+		plain := prompbOutcome(lv.wrap(v))
+		add(name, "", v)
+		add(name+"_truncated", "bad", appendVarint(nil, tag))
+		add(name+"_tag_10_bytes", plain, append(long10(tag), value...))
+		add(name+"_field_wraps", plain, append(appendVarint(nil, (1<<32|num)<<3|uint64(wt)), value...))
+		if wt == wireBytes {
+			add(name+"_length_2p63", "bad", appendVarint(appendVarint(nil, tag), 1<<63))
+			add(name+"_length_past_end", "bad", appendVarint(appendVarint(nil, tag), 5))
 		}
 	}
+	return seeds
 }
 
 // prompbOutcome is "bad" when prompb rejects body, "invalid" when it has an

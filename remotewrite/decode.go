@@ -100,8 +100,13 @@ func (r *Request) decodeSeries(b []byte) (invalid, err error) {
 	s := Series{Body: b, RestOffset: -1}
 	contiguous := true // all label fields before any other field
 	for i := 0; i < len(b); {
-		f, next, err := readField(b, i)
-		if err != nil {
+		// readField and decodeLabel with their fast paths inlined by hand:
+		// this loop runs for every label and sample.
+		var f field
+		next := shortField(b, i)
+		if next > 0 {
+			f = field{num: uint32(b[i] >> 3), wire: wireBytes, bytes: b[i+2 : next]}
+		} else if f, next, err = readFieldSlow(b, i); err != nil {
 			return nil, badProtobuf("series #%d at byte %d: %v", index, i, err)
 		}
 		if f.num == fieldSeriesLabels {
@@ -111,16 +116,20 @@ func (r *Request) decodeSeries(b []byte) (invalid, err error) {
 			if s.RestOffset >= 0 {
 				contiguous = false
 			}
-			l, err := decodeLabel(f.bytes)
-			if err != nil {
-				return nil, badProtobuf("series #%d label #%d: %v", index, len(r.labels)-start, err)
+			l, ok := shortLabel(f.bytes)
+			if !ok {
+				if l, err = decodeLabel(f.bytes); err != nil {
+					return nil, badProtobuf("series #%d label #%d: %v", index, len(r.labels)-start, err)
+				}
 			}
 			r.labels = append(r.labels, l)
 		} else {
 			if s.RestOffset < 0 {
 				s.RestOffset = i
 			}
-			if err := s.countField(f); err != nil {
+			if f.num == fieldSeriesSamples && f.wire == wireBytes && shortSample(f.bytes) {
+				s.Samples++
+			} else if err := s.countField(f); err != nil {
 				return nil, badProtobuf("series #%d: %v", index, err)
 			}
 		}
@@ -139,7 +148,8 @@ func (r *Request) decodeSeries(b []byte) (invalid, err error) {
 
 // countField counts one non-label TimeSeries field, checking that the known
 // repeated messages are well formed so that a broken one is rejected here
-// rather than by the upstream.
+// rather than by the upstream. (decodeSeries counts the samples in the usual
+// encoding itself.)
 func (s *Series) countField(f field) error {
 	if f.num < fieldSeriesSamples || f.num > fieldSeriesHistograms {
 		return nil // unknown field: forwarded verbatim
@@ -150,7 +160,7 @@ func (s *Series) countField(f field) error {
 	switch f.num {
 	case fieldSeriesSamples:
 		s.Samples++
-		return checkSample(f.bytes)
+		return checkMessage(f.bytes, &sampleSchema)
 	case fieldSeriesExemplars:
 		s.Exemplars++
 		return checkMessage(f.bytes, &exemplarSchema)
@@ -160,26 +170,37 @@ func (s *Series) countField(f field) error {
 	}
 }
 
-// checkSample validates a prompb.Sample: value is a double, timestamp a varint.
-func checkSample(b []byte) error {
-	// Fast path: the usual encoding, value then timestamp, nothing else.
-	if len(b) >= 10 && b[0] == 1<<3|wireFixed64 && b[9] == 2<<3|wireVarint {
-		if _, end, err := readVarint(b, 10); err == nil && end == len(b) {
-			return nil
+// shortSample reports whether b is the usual encoding of a prompb.Sample:
+// value, then a timestamp of at most 10 bytes, nothing else. It is small
+// enough to be inlined.
+func shortSample(b []byte) bool {
+	if len(b) < 11 || len(b) > 20 || b[0] != 1<<3|wireFixed64 || b[9] != 2<<3|wireVarint || b[len(b)-1] >= 0x80 {
+		return false
+	}
+	for _, c := range b[10 : len(b)-1] {
+		if c < 0x80 {
+			return false
 		}
 	}
-	return checkMessage(b, &sampleSchema)
+	return true
 }
 
-// decodeLabel parses a prompb.Label message.
-func decodeLabel(b []byte) (Label, error) {
-	// Fast path: name then value, each shorter than 128 bytes.
+// shortLabel decodes the usual encoding of a prompb.Label, name then value,
+// each shorter than 128 bytes; ok is false for any other encoding. It is
+// small enough to be inlined.
+func shortLabel(b []byte) (l Label, ok bool) {
 	if len(b) >= 4 && b[0] == tagLabelName && b[1] < 0x80 {
 		v := 2 + int(b[1]) // index of the value's tag
 		if v+2 <= len(b) && b[v] == tagLabelValue && b[v+1] < 0x80 && v+2+int(b[v+1]) == len(b) {
-			return Label{Name: b[2:v], Value: b[v+2:]}, nil
+			return Label{Name: b[2:v], Value: b[v+2:]}, true
 		}
 	}
+	return l, false
+}
+
+// decodeLabel parses a prompb.Label message in any encoding: the last name
+// and value win, unknown fields (groups included) are skipped.
+func decodeLabel(b []byte) (Label, error) {
 	var l Label
 	for i := 0; i < len(b); {
 		f, next, err := readField(b, i)

@@ -3,11 +3,16 @@ package remotewrite
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/prometheus/prompb"
@@ -154,6 +159,92 @@ func fromPrompbLabels(ls []prompb.Label) []Label {
 		out[i] = Label{Name: []byte(l.Name), Value: []byte(l.Value)}
 	}
 	return out
+}
+
+// updateCorpus rewrites testdata/fuzz from the seed tables.
+var updateCorpus = flag.Bool("update-fuzz-corpus", false, "rewrite the fuzz seed corpus in testdata/fuzz")
+
+// TestFuzzSeedCorpus checks that each seed does what its name says for
+// prompb (the fuzz targets check that the decoder agrees), and that
+// testdata/fuzz holds exactly the seeds, plus the inputs the fuzzer found
+// (named by their hash) or that were added by hand as regress_*.
+// `go test -run TestFuzzSeedCorpus -update-fuzz-corpus ./remotewrite/`
+// rewrites the seeds.
+func TestFuzzSeedCorpus(t *testing.T) {
+	corpus := map[string][]fuzzSeed{"FuzzDecodeDifferential": differentialSeeds(t)}
+	for i := range 16 {
+		corpus["FuzzRoundTripValid"] = append(corpus["FuzzRoundTripValid"], fuzzSeed{name: fmt.Sprint("seed_", i), body: []byte(fmt.Sprint("seed ", i))})
+	}
+	for _, s := range corpus["FuzzDecodeDifferential"] {
+		if got := prompbOutcome(s.body); s.want != "" && got != s.want {
+			t.Errorf("seed %s: prompb: %s, want %s", s.name, got, s.want)
+		}
+	}
+	for target, seeds := range corpus {
+		dir := filepath.Join("testdata", "fuzz", target)
+		if *updateCorpus {
+			writeCorpus(t, dir, seeds)
+		}
+		checkCorpus(t, dir, seeds)
+	}
+}
+
+// corpusFile is a seed in the file format of `go test -fuzz`.
+func corpusFile(s fuzzSeed) []byte {
+	return fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", s.body)
+}
+
+// isRegression reports whether a corpus file is a fuzzer finding or a
+// hand-added regression rather than a generated seed.
+func isRegression(name string) bool {
+	return strings.HasPrefix(name, "regress_") || regexp.MustCompile(`^[0-9a-f]{16}$`).MatchString(name)
+}
+
+// writeCorpus replaces the generated seeds in dir.
+func writeCorpus(t *testing.T, dir string, seeds []fuzzSeed) {
+	old, _ := os.ReadDir(dir)
+	for _, e := range old {
+		if !isRegression(e.Name()) {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range seeds {
+		if err := os.WriteFile(filepath.Join(dir, s.name), corpusFile(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// checkCorpus requires dir to hold exactly the seeds, besides regressions.
+func checkCorpus(t *testing.T, dir string, seeds []fuzzSeed) {
+	want := map[string][]byte{}
+	for _, s := range seeds {
+		want[s.name] = corpusFile(s)
+	}
+	files, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range files {
+		got, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		switch data, ok := want[e.Name()]; {
+		case err != nil:
+			t.Fatal(err)
+		case ok && !bytes.Equal(got, data):
+			t.Errorf("%s/%s is stale: run with -update-fuzz-corpus", dir, e.Name())
+		case !ok && !isRegression(e.Name()):
+			t.Errorf("%s/%s is no longer generated: run with -update-fuzz-corpus", dir, e.Name())
+		}
+		delete(want, e.Name())
+	}
+	for name := range want {
+		t.Errorf("%s/%s is missing: run with -update-fuzz-corpus", dir, name)
+	}
 }
 
 // FuzzRoundTripValid builds a valid random request from the fuzz input (a

@@ -14,9 +14,10 @@ const (
 
 // The reading functions below accept and reject exactly what the
 // gogo-generated Unmarshal methods of prompb do (v0.316.0, types.pb.go and
-// remote.pb.go), quirks included, so that the proxy never forwards what
-// VictoriaMetrics or Prometheus would refuse and never refuses what they
-// would take. FuzzDecodeDifferential holds them to that.
+// remote.pb.go), quirks included: prompb is the reference decoder of remote
+// write 1.0 (Prometheus' own receiver uses it), so a producer sees the same
+// accept/reject decision through the proxy as without it.
+// FuzzDecodeDifferential holds them to that.
 var (
 	errTruncated    = errors.New("message truncated")
 	errOverflow     = errors.New("varint longer than 10 bytes")
@@ -61,14 +62,23 @@ type field struct {
 // unknown fields) are read as one field, nested groups included; the caller
 // rejects them where the field number is known.
 func readField(b []byte, i int) (field, int, error) {
-	// Fast path, small enough to inline: a one-byte tag of a length-delimited
-	// field with a one-byte length, which is almost every label and sample.
-	if i+1 < len(b) && b[i] < 0x80 && b[i]&7 == wireBytes && b[i] >= 8 && b[i+1] < 0x80 {
-		if end := i + 2 + int(b[i+1]); end <= len(b) {
-			return field{num: uint32(b[i] >> 3), wire: wireBytes, bytes: b[i+2 : end]}, end, nil
-		}
+	if end := shortField(b, i); end > 0 {
+		return field{num: uint32(b[i] >> 3), wire: wireBytes, bytes: b[i+2 : end]}, end, nil
 	}
 	return readFieldSlow(b, i)
+}
+
+// shortField returns the end of the field at b[i:] when it is
+// length-delimited with a one-byte tag (field 1 to 15) and a one-byte length,
+// and 0 otherwise. Unlike readField it is inlined, which matters in the loops
+// over labels and samples.
+func shortField(b []byte, i int) int {
+	if i+1 < len(b) {
+		if t, n := b[i], b[i+1]; t&0x87 == wireBytes && t >= 8 && n < 0x80 && i+2+int(n) <= len(b) {
+			return i + 2 + int(n)
+		}
+	}
+	return 0
 }
 
 // readFieldSlow is readField for any encoding.
