@@ -1,6 +1,8 @@
 package tenantroute
 
 import (
+	"bytes"
+
 	"github.com/scoreproxy/scoreproxy/remotewrite"
 )
 
@@ -43,7 +45,7 @@ func (r *Router) resolve(w *work, s *remotewrite.Series, override []remotewrite.
 	case MultitenantMode:
 		res.warned = r.checkMultitenant(s, res.labels)
 	default:
-		if _, ok := remotewrite.LabelValue(res.labels, AccountLabel); ok {
+		if _, ok, _, _ := findTenantLabels(res.labels); ok {
 			r.warn.tenantLabels(s.Labels)
 			res.warned = true
 		}
@@ -75,10 +77,29 @@ func (r *Router) splitTenant(w *work, s *remotewrite.Series, labels []remotewrit
 // checkMultitenant raises the warnings of MultitenantMode; the labels go
 // upstream unchanged and vminsert resolves the tenant.
 func (r *Router) checkMultitenant(s *remotewrite.Series, labels []remotewrite.Label) bool {
-	account, hasAccount := remotewrite.LabelValue(labels, AccountLabel)
-	project, hasProject := remotewrite.LabelValue(labels, ProjectLabel)
+	account, hasAccount, project, hasProject := findTenantLabels(labels)
 	_, warned := r.tenantOf(s, account, hasAccount, project, hasProject)
 	return warned
+}
+
+var accountLabelBytes = []byte(AccountLabel)
+
+// findTenantLabels finds vm_account_id and vm_project_id in sorted labels.
+// It scans from the end and stops at the first name that sorts before
+// vm_account_id: the tenant labels sort after almost every other label, so
+// this usually takes two or three comparisons instead of a full scan.
+func findTenantLabels(labels []remotewrite.Label) (account []byte, hasAccount bool, project []byte, hasProject bool) {
+	for i := len(labels) - 1; i >= 0; i-- {
+		switch name := labels[i].Name; {
+		case string(name) == ProjectLabel:
+			project, hasProject = labels[i].Value, true
+		case string(name) == AccountLabel:
+			return labels[i].Value, true, project, hasProject
+		case bytes.Compare(name, accountLabelBytes) < 0:
+			return nil, false, project, hasProject
+		}
+	}
+	return nil, false, project, hasProject
 }
 
 // tenantOf reads the tenant labels as vminsert does and raises the warnings

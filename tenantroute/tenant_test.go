@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/scoreproxy/scoreproxy/remotewrite"
 )
 
 func TestParseTenant(t *testing.T) {
@@ -87,5 +89,30 @@ func TestWarningsAreRateLimitedButAllCounted(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "The label `vm_account_id` was not found in the label set of y{for=") {
 		t.Errorf("log does not carry the writer docs' case-3 text with the series: %s", logs.String())
+	}
+}
+
+func TestFindTenantLabels(t *testing.T) {
+	cases := []struct {
+		labels                 []string
+		account, project       string
+		hasAccount, hasProject bool
+	}{
+		{[]string{"__name__", "y", "job", "a"}, "", "", false, false},
+		{[]string{"__name__", "y", "vm_account_id", "1", "vm_project_id", "2"}, "1", "2", true, true},
+		{[]string{"__name__", "y", "vm_account_id", "1", "zone", "z"}, "1", "", true, false},
+		{[]string{"__name__", "y", "vm_project_id", "2", "zone", "z"}, "", "2", false, true},
+		{[]string{"vm_account_id", "", "vm_project_id", ""}, "", "", true, true},
+		{[]string{"a", "1", "vm_account_idx", "3", "vm_b", "4"}, "", "", false, false},
+	}
+	for _, tc := range cases {
+		var labels []remotewrite.Label
+		for i := 0; i < len(tc.labels); i += 2 {
+			labels = append(labels, remotewrite.Label{Name: []byte(tc.labels[i]), Value: []byte(tc.labels[i+1])})
+		}
+		a, ha, p, hp := findTenantLabels(labels)
+		if string(a) != tc.account || ha != tc.hasAccount || string(p) != tc.project || hp != tc.hasProject {
+			t.Errorf("%v: got %q %v %q %v", tc.labels, a, ha, p, hp)
+		}
 	}
 }

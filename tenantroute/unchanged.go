@@ -23,7 +23,7 @@ func (r *Router) forwardUnchanged(ctx context.Context, w *work, req *remotewrite
 		s := &req.Series[i]
 		if r.mode == MultitenantMode {
 			r.checkMultitenant(s, s.Labels)
-		} else if _, ok := remotewrite.LabelValue(s.Labels, AccountLabel); ok {
+		} else if _, ok, _, _ := findTenantLabels(s.Labels); ok {
 			r.warn.tenantLabels(s.Labels)
 		}
 	}
