@@ -117,6 +117,9 @@ func newTransport(tc *tls.Config) *http.Transport {
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
 		ForceAttemptHTTP2:     false,
+		// A remote-write body is tens of KB: with the default 4 KiB buffer
+		// net/http writes headers and body in several syscalls per request.
+		WriteBufferSize: 64 << 10,
 	}
 }
 
