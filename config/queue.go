@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -14,6 +15,8 @@ const (
 	DefaultQueueMaxRejectedBytes = 256 << 20
 	DefaultQueueRetryMinInterval = time.Second
 	DefaultQueueRetryMaxInterval = time.Minute
+	DefaultQueueDeliveryConc     = 1
+	maxDeliveryConcurrency       = 64
 
 	// minSegmentBytes keeps segment files from being so small that creating
 	// them (each creation fsyncs the directory) dominates the cost of writing.
@@ -42,6 +45,10 @@ type Queue struct {
 	// between delivery attempts of a block.
 	RetryMinInterval time.Duration `yaml:"retry_min_interval"`
 	RetryMaxInterval time.Duration `yaml:"retry_max_interval"`
+	// DeliveryConcurrency is the number of upstream requests in flight per
+	// endpoint: 1 delivers strictly in order; more send in order but may
+	// land out of order, which VictoriaMetrics accepts.
+	DeliveryConcurrency int `yaml:"delivery_concurrency"`
 }
 
 // Enabled reports whether the durable queue is on.
@@ -49,12 +56,13 @@ func (q Queue) Enabled() bool { return q.Path != "" }
 
 // rawQueue is the queue: section as written.
 type rawQueue struct {
-	Path             value `yaml:"path"`
-	MaxDiskBytes     value `yaml:"max_disk_bytes"`
-	SegmentBytes     value `yaml:"segment_bytes"`
-	MaxRejectedBytes value `yaml:"max_rejected_bytes"`
-	RetryMinInterval value `yaml:"retry_min_interval"`
-	RetryMaxInterval value `yaml:"retry_max_interval"`
+	Path                value `yaml:"path"`
+	MaxDiskBytes        value `yaml:"max_disk_bytes"`
+	SegmentBytes        value `yaml:"segment_bytes"`
+	MaxRejectedBytes    value `yaml:"max_rejected_bytes"`
+	RetryMinInterval    value `yaml:"retry_min_interval"`
+	RetryMaxInterval    value `yaml:"retry_max_interval"`
+	DeliveryConcurrency value `yaml:"delivery_concurrency"`
 }
 
 // queue builds and checks the queue: section. Its keys are checked even when
@@ -67,6 +75,8 @@ func (c *checker) queue(raw rawQueue) Queue {
 		MaxRejectedBytes: c.byteSize("queue.max_rejected_bytes", raw.MaxRejectedBytes, DefaultQueueMaxRejectedBytes),
 		RetryMinInterval: c.duration("queue.retry_min_interval", raw.RetryMinInterval, DefaultQueueRetryMinInterval),
 		RetryMaxInterval: c.duration("queue.retry_max_interval", raw.RetryMaxInterval, DefaultQueueRetryMaxInterval),
+		DeliveryConcurrency: c.count("queue.delivery_concurrency", raw.DeliveryConcurrency, DefaultQueueDeliveryConc,
+			maxDeliveryConcurrency),
 	}
 	if q.SegmentBytes > 0 && (q.SegmentBytes < minSegmentBytes || q.SegmentBytes > maxSegmentBytes) {
 		c.errorf("queue.segment_bytes", "%d bytes is outside 64KiB..1GiB; write e.g. \"32MiB\"", q.SegmentBytes)
@@ -97,6 +107,7 @@ func setKeys(raw rawQueue) []string {
 	}{
 		{"max_disk_bytes", raw.MaxDiskBytes}, {"segment_bytes", raw.SegmentBytes}, {"max_rejected_bytes", raw.MaxRejectedBytes},
 		{"retry_min_interval", raw.RetryMinInterval}, {"retry_max_interval", raw.RetryMaxInterval},
+		{"delivery_concurrency", raw.DeliveryConcurrency},
 	} {
 		if k.v.set() {
 			set = append(set, k.name)
@@ -122,4 +133,18 @@ func checkQueuePath(path string) error {
 			"e.g. \"/var/lib/scoreproxy/queue\"", path)
 	}
 	return nil
+}
+
+// count reads a whole number in 1..limit.
+func (c *checker) count(path string, v value, def, limit int) int {
+	n := c.scalar(path, v)
+	if n == nil {
+		return def
+	}
+	i, err := strconv.Atoi(n.Value)
+	if err != nil || i < 1 || i > limit {
+		c.errorf(path, "%q is not a whole number from 1 to %d; write e.g. %d", n.Value, limit, def)
+		return def
+	}
+	return i
 }

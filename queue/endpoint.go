@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/scoreproxy/scoreproxy/remotewrite"
@@ -34,6 +35,7 @@ type endpoint struct {
 	m        endpointMetrics
 
 	appends       chan *appendReq // to the committer; closed by Queue.Close
+	freeBufs      chan *[]byte    // payload buffers, from the acknowledger back to the reader
 	committerDone chan struct{}
 	workerDone    chan struct{}
 }
@@ -117,6 +119,7 @@ func (q *Queue) openEndpoint(rawURL, dir string) (*endpoint, error) {
 	e := &endpoint{q: q, url: rawURL, safeURL: remotewrite.RedactURL(rawURL), dir: dir, log: l,
 		rejected:      rejectedLog{dir: dir, maxBytes: q.opts.MaxRejectedBytes, syncFile: q.opts.syncFile},
 		appends:       make(chan *appendReq, maxBatch),
+		freeBufs:      make(chan *[]byte, q.opts.DeliveryConcurrency),
 		committerDone: make(chan struct{}), workerDone: make(chan struct{})}
 	l.onSync = func(d time.Duration) { q.m.fsync.Update(d.Seconds()) }
 	l.r.corrupt = func(c corruption) { e.reportCorruption(c, "while delivering") }
@@ -193,27 +196,106 @@ func (e *endpoint) commitBatch(batch []*appendReq) error {
 	return err
 }
 
-// deliverLoop is the delivery worker: in order, it hands each block to the
-// upstream until it is delivered or set aside, then forgets it. It returns
-// when ctx ends; the block in hand then stays queued.
+// flight is one item between the reader and the acknowledger.
+type flight struct {
+	it   item
+	buf  *[]byte       // holds it.body; reused once the item is acknowledged
+	done chan struct{} // closed when the block is delivered or set aside (ok), or abandoned at shutdown
+	ok   bool
+}
+
+// deliverLoop is the delivery worker. It reads the blocks in order and
+// dispatches each to the upstream, with at most DeliveryConcurrency in
+// flight (1: the next is sent only once the previous is delivered); a second
+// goroutine acknowledges them in order, so the read offset never passes an
+// undelivered block. It returns when ctx ends; undelivered blocks stay queued.
 func (e *endpoint) deliverLoop(ctx context.Context) {
 	defer close(e.workerDone)
+	k := e.q.opts.DeliveryConcurrency
+	slots := make(chan struct{}, k) // taken per item read, given back when it is acknowledged
+	window := make(chan *flight, k) // items in log order, to the acknowledger
+	ackDone := make(chan struct{})
+	go func() { defer close(ackDone); e.ackLoop(window, slots) }()
+	var inflight sync.WaitGroup
+	e.readLoop(ctx, window, slots, &inflight)
+	inflight.Wait()
+	close(window)
+	<-ackDone
+}
+
+// readLoop reads items and starts their delivery until ctx ends.
+func (e *endpoint) readLoop(ctx context.Context, window chan<- *flight, slots chan struct{}, inflight *sync.WaitGroup) {
+	bufs := make([]*[]byte, 0, cap(slots))
 	for {
-		b, err := e.log.next(ctx)
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		f := &flight{buf: new([]byte), done: make(chan struct{})}
+		if n := len(bufs); n > 0 {
+			f.buf, bufs = bufs[n-1], bufs[:n-1]
+		}
+		it, buf, err := e.log.next(ctx, *f.buf)
+		*f.buf, f.it = buf, it
 		if ctx.Err() != nil {
 			return
 		}
 		if err != nil {
+			<-slots
 			e.q.logLimit.Warn(e.q.logger, "read "+e.safeURL, "queue: cannot read a segment; trying again", "url", e.safeURL, "error", err)
 			if !sleep(ctx, e.q.backoff.min) {
 				return
 			}
 			continue
 		}
-		if !e.deliver(ctx, b) {
-			return
+		window <- f
+		if it.segEnd {
+			f.ok = true
+			close(f.done)
+			continue
 		}
-		e.log.ack()
+		inflight.Add(1)
+		go func() {
+			defer inflight.Done()
+			f.ok = e.deliver(ctx, f.it.block)
+			close(f.done)
+		}()
+		bufs = e.reclaim(bufs)
+	}
+}
+
+// reclaim takes back the payload buffers of acknowledged items.
+func (e *endpoint) reclaim(bufs []*[]byte) []*[]byte {
+	for len(bufs) < cap(bufs) {
+		select {
+		case b := <-e.freeBufs:
+			bufs = append(bufs, b)
+		default:
+			return bufs
+		}
+	}
+	return bufs
+}
+
+// ackLoop acknowledges the items in log order as their deliveries finish.
+// After one was abandoned (shutdown) it acknowledges nothing more, so the
+// read offset stays before every undelivered block.
+func (e *endpoint) ackLoop(window <-chan *flight, slots <-chan struct{}) {
+	stopped := false
+	for f := range window {
+		<-f.done
+		stopped = stopped || !f.ok
+		if !stopped {
+			if err := e.log.ack(f.it); err != nil {
+				e.q.logLimit.Warn(e.q.logger, "ack "+e.safeURL, "queue: cannot delete a delivered segment", "url", e.safeURL, "error", err)
+			}
+			select {
+			case e.freeBufs <- f.buf:
+			default:
+			}
+		}
+		<-slots
 	}
 }
 

@@ -42,6 +42,11 @@ type Options struct {
 	// RetryMinInterval and RetryMaxInterval bound the backoff between
 	// delivery attempts of a block.
 	RetryMinInterval, RetryMaxInterval time.Duration
+	// DeliveryConcurrency is the number of upstream requests in flight per
+	// endpoint; 0 means 1. With 1, blocks arrive strictly in order; with more
+	// they are sent in order but may land out of order (VictoriaMetrics
+	// accepts that), for upstreams whose latency limits one request at a time.
+	DeliveryConcurrency int
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 
@@ -65,6 +70,7 @@ type Queue struct {
 	lock     *os.File     // flock'ed: one process per queue directory
 	pending  atomic.Int64 // committed, undelivered bytes of every endpoint
 	reserved atomic.Int64 // bytes of Sends not yet committed
+	refused  atomic.Int64 // size of the last block refused for the quota; 0 after one is taken
 	bufs     sync.Pool    // of *[]byte, encoded records
 
 	workerCtx   context.Context
@@ -114,6 +120,7 @@ func withDefaults(o Options) Options {
 	if o.RetryMaxInterval < o.RetryMinInterval {
 		o.RetryMaxInterval = max(DefaultRetryMaxInterval, o.RetryMinInterval)
 	}
+	o.DeliveryConcurrency = max(o.DeliveryConcurrency, 1)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -236,8 +243,10 @@ func (q *Queue) reserve(n int64) bool {
 	used := q.reserved.Add(n) + q.pending.Load()
 	if q.opts.MaxDiskBytes > 0 && used > q.opts.MaxDiskBytes && used > n {
 		q.reserved.Add(-n)
+		q.refused.Store(n)
 		return false
 	}
+	q.refused.Store(0)
 	return true
 }
 
@@ -247,8 +256,8 @@ func (q *Queue) retryAfter() string {
 	return strconv.Itoa(max(1, int(math.Ceil(q.opts.RetryMinInterval.Seconds()))))
 }
 
-// Ready reports whether the queue accepts data (it is open and not full),
-// and why not.
+// Ready reports whether the queue accepts data, and why not: it is open and
+// has room, at least for the block it last refused.
 func (q *Queue) Ready() (bool, string) {
 	q.mu.RLock()
 	closed := q.closed
@@ -257,7 +266,7 @@ func (q *Queue) Ready() (bool, string) {
 		return false, errClosed.Error()
 	}
 	used := q.pending.Load() + q.reserved.Load()
-	if q.opts.MaxDiskBytes > 0 && used >= q.opts.MaxDiskBytes {
+	if q.opts.MaxDiskBytes > 0 && (used >= q.opts.MaxDiskBytes || used > 0 && used+q.refused.Load() > q.opts.MaxDiskBytes) {
 		return false, fmt.Sprintf("queue is full: %d bytes undelivered, queue.max_disk_bytes is %d", used, q.opts.MaxDiskBytes)
 	}
 	return true, ""
@@ -276,14 +285,17 @@ func (q *Queue) Close(ctx context.Context) error {
 		return nil
 	}
 	q.closed = true
-	eps := make([]*endpoint, 0, len(q.endpoints))
-	for _, e := range q.endpoints {
-		eps = append(eps, e)
-	}
 	q.mu.Unlock()
 	if err := waitFor(ctx, "the Sends in progress", q.inflight.Wait); err != nil {
 		return err
 	}
+	// Only now is the set of endpoints final: a Send in progress may have created one.
+	q.mu.RLock()
+	eps := make([]*endpoint, 0, len(q.endpoints))
+	for _, e := range q.endpoints {
+		eps = append(eps, e)
+	}
+	q.mu.RUnlock()
 	for _, e := range eps {
 		close(e.appends)
 	}

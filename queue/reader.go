@@ -8,16 +8,24 @@ import (
 	"time"
 )
 
-// readerState is the delivery worker's side of a log.
+// readerState is the delivery worker's side of a log. The reader may run
+// ahead of the acknowledgements by the blocks in flight; acks come in order.
 type readerState struct {
-	pos     position // the next record to deliver
-	f       *os.File // segment pos.seg, open for reading
+	pos     position // the next record to read
+	f       *os.File // segment fID, open for reading
 	fID     uint64
-	buf     []byte   // payload of the record returned by next
-	next    int64    // offset after that record
-	size    int64    // its size on disk
-	offset  *os.File // the read-offset file
+	offset  *os.File // the read-offset file, written by ack
 	corrupt func(c corruption)
+}
+
+// item is what next hands out, in log order: a block to deliver, or the end
+// of a sealed segment, whose file ack deletes once everything before it is
+// acknowledged.
+type item struct {
+	block
+	at     position // where the record starts
+	end    int64    // where it ends
+	segEnd bool     // no block: segment at.seg is read to its end
 }
 
 // openOffsetFile opens the read-offset file for the in-place updates of ack.
@@ -31,15 +39,16 @@ func (l *segmentLog) openOffsetFile() error {
 	return nil
 }
 
-// next returns the oldest undelivered block, waiting until one is committed
-// or ctx ends. The block's body is valid until the next call. A record found
-// damaged now (not at start-up) is skipped and reported through r.corrupt.
-func (l *segmentLog) next(ctx context.Context) (block, error) {
+// next returns the next item, waiting until a record is committed or ctx
+// ends. The block's payload is read into buf (grown as needed): the caller
+// owns it until the item is acknowledged. A record found damaged now (not at
+// start-up) is skipped and reported through r.corrupt.
+func (l *segmentLog) next(ctx context.Context, buf []byte) (item, []byte, error) {
 	for {
-		seg, ok := l.head()
+		seg, ok := l.current()
 		if !ok {
 			if err := l.wait(ctx); err != nil {
-				return block{}, err
+				return item{}, buf, err
 			}
 			continue
 		}
@@ -49,42 +58,36 @@ func (l *segmentLog) next(ctx context.Context) (block, error) {
 		if l.r.pos.off >= seg.size {
 			if !seg.sealed {
 				if err := l.wait(ctx); err != nil {
-					return block{}, err
+					return item{}, buf, err
 				}
 				continue
 			}
-			if err := l.finishSegment(seg.id); err != nil {
-				return block{}, err
-			}
-			continue
+			at := l.r.pos
+			l.r.pos = position{seg: seg.id + 1}
+			return item{at: at, segEnd: true}, buf, nil
 		}
-		b, ok, err := l.read(seg)
+		it, buf, ok, err := l.read(seg, buf)
 		if err != nil || ok {
-			return b, err
+			return it, buf, err
 		}
 	}
 }
 
-// head returns a copy of the oldest segment. When the reader has read all of
-// it and it is the only one, nothing is pending: the counters are reset then,
-// which also repairs them after a damaged stretch of unknown record count.
-func (l *segmentLog) head() (segment, bool) {
+// current returns a copy of the segment the reader is in or comes to next.
+func (l *segmentLog) current() (segment, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.segs) == 0 {
-		return segment{}, false
+	for _, s := range l.segs {
+		if s.id >= l.r.pos.seg {
+			return *s, true
+		}
 	}
-	s := *l.segs[0]
-	if len(l.segs) == 1 && s.id == l.r.pos.seg && l.r.pos.off >= s.size {
-		l.total.Add(-l.pendingBytes)
-		l.pendingBlocks, l.pendingBytes, l.oldest = 0, 0, time.Time{}
-	}
-	return s, true
+	return segment{}, false
 }
 
 // read returns the record at the read position of seg, or ok false after
 // stepping over a damaged stretch.
-func (l *segmentLog) read(seg segment) (b block, ok bool, err error) {
+func (l *segmentLog) read(seg segment, buf []byte) (it item, _ []byte, ok bool, err error) {
 	at := l.r.pos
 	l.mu.Lock()
 	end, known := l.skips[at]
@@ -92,29 +95,28 @@ func (l *segmentLog) read(seg segment) (b block, ok bool, err error) {
 	l.mu.Unlock()
 	if known {
 		l.r.pos.off = end
-		return block{}, false, nil
+		return item{}, buf, false, nil
 	}
 	f, err := l.readFile(seg.id)
 	if err != nil {
-		return block{}, false, err
+		return item{}, buf, false, err
 	}
-	payload, next, err := readRecordAt(f, at.off, seg.size, l.r.buf)
-	l.r.buf = payload
+	payload, next, err := readRecordAt(f, at.off, seg.size, buf)
+	if err == nil {
+		it.block, err = decodePayload(payload)
+	}
 	if errors.Is(err, errCorrupt) {
-		return block{}, false, l.skipDamaged(f, seg, at)
+		return item{}, payload, false, l.skipDamaged(f, seg, at)
 	}
 	if err != nil {
-		return block{}, false, err
+		return item{}, payload, false, err
 	}
-	b, err = decodePayload(payload)
-	if err != nil {
-		return block{}, false, l.skipDamaged(f, seg, at)
-	}
-	l.r.next, l.r.size = next, next-at.off
+	it.at, it.end = at, next
+	l.r.pos.off = next
 	l.mu.Lock()
-	l.oldest = b.enqueued
+	l.unacked = append(l.unacked, it.enqueued)
 	l.mu.Unlock()
-	return b, true, nil
+	return it, payload, true, nil
 }
 
 // skipDamaged steps over a stretch found damaged while delivering: its bytes
@@ -128,52 +130,70 @@ func (l *segmentLog) skipDamaged(f *os.File, seg segment, at position) error {
 	lost := min(end-at.off, l.pendingBytes)
 	l.pendingBytes -= lost
 	l.total.Add(-lost)
-	l.pendingBlocks = max(l.pendingBlocks-1, 0)
+	l.settleLocked()
 	l.mu.Unlock()
 	l.r.pos.off = end
 	l.r.corrupt(corruption{at: at, end: end})
 	return nil
 }
 
-// ack marks the block returned by next as done (delivered or set aside):
-// the read position moves past it and is persisted.
-func (l *segmentLog) ack() {
-	l.r.pos.off = l.r.next
+// ack marks an item returned by next as done (a block delivered or set
+// aside, or a segment passed); items must be acknowledged in the order next
+// returned them. The read offset moves past the item and is persisted; a
+// finished segment is deleted.
+func (l *segmentLog) ack(it item) error {
+	if it.segEnd {
+		return l.finishSegment(it.at.seg)
+	}
 	l.mu.Lock()
-	l.pendingBlocks = max(l.pendingBlocks-1, 0)
-	size := min(l.r.size, l.pendingBytes)
+	size := min(it.end-it.at.off, l.pendingBytes)
 	l.pendingBytes -= size
 	l.total.Add(-size)
-	if l.pendingBlocks == 0 {
-		l.oldest = time.Time{}
+	l.pendingBlocks--
+	if len(l.unacked) > 0 {
+		l.unacked = l.unacked[1:]
 	}
+	l.settleLocked()
 	l.mu.Unlock()
-	l.persistOffset()
+	l.persistOffset(position{it.at.seg, it.end})
+	return nil
+}
+
+// settleLocked keeps the counters consistent: pendingBytes is exact (a
+// damaged stretch subtracts exactly its bytes), so no bytes means no blocks,
+// whatever number of records a damaged stretch held.
+func (l *segmentLog) settleLocked() {
+	if l.pendingBytes <= 0 || l.pendingBlocks <= 0 {
+		l.pendingBlocks, l.pendingBytes = 0, 0
+	}
+	switch {
+	case l.pendingBlocks == 0:
+		l.oldest = time.Time{}
+	case len(l.unacked) > 0:
+		l.oldest = l.unacked[0]
+	}
 }
 
 // persistOffset writes the read position in place. It is not fsynced: the
 // page cache survives a crash of the process, and after a power loss an
 // older position only means some blocks are delivered twice.
-func (l *segmentLog) persistOffset() {
-	_, _ = l.r.offset.WriteAt(encodeOffset(l.r.pos.seg, l.r.pos.off), 0)
+func (l *segmentLog) persistOffset(p position) {
+	_, _ = l.r.offset.WriteAt(encodeOffset(p.seg, p.off), 0)
 }
 
-// finishSegment deletes a sealed segment read to its end. The read offset
-// moves to the next segment first, so a crash in between cannot make a
-// restart look for records in a deleted file.
+// finishSegment deletes a sealed segment whose records are all acknowledged.
+// The read offset moves to the next segment first, so a crash in between
+// cannot make a restart look for records in a deleted file.
 func (l *segmentLog) finishSegment(id uint64) error {
-	l.r.pos = position{seg: id + 1}
-	l.persistOffset()
-	if l.r.f != nil && l.r.fID == id {
-		_ = l.r.f.Close()
-		l.r.f = nil
+	l.persistOffset(position{seg: id + 1})
+	l.mu.Lock()
+	if len(l.segs) > 0 && l.segs[0].id == id {
+		l.segs = l.segs[1:]
 	}
+	l.mu.Unlock()
 	if err := os.Remove(l.segPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	l.mu.Lock()
-	l.segs = l.segs[1:]
-	l.mu.Unlock()
 	return nil
 }
 

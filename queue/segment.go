@@ -43,8 +43,9 @@ type corruption struct {
 }
 
 // segmentLog is the append-only log of one endpoint: a committer goroutine
-// appends (writer.go) and a delivery worker reads from the oldest record on
-// (reader.go). The two share only what mu guards.
+// appends (writer.go); the delivery worker reads from the oldest record on
+// and acknowledges in order, from a second goroutine (reader.go). They share
+// only what mu guards.
 type segmentLog struct {
 	dir          string
 	segmentBytes int64
@@ -56,7 +57,8 @@ type segmentLog struct {
 	skips         map[position]int64 // damaged stretches found at start-up: start -> end; guarded by mu
 	pendingBlocks int64              // committed, not yet acknowledged records; guarded by mu
 	pendingBytes  int64              // their size on disk; guarded by mu
-	oldest        time.Time          // enqueue time of the record being delivered; guarded by mu
+	oldest        time.Time          // enqueue time of the oldest pending record (approximate until read); guarded by mu
+	unacked       []time.Time        // enqueue times of the records read, not yet acknowledged, in order; guarded by mu
 	changed       chan struct{}      // capacity 1: signalled when records are committed
 	nextID        uint64             // id of the next segment to create; guarded by mu
 	// total is the pending bytes of every log of the queue, for the disk

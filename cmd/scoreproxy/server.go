@@ -12,6 +12,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/scoreproxy/scoreproxy/config"
+	"github.com/scoreproxy/scoreproxy/queue"
 	"github.com/scoreproxy/scoreproxy/remotewrite"
 	"github.com/scoreproxy/scoreproxy/tenantroute"
 )
@@ -22,10 +23,13 @@ type proxy struct {
 	client  *remotewrite.Client
 	router  *tenantroute.Router
 	health  *remotewrite.HealthChecker
+	queue   *queue.Queue // nil unless queue.path is set
 	handler http.Handler
 }
 
-// newProxy wires receiver -> router -> client from a validated config.
+// newProxy wires receiver -> router -> [queue ->] client from a validated
+// config. With queue.path set it opens the durable queue, which starts
+// delivering what a previous run left; the caller must close it (closeQueue).
 func newProxy(cfg *config.Config, logger *slog.Logger) (*proxy, error) {
 	w := cfg.Writer
 	client, err := remotewrite.NewClient(remotewrite.ClientConfig{
@@ -41,18 +45,29 @@ func newProxy(cfg *config.Config, logger *slog.Logger) (*proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	router, err := tenantroute.New(tenantroute.Options{
+	p := &proxy{cfg: cfg, client: client,
+		health: remotewrite.NewHealthChecker(client, w.HealthURL(), cfg.Server.HealthCheckInterval, logger)}
+	var sender tenantroute.Sender = client
+	if q := cfg.Queue; q.Enabled() {
+		p.queue, err = queue.Open(queue.Options{Dir: q.Path, MaxDiskBytes: q.MaxDiskBytes, SegmentBytes: q.SegmentBytes,
+			MaxRejectedBytes: q.MaxRejectedBytes, RetryMinInterval: q.RetryMinInterval, RetryMaxInterval: q.RetryMaxInterval,
+			DeliveryConcurrency: q.DeliveryConcurrency, Logger: logger}, client)
+		if err != nil {
+			return nil, fmt.Errorf("queue.path: %w", err)
+		}
+		sender = p.queue
+	}
+	p.router, err = tenantroute.New(tenantroute.Options{
 		BaseURL: w.BaseURL(), TenantID: w.TenantID, SplitTenants: cfg.Routing.SplitTenants,
 		Format: format, Logger: logger,
-	}, client)
+	}, sender)
 	if err != nil {
+		_ = p.closeQueue(context.Background())
 		return nil, err
 	}
-	p := &proxy{cfg: cfg, client: client, router: router,
-		health: remotewrite.NewHealthChecker(client, w.HealthURL(), cfg.Server.HealthCheckInterval, logger)}
 	receiver := remotewrite.NewHandler(remotewrite.HandlerConfig{
 		MaxRequestBytes: cfg.Limits.MaxRequestBytes, MaxDecodedBytes: cfg.Limits.MaxDecodedBytes, Logger: logger,
-	}, router)
+	}, p.router)
 	p.handler = p.routes(receiver)
 	return p, nil
 }
@@ -68,8 +83,8 @@ func (p *proxy) routes(receiver http.Handler) http.Handler {
 		fmt.Fprintln(w, "OK")
 	})
 	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) {
-		if !p.health.Ready() {
-			http.Error(w, "upstream "+p.cfg.Writer.HealthURL()+" is not healthy (see the log)", http.StatusServiceUnavailable)
+		if ok, why := p.ready(); !ok {
+			http.Error(w, why, http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "OK")
@@ -84,14 +99,43 @@ func (p *proxy) routes(receiver http.Handler) http.Handler {
 	return mux
 }
 
+// ready says whether producers should send here. Without a queue that is
+// whether the upstream answers its health_path; with one, whether the queue
+// takes data (not full): an upstream outage is what the queue is for, and
+// stays visible in scoreproxy_upstream_ready and the queue metrics.
+func (p *proxy) ready() (bool, string) {
+	if p.queue != nil {
+		return p.queue.Ready()
+	}
+	if !p.health.Ready() {
+		return false, "upstream " + p.cfg.Writer.HealthURL() + " is not healthy (see the log)"
+	}
+	return true, ""
+}
+
+// closeQueue stops the queue's workers and closes its files within ctx;
+// undelivered data stays on disk for the next start. No-op without a queue.
+func (p *proxy) closeQueue(ctx context.Context) error {
+	if p.queue == nil {
+		return nil
+	}
+	return p.queue.Close(ctx)
+}
+
 // serve runs the proxy until ctx is done, then shuts down gracefully: stop
-// accepting, let in-flight requests finish (bounded by shutdown_timeout).
+// accepting, let in-flight requests finish, then close the queue, all within
+// shutdown_timeout.
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	p, err := newProxy(cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer p.client.Close()
+	defer func() { // on the early returns; after a clean shutdown it is a no-op
+		closeCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+		defer cancel()
+		_ = p.closeQueue(closeCtx)
+	}()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -110,7 +154,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	defer func() { stopHealth(); wg.Wait() }()
 
 	logger.Info("scoreproxy started", "version", version, "listen", ln.Addr().String(),
-		"mode", p.router.Mode().String(), "upstream", redactedBase(cfg), "metric_format", len(cfg.Writer.MetricFormat) > 0)
+		"mode", p.router.Mode().String(), "upstream", redactedBase(cfg), "metric_format", len(cfg.Writer.MetricFormat) > 0,
+		"queue", cfg.Queue.Path)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -126,6 +171,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
+	}
+	if err := p.closeQueue(shutdownCtx); err != nil {
+		return fmt.Errorf("closing the queue: %w", err)
 	}
 	logger.Info("scoreproxy stopped")
 	return nil
