@@ -95,6 +95,9 @@ func DecodeWriteRequest(body []byte, req *Request) error {
 // returns a bad_protobuf error when the message is malformed, and otherwise
 // invalid, an invalid_series error, when the labels break the spec's rules.
 func (r *Request) decodeSeries(b []byte) (invalid, err error) {
+	if r.known != nil && r.appendKnownSeries(b) {
+		return nil, nil
+	}
 	index := len(r.Series)
 	start := len(r.labels)
 	s := Series{Body: b, RestOffset: -1}
@@ -127,9 +130,7 @@ func (r *Request) decodeSeries(b []byte) (invalid, err error) {
 			if s.RestOffset < 0 {
 				s.RestOffset = i
 			}
-			if f.num == fieldSeriesSamples && f.wire == wireBytes && shortSample(f.bytes) {
-				s.Samples++
-			} else if err := s.countField(f); err != nil {
+			if err := s.addField(f); err != nil {
 				return nil, badProtobuf("series #%d: %v", index, err)
 			}
 		}
@@ -144,6 +145,16 @@ func (r *Request) decodeSeries(b []byte) (invalid, err error) {
 	s.Labels = r.labels[start:len(r.labels):len(r.labels)]
 	r.Series = append(r.Series, s)
 	return validateLabels(index, s.Labels), nil
+}
+
+// addField counts one non-label TimeSeries field, with the fast path for a
+// sample in the usual encoding.
+func (s *Series) addField(f field) error {
+	if f.num == fieldSeriesSamples && f.wire == wireBytes && shortSample(f.bytes) {
+		s.Samples++
+		return nil
+	}
+	return s.countField(f)
 }
 
 // countField counts one non-label TimeSeries field, checking that the known

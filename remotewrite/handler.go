@@ -24,6 +24,9 @@ type HandlerConfig struct {
 	// snappy header before anything is allocated; larger requests get 413.
 	MaxDecodedBytes int64
 	Logger          *slog.Logger
+	// Known, when set, lets the decoder skip the labels of series the
+	// processor has seen before (see DecodeWriteRequestKnown).
+	Known KnownLabelSets
 }
 
 // Handler receives Prometheus remote write 1.0 and hands each valid request
@@ -104,7 +107,7 @@ func (h *Handler) serve(r *http.Request, tenant string) error {
 	if bufs.decoded, err = decodeSnappy(bufs.decoded, bufs.compressed, h.cfg.MaxDecodedBytes); err != nil {
 		return err
 	}
-	if err := DecodeWriteRequest(bufs.decoded, &bufs.req); err != nil {
+	if err := DecodeWriteRequestKnown(bufs.decoded, &bufs.req, h.cfg.Known); err != nil {
 		return err
 	}
 	bufs.req.Compressed = bufs.compressed

@@ -34,6 +34,10 @@ type Series struct {
 	RestOffset int
 	// Counts of the repeated fields found in Body.
 	Samples, Exemplars, Histograms int
+	// Known is what the decoder's KnownLabelSets returned for this series'
+	// encoded labels. When it is non-nil the labels were validated when first
+	// seen, the decoder did not parse them again, and Labels is nil.
+	Known any
 }
 
 // Request is one decoded prompb.WriteRequest. It is reused across requests:
@@ -49,6 +53,8 @@ type Request struct {
 	Compressed []byte
 	// labels is the arena that every Series.Labels is a sub-slice of.
 	labels []Label
+	// known is consulted by the decoder for the duration of one decode.
+	known KnownLabelSets
 }
 
 // Reset empties the request while keeping its buffers.

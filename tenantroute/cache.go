@@ -52,11 +52,9 @@ func (c *rewriteCache) lookupAll(dst []*rewrite, series []remotewrite.Series) []
 	hits := 0
 	c.mu.RLock()
 	for i := range series {
-		var e *rewrite
-		if key := series[i].LabelFields(); key != nil {
-			if e = c.cur[string(key)]; e == nil {
-				e = c.prev[string(key)]
-			}
+		e, _ := series[i].Known.(*rewrite) // found by the decoder already
+		if e == nil {
+			e = c.getLocked(series[i].LabelFields())
 		}
 		if e != nil {
 			hits++
@@ -67,6 +65,46 @@ func (c *rewriteCache) lookupAll(dst []*rewrite, series []remotewrite.Series) []
 	cacheHits.Add(hits)
 	cacheMisses.Add(len(series) - hits)
 	return dst
+}
+
+// getLocked returns the rewrite of an encoded label set, or nil; the caller
+// holds mu for reading.
+func (c *rewriteCache) getLocked(key []byte) *rewrite {
+	if key == nil {
+		return nil
+	}
+	if e := c.cur[string(key)]; e != nil {
+		return e
+	}
+	return c.prev[string(key)]
+}
+
+// BeginKnown, Known and EndKnown implement remotewrite.KnownLabelSets, so
+// the decoder skips parsing the labels of series this router has rewritten
+// before (see remotewrite.DecodeWriteRequestKnown).
+func (r *Router) BeginKnown() {
+	if r.cache != nil {
+		r.cache.mu.RLock()
+	}
+}
+
+// EndKnown ends the lookups begun by BeginKnown.
+func (r *Router) EndKnown() {
+	if r.cache != nil {
+		r.cache.mu.RUnlock()
+	}
+}
+
+// Known returns the cached rewrite of labelFields, or nil. It must be called
+// between BeginKnown and EndKnown.
+func (r *Router) Known(labelFields []byte) any {
+	if r.cache == nil {
+		return nil
+	}
+	if e := r.cache.getLocked(labelFields); e != nil {
+		return e
+	}
+	return nil // a nil interface, not a nil *rewrite
 }
 
 // freshEntry is a rewrite computed during a request, stored at its end.

@@ -67,6 +67,7 @@ func newProxy(cfg *config.Config, logger *slog.Logger) (*proxy, error) {
 	}
 	receiver := remotewrite.NewHandler(remotewrite.HandlerConfig{
 		MaxRequestBytes: cfg.Limits.MaxRequestBytes, MaxDecodedBytes: cfg.Limits.MaxDecodedBytes, Logger: logger,
+		Known: p.router,
 	}, p.router)
 	p.handler = p.routes(receiver)
 	return p, nil

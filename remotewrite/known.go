@@ -1,0 +1,72 @@
+package remotewrite
+
+// KnownLabelSets lets a processor that remembers the label sets it has seen
+// (the router's rewrite cache) spare the decoder from parsing and validating
+// them again: producers send the same series over and over, and their
+// encoded labels are byte for byte the same each time.
+type KnownLabelSets interface {
+	// BeginKnown and EndKnown bracket the lookups of one request, so that
+	// an implementation can take a read lock once per request.
+	BeginKnown()
+	EndKnown()
+	// Known returns a non-nil value when labelFields (the encoded label
+	// fields of a series, see Series.LabelFields) were seen before in a
+	// series that passed validation, and nil otherwise.
+	Known(labelFields []byte) any
+}
+
+// DecodeWriteRequestKnown is DecodeWriteRequest, except that a series whose
+// encoded labels known recognizes is not parsed label by label: its Labels
+// stay nil and Known holds what known returned. Everything else (samples,
+// exemplars, histograms, metadata) is checked exactly as DecodeWriteRequest
+// does, so the request is accepted or rejected the same way: bytes already
+// validated once are valid again. known may be nil.
+func DecodeWriteRequestKnown(body []byte, req *Request, known KnownLabelSets) error {
+	if known == nil {
+		return DecodeWriteRequest(body, req)
+	}
+	known.BeginKnown()
+	defer known.EndKnown()
+	req.known = known
+	defer func() { req.known = nil }()
+	return DecodeWriteRequest(body, req)
+}
+
+// appendKnownSeries appends the series encoded in b without parsing its
+// labels when they come first, in the usual short encoding, and are known.
+// It returns false, having appended nothing, in every other case (including
+// a malformed series), and the caller then decodes the series in full.
+func (r *Request) appendKnownSeries(b []byte) bool {
+	end := labelRegionEnd(b)
+	if end == 0 {
+		return false
+	}
+	v := r.known.Known(b[:end])
+	if v == nil {
+		return false
+	}
+	s := Series{Body: b, RestOffset: end, Known: v}
+	for i := end; i < len(b); {
+		f, next, err := readField(b, i)
+		if err != nil || f.num == fieldSeriesLabels || s.addField(f) != nil {
+			return false // malformed, or labels after other fields: decode in full
+		}
+		i = next
+	}
+	r.Series = append(r.Series, s)
+	return true
+}
+
+// labelRegionEnd returns the end of the leading run of label fields of a
+// TimeSeries when each is a one-byte tag with a one-byte length, or 0.
+func labelRegionEnd(b []byte) int {
+	i := 0
+	for i < len(b) && b[i] == tagSeriesLabels {
+		next := shortField(b, i)
+		if next == 0 {
+			return 0
+		}
+		i = next
+	}
+	return i
+}

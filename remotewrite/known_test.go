@@ -1,0 +1,130 @@
+package remotewrite
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/prometheus/prometheus/prompb"
+)
+
+// knownSet is a KnownLabelSets holding label regions by value.
+type knownSet struct {
+	sets         map[string]bool
+	begun, ended int
+}
+
+func (k *knownSet) BeginKnown() { k.begun++ }
+func (k *knownSet) EndKnown()   { k.ended++ }
+func (k *knownSet) Known(labelFields []byte) any {
+	if k.sets[string(labelFields)] {
+		return "known"
+	}
+	return nil
+}
+
+// learn decodes body in full and remembers the label region of every series.
+func learn(t *testing.T, body []byte) *knownSet {
+	var req Request
+	if err := DecodeWriteRequest(body, &req); err != nil {
+		t.Fatal(err)
+	}
+	k := &knownSet{sets: map[string]bool{}}
+	for i := range req.Series {
+		k.sets[string(req.Series[i].LabelFields())] = true
+	}
+	return k
+}
+
+func TestDecodeKnownSkipsLabelsAndKeepsEverythingElse(t *testing.T) {
+	body := marshal(t, sampleRequest())
+	k := learn(t, body)
+	var full, fast Request
+	if err := DecodeWriteRequest(body, &full); err != nil {
+		t.Fatal(err)
+	}
+	if err := DecodeWriteRequestKnown(body, &fast, k); err != nil {
+		t.Fatal(err)
+	}
+	if k.begun != 1 || k.ended != 1 {
+		t.Errorf("BeginKnown/EndKnown called %d/%d times, want once each", k.begun, k.ended)
+	}
+	if len(fast.Series) != len(full.Series) || len(fast.Metadata) != len(full.Metadata) {
+		t.Fatalf("series %d metadata %d, want %d %d", len(fast.Series), len(fast.Metadata), len(full.Series), len(full.Metadata))
+	}
+	for i := range full.Series {
+		f, s := &full.Series[i], &fast.Series[i]
+		if s.Labels != nil || s.Known != "known" {
+			t.Errorf("series %d: labels parsed (%v) or Known not set (%v)", i, s.Labels, s.Known)
+		}
+		if string(s.Body) != string(f.Body) || s.RestOffset != f.RestOffset || s.Samples != f.Samples ||
+			s.Exemplars != f.Exemplars || s.Histograms != f.Histograms {
+			t.Errorf("series %d differs from the full decode", i)
+		}
+		if string(s.LabelFields()) != string(f.LabelFields()) {
+			t.Errorf("series %d: label fields differ", i)
+		}
+	}
+}
+
+func TestDecodeKnownFallsBackToFullDecode(t *testing.T) {
+	label := func(n, v string) []byte {
+		return appendBytesField(appendBytesField(nil, tagLabelName, []byte(n)), tagLabelValue, []byte(v))
+	}
+	sample := []byte{0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0x10, 0x01}
+	leading := appendBytesField(nil, tagSeriesLabels, label("__name__", "up"))
+	series := func(rest ...[]byte) []byte {
+		b := append([]byte(nil), leading...)
+		for _, r := range rest {
+			b = append(b, r...)
+		}
+		return appendBytesField(nil, tagWriteTimeseries, b)
+	}
+	k := &knownSet{sets: map[string]bool{string(leading): true}}
+	cases := []struct {
+		name       string
+		body       []byte
+		wantKnown  bool
+		wantReason string
+	}{
+		{"known labels, samples follow", series(appendBytesField(nil, fieldSeriesSamples<<3|wireBytes, sample)), true, ""},
+		{"a label after the samples: labels not contiguous", series(appendBytesField(nil, fieldSeriesSamples<<3|wireBytes, sample),
+			appendBytesField(nil, tagSeriesLabels, label("job", "x"))), false, ""},
+		{"malformed sample after known labels", series(appendBytesField(nil, fieldSeriesSamples<<3|wireBytes, []byte{0x12, 0x01, 0x00})), false, ReasonBadProtobuf},
+		{"truncated after known labels", series([]byte{0x12, 0x05, 0x01}), false, ReasonBadProtobuf},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got, want Request
+			errGot := DecodeWriteRequestKnown(tc.body, &got, k)
+			errWant := DecodeWriteRequest(tc.body, &want)
+			var de *DecodeError
+			if tc.wantReason != "" {
+				if !errors.As(errGot, &de) || de.Reason != tc.wantReason || errWant == nil || errGot.Error() != errWant.Error() {
+					t.Fatalf("got %v, want the full decoder's %v", errGot, errWant)
+				}
+				return
+			}
+			if errGot != nil || errWant != nil {
+				t.Fatalf("errors %v / %v", errGot, errWant)
+			}
+			if known := got.Series[0].Known != nil; known != tc.wantKnown {
+				t.Errorf("known = %v, want %v", known, tc.wantKnown)
+			}
+			if !tc.wantKnown && !LabelsEqual(got.Series[0].Labels, want.Series[0].Labels) {
+				t.Errorf("fallback labels %v, want %v", got.Series[0].Labels, want.Series[0].Labels)
+			}
+		})
+	}
+}
+
+func TestDecodeKnownStillRejectsInvalidNewSeries(t *testing.T) {
+	valid := prompb.TimeSeries{Labels: []prompb.Label{{Name: "__name__", Value: "up"}}, Samples: []prompb.Sample{{Value: 1, Timestamp: 1}}}
+	k := learn(t, marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{valid}}))
+	bad := prompb.TimeSeries{Labels: []prompb.Label{{Name: "job", Value: "x"}}, Samples: valid.Samples}
+	var req Request
+	err := DecodeWriteRequestKnown(marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{valid, bad}}), &req, k)
+	var de *DecodeError
+	if !errors.As(err, &de) || de.Reason != ReasonInvalidSeries {
+		t.Fatalf("got %v, want invalid_series", err)
+	}
+}
