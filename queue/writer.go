@@ -42,6 +42,12 @@ func (l *segmentLog) commit() error {
 	if l.w.f == nil || l.w.blocks == 0 {
 		return nil
 	}
+	return l.syncAndPublish(false)
+}
+
+// syncAndPublish fsyncs the current segment and publishes what was written
+// to it; seal marks the segment complete (it is being rotated out).
+func (l *segmentLog) syncAndPublish(seal bool) error {
 	if err := l.sync(l.w.f); err != nil {
 		l.abandon()
 		return err
@@ -49,6 +55,9 @@ func (l *segmentLog) commit() error {
 	l.mu.Lock()
 	l.w.seg.size = l.w.written
 	l.publishLocked()
+	if seal {
+		l.w.seg.sealed = true
+	}
 	l.mu.Unlock()
 	return nil
 }
@@ -71,15 +80,9 @@ func (l *segmentLog) publishLocked() {
 // rotate seals the current segment (after committing it) and creates the next.
 func (l *segmentLog) rotate() error {
 	if l.w.f != nil {
-		if err := l.sync(l.w.f); err != nil {
-			l.abandon()
+		if err := l.syncAndPublish(true); err != nil {
 			return err
 		}
-		l.mu.Lock()
-		l.w.seg.size = l.w.written
-		l.publishLocked()
-		l.w.seg.sealed = true
-		l.mu.Unlock()
 		_ = l.w.f.Close()
 		l.w.f = nil
 	}

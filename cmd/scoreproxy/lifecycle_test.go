@@ -22,6 +22,15 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// accepting reports whether something accepts TCP connections at addr.
+func accepting(addr string) bool {
+	c, err := net.Dial("tcp", addr)
+	if err == nil {
+		c.Close()
+	}
+	return err == nil
+}
+
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -53,24 +62,12 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- serve(ctx, cfg, slog.New(slog.DiscardHandler)) }()
-	waitFor(t, "the listener", func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
+	waitFor(t, "the listener", func() bool { return accepting(addr) })
 	status := make(chan int, 1)
 	go func() { status <- post(t, "http://"+addr+"/api/v1/write", modelOutputs(5, 1)).StatusCode }()
 	<-arrived
 	cancel() // what SIGTERM does in main
-	waitFor(t, "the listener to close", func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err != nil
-	})
+	waitFor(t, "the listener to close", func() bool { return !accepting(addr) })
 	close(release)
 	if got := <-status; got != http.StatusNoContent {
 		t.Errorf("in-flight request got %d, want 204", got)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -141,13 +140,7 @@ func TestQueueServeShutdownKeepsUndelivered(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- serve(ctx, cfg, slog.New(slog.DiscardHandler)) }()
-	waitFor(t, "the listener", func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
+	waitFor(t, "the listener", func() bool { return accepting(addr) })
 	if resp := post(t, "http://"+addr+"/api/v1/write", modelOutputs(10, 1)); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("got %d, want 204", resp.StatusCode)
 	}
