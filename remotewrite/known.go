@@ -70,3 +70,25 @@ func labelRegionEnd(b []byte) int {
 	}
 	return i
 }
+
+// AppendLabels appends the labels encoded in labelFields (Series.LabelFields
+// of a series the decoder accepted) to dst. It is how a processor gets the
+// labels of a series whose Labels the decoder skipped because they were
+// Known; the bytes were validated when first seen, so nothing can fail.
+func AppendLabels(dst []Label, labelFields []byte) []Label {
+	for i := 0; i < len(labelFields); {
+		f, next, err := readField(labelFields, i)
+		if err != nil {
+			break // cannot happen for fields the decoder accepted
+		}
+		if f.num == fieldSeriesLabels {
+			l, ok := shortLabel(f.bytes)
+			if !ok {
+				l, _ = decodeLabel(f.bytes)
+			}
+			dst = append(dst, l)
+		}
+		i = next
+	}
+	return dst
+}

@@ -128,3 +128,24 @@ func TestDecodeKnownStillRejectsInvalidNewSeries(t *testing.T) {
 		t.Fatalf("got %v, want invalid_series", err)
 	}
 }
+
+// TestAppendLabelsMatchesFullDecode: the labels a processor re-parses for a
+// Known series are exactly the ones the full decode would have given.
+func TestAppendLabelsMatchesFullDecode(t *testing.T) {
+	long := prompb.TimeSeries{Labels: []prompb.Label{{Name: "__name__", Value: "up"}, {Name: "long", Value: string(make([]byte, 300))}},
+		Samples: []prompb.Sample{{Value: 1, Timestamp: 1}}}
+	body := marshal(t, &prompb.WriteRequest{Timeseries: append(sampleRequest().Timeseries, long)})
+	var full, fast Request
+	if err := DecodeWriteRequest(body, &full); err != nil {
+		t.Fatal(err)
+	}
+	if err := DecodeWriteRequestKnown(body, &fast, learn(t, body)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range full.Series {
+		got := AppendLabels(nil, fast.Series[i].LabelFields())
+		if !LabelsEqual(got, full.Series[i].Labels) {
+			t.Errorf("series %d: AppendLabels gave %s, want %s", i, FormatLabels(got), FormatLabels(full.Series[i].Labels))
+		}
+	}
+}

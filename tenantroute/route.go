@@ -33,20 +33,21 @@ func (r *Router) route(w *work, s *remotewrite.Series, override []remotewrite.La
 // series, and finds its tenant for the router's mode, raising the mode's
 // tenant warnings.
 func (r *Router) resolve(w *work, s *remotewrite.Series, override []remotewrite.Label) resolved {
-	res := resolved{labels: s.Labels}
+	in := w.inputLabels(s)
+	res := resolved{labels: in}
 	if override != nil || !r.format.Identity() {
-		w.labels, w.values = r.format.Apply(w.labels[:0], w.values[:0], s.Labels, override)
+		w.labels, w.values = r.format.Apply(w.labels[:0], w.values[:0], in, override)
 		res.labels, res.rewritten = w.labels, true
 	}
 	switch r.mode {
 	case SplitMode:
-		res.tenant, res.labels, res.warned = r.splitTenant(w, s, res.labels)
+		res.tenant, res.labels, res.warned = r.splitTenant(w, in, res.labels)
 		res.rewritten = true
 	case MultitenantMode:
-		res.warned = r.checkMultitenant(s, res.labels)
+		res.warned = r.checkMultitenant(in, res.labels)
 	default:
 		if _, ok, _, _ := findTenantLabels(res.labels); ok {
-			r.warn.tenantLabels(s.Labels)
+			r.warn.tenantLabels(in)
 			res.warned = true
 		}
 	}
@@ -56,7 +57,7 @@ func (r *Router) resolve(w *work, s *remotewrite.Series, override []remotewrite.
 // splitTenant resolves the tenant of a series in SplitMode and returns its
 // labels without vm_account_id / vm_project_id, in one pass over the labels.
 // A missing or unparsable id becomes 0, as vminsert would make it.
-func (r *Router) splitTenant(w *work, s *remotewrite.Series, labels []remotewrite.Label) (Tenant, []remotewrite.Label, bool) {
+func (r *Router) splitTenant(w *work, in, labels []remotewrite.Label) (Tenant, []remotewrite.Label, bool) {
 	var account, project []byte
 	hasAccount, hasProject := false, false
 	w.stripped = w.stripped[:0]
@@ -70,15 +71,15 @@ func (r *Router) splitTenant(w *work, s *remotewrite.Series, labels []remotewrit
 			w.stripped = append(w.stripped, l)
 		}
 	}
-	t, warned := r.tenantOf(s, account, hasAccount, project, hasProject)
+	t, warned := r.tenantOf(in, account, hasAccount, project, hasProject)
 	return t, w.stripped, warned
 }
 
 // checkMultitenant raises the warnings of MultitenantMode; the labels go
 // upstream unchanged and vminsert resolves the tenant.
-func (r *Router) checkMultitenant(s *remotewrite.Series, labels []remotewrite.Label) bool {
+func (r *Router) checkMultitenant(in, labels []remotewrite.Label) bool {
 	account, hasAccount, project, hasProject := findTenantLabels(labels)
-	_, warned := r.tenantOf(s, account, hasAccount, project, hasProject)
+	_, warned := r.tenantOf(in, account, hasAccount, project, hasProject)
 	return warned
 }
 
@@ -104,7 +105,7 @@ func findTenantLabels(labels []remotewrite.Label) (account []byte, hasAccount bo
 
 // tenantOf reads the tenant labels as vminsert does and raises the warnings
 // of a missing account (case 3) and of unparsable ids.
-func (r *Router) tenantOf(s *remotewrite.Series, account []byte, hasAccount bool, project []byte, hasProject bool) (Tenant, bool) {
+func (r *Router) tenantOf(in []remotewrite.Label, account []byte, hasAccount bool, project []byte, hasProject bool) (Tenant, bool) {
 	var t Tenant
 	var accountOK, projectOK bool
 	t.AccountID, accountOK = parseLabelID(account)
@@ -112,14 +113,14 @@ func (r *Router) tenantOf(s *remotewrite.Series, account []byte, hasAccount bool
 	warned := false
 	switch {
 	case !hasAccount:
-		r.warn.missingAccount(s.Labels)
+		r.warn.missingAccount(in)
 		warned = true
 	case !accountOK:
-		r.warn.invalidTenant(s.Labels, AccountLabel, account, t)
+		r.warn.invalidTenant(in, AccountLabel, account, t)
 		warned = true
 	}
 	if hasProject && !projectOK {
-		r.warn.invalidTenant(s.Labels, ProjectLabel, project, t)
+		r.warn.invalidTenant(in, ProjectLabel, project, t)
 		warned = true
 	}
 	return t, warned

@@ -21,10 +21,11 @@ func (r *Router) forwardUnchanged(ctx context.Context, w *work, req *remotewrite
 	start := time.Now()
 	for i := range req.Series {
 		s := &req.Series[i]
+		in := w.inputLabels(s)
 		if r.mode == MultitenantMode {
-			r.checkMultitenant(s, s.Labels)
-		} else if _, ok, _, _ := findTenantLabels(s.Labels); ok {
-			r.warn.tenantLabels(s.Labels)
+			r.checkMultitenant(in, in)
+		} else if _, ok, _, _ := findTenantLabels(in); ok {
+			r.warn.tenantLabels(in)
 		}
 	}
 	series, samples, _, histograms := req.Totals()

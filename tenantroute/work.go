@@ -19,6 +19,18 @@ type batch struct {
 	samples    int // samples + histograms
 }
 
+// inputLabels returns the labels of s as received. The decoder leaves them
+// unparsed for a series the rewrite cache knows (see
+// remotewrite.DecodeWriteRequestKnown); they are parsed here when a path that
+// cannot use the cache (a path tenant, say) needs them.
+func (w *work) inputLabels(s *remotewrite.Series) []remotewrite.Label {
+	if s.Labels != nil || s.Known == nil {
+		return s.Labels
+	}
+	w.input = remotewrite.AppendLabels(w.input[:0], s.LabelFields())
+	return w.input
+}
+
 // count adds series s to the batch's totals.
 func (b *batch) count(s *remotewrite.Series) {
 	b.series++
@@ -34,6 +46,7 @@ type work struct {
 	// share a tenant, which saves the map lookup.
 	last int
 
+	input    []remotewrite.Label // labels of the current series when the decoder skipped them
 	labels   []remotewrite.Label // rewritten labels of the current series
 	values   []byte              // rendered label values of the current series
 	stripped []remotewrite.Label // labels without the tenant labels (SplitMode)
@@ -58,6 +71,7 @@ func (w *work) reset() {
 func (w *work) clearRefs() {
 	clear(w.labels[:cap(w.labels)])
 	clear(w.stripped[:cap(w.stripped)])
+	clear(w.input[:cap(w.input)])
 	clear(w.hits[:cap(w.hits)])
 	w.override = [2]remotewrite.Label{}
 }

@@ -300,3 +300,28 @@ func TestRunExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestPathTenantAfterCachedSeries: a series first written to /api/v1/write
+// (so its labels are cached and the decoder skips them next time), then
+// written to /insert/<tenant>/..., must arrive with all its labels.
+func TestPathTenantAfterCachedSeries(t *testing.T) {
+	up, upSrv := newUpstream(t)
+	proxy := startProxy(t, writeConfig(t, "writer:\n  datasource_url: "+upSrv.URL+
+		"\n  tenant_id: multitenant\n  metric_format: {__name__: vmanomaly_$VAR, for: $QUERY_KEY}\nrouting:\n  split_tenants: true\n"))
+	wr := modelOutputs(5, 1)
+	for _, path := range []string{"/api/v1/write", "/insert/7:2/prometheus/api/v1/write"} {
+		if resp := post(t, proxy.URL+path, wr); resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("%s: status %d", path, resp.StatusCode)
+		}
+	}
+	got := up.samples["/insert/7:2/prometheus/api/v1/write"]
+	want := expected(wr, func(string) string { return "" }, false)[""]
+	for key := range want {
+		key = strings.ReplaceAll(key, ",run=test_metric_format", "")
+		key = strings.ReplaceAll(key, "q_query", "query")
+		if got[key] != 1 {
+			t.Errorf("missing at the path tenant: %s (got %v)", key, got)
+			break
+		}
+	}
+}
