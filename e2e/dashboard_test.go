@@ -36,6 +36,12 @@ var exportedMetrics = map[string][]string{
 	"vmanomaly_writer_sent_bytes":                {"url"},
 	"vmanomaly_writer_datapoints_sent":           {"url"},
 	"vmanomaly_writer_timeseries_sent":           {"url"},
+	"scoreproxy_rewrite_cache_hits_total":        nil,
+	"scoreproxy_rewrite_cache_misses_total":      nil,
+	"scoreproxy_queue_pending_bytes":             {"url"},
+	"scoreproxy_queue_oldest_block_age_seconds":  {"url"},
+	"scoreproxy_queue_retries_total":             {"url"},
+	"scoreproxy_queue_rejected_blocks_total":     {"url", "code"},
 }
 
 var histograms = map[string]bool{
@@ -45,8 +51,15 @@ var histograms = map[string]bool{
 }
 
 // lazyMetrics appear on /metrics only once they happened (an upstream
-// transport error); the others are there from the first request on.
-var lazyMetrics = map[string]bool{"scoreproxy_upstream_errors_total": true}
+// transport error) or with a durable queue configured; the others are there
+// from the first request on.
+var lazyMetrics = map[string]bool{
+	"scoreproxy_upstream_errors_total":          true,
+	"scoreproxy_queue_pending_bytes":            true,
+	"scoreproxy_queue_oldest_block_age_seconds": true,
+	"scoreproxy_queue_retries_total":            true,
+	"scoreproxy_queue_rejected_blocks_total":    true,
+}
 
 // family maps a series name to its exported family and the labels it may
 // carry: name_bucket/_sum/_count of a histogram, or the name itself.
