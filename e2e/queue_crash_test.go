@@ -24,16 +24,7 @@ func TestQueueSurvivesSIGKILL(t *testing.T) {
 	sp := testenv.StartScoreproxy(t, bin, cfg)
 
 	load := newProducers(sp.URL)
-	stop := make(chan struct{})
-	wait := load.run(4, 5*time.Millisecond, stop)
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		wait()
-	}()
+	stopLoad := load.start(t, 4, 5*time.Millisecond)
 
 	time.Sleep(time.Second)
 	up.down() // acknowledged blocks pile up in the queue
@@ -54,8 +45,7 @@ func TestQueueSurvivesSIGKILL(t *testing.T) {
 	sp = testenv.StartScoreproxy(t, bin, cfg)
 	load.setTarget(sp.URL)
 	time.Sleep(time.Second)
-	close(stop)
-	wait()
+	stopLoad()
 
 	ids := load.ackedIDs()
 	stored := waitAllAcked(t, vm, ids, 60*time.Second)

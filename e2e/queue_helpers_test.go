@@ -200,6 +200,17 @@ func newProducers(url string) *producers {
 	return p
 }
 
+// start runs n producers until the returned stop is called or the test
+// ends; stop waits for them and may be called more than once.
+func (p *producers) start(t *testing.T, n int, interval time.Duration) (stop func()) {
+	stopc := make(chan struct{})
+	wait := p.run(n, interval, stopc)
+	var once sync.Once
+	stop = func() { once.Do(func() { close(stopc); wait() }) }
+	t.Cleanup(stop)
+	return stop
+}
+
 func (p *producers) setTarget(url string) { p.target.Store(&url) }
 
 // run starts n producers that send a request every interval until stop is

@@ -24,16 +24,7 @@ func TestQueueUpstreamOutage(t *testing.T) {
 	sp.WaitReady(t, 15*time.Second)
 
 	load := newProducers(sp.URL)
-	stop := make(chan struct{})
-	wait := load.run(2, 25*time.Millisecond, stop)
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		wait()
-	}()
+	stopLoad := load.start(t, 2, 25*time.Millisecond)
 	time.Sleep(2 * time.Second)
 
 	start := time.Now()
@@ -59,8 +50,7 @@ func TestQueueUpstreamOutage(t *testing.T) {
 	t.Logf("VictoriaMetrics back after %v; %d requests acknowledged during the outage",
 		time.Since(start).Round(time.Second), len(load.ackedIDs())-acked)
 	time.Sleep(2 * time.Second)
-	close(stop)
-	wait()
+	stopLoad()
 
 	ids := load.ackedIDs()
 	if len(ids)-acked < 100 {
