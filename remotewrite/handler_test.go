@@ -43,6 +43,7 @@ func TestHandlerStatuses(t *testing.T) {
 	}{
 		{name: "accepted", path: "/api/v1/write", body: okBody, wantCode: 204, wantProcess: true},
 		{name: "prometheus prefix", path: "/prometheus/api/v1/write", body: okBody, wantCode: 204, wantProcess: true},
+		{name: "cortex-style push path", path: "/api/v1/push", body: okBody, wantCode: 204, wantProcess: true},
 		{name: "vminsert path with tenant", path: "/insert/5:1/prometheus/api/v1/write", body: okBody, wantCode: 204, wantProcess: true, wantTenant: "5:1"},
 		{name: "vminsert short path", path: "/insert/7/prometheus", body: okBody, wantCode: 204, wantProcess: true, wantTenant: "7"},
 		{name: "vminsert multitenant path", path: "/insert/multitenant/prometheus/api/v1/write", body: okBody, wantCode: 204, wantProcess: true, wantTenant: "multitenant"},

@@ -109,16 +109,6 @@ func FormatLabels(labels []Label) string {
 	return b.String()
 }
 
-// LabelValue returns the value of the label called name, and whether it is present.
-func LabelValue(labels []Label, name string) ([]byte, bool) {
-	for _, l := range labels {
-		if string(l.Name) == name {
-			return l.Value, true
-		}
-	}
-	return nil, false
-}
-
 // LabelsEqual reports whether two label lists are identical.
 func LabelsEqual(a, b []Label) bool {
 	if len(a) != len(b) {

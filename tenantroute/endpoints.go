@@ -53,5 +53,3 @@ func (c *endpointCache) get(t Tenant) *endpoint {
 	}
 	return ep
 }
-
-func (c *endpointCache) url(t Tenant) string { return c.get(t).url }

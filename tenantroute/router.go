@@ -126,10 +126,6 @@ func (r *Router) setMode(opts Options) error {
 // Mode returns the routing mode.
 func (r *Router) Mode() Mode { return r.mode }
 
-// URL returns the upstream write URL for tenant t (used in SplitMode; the
-// other modes have a single URL, returned for any t).
-func (r *Router) URL(t Tenant) string { return r.endpoints.url(t) }
-
 // buildURL formats the write URL of tenant t for the router's mode.
 func (r *Router) buildURL(t Tenant) string {
 	switch r.mode {
