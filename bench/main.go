@@ -1,10 +1,13 @@
 // Command bench is scoreproxy's benchmark harness: a remote-write load
 // generator (load), a counting receiver (sink) and a side-by-side run of
-// scoreproxy and vmagent against that receiver (compare). It talks HTTP to
-// processes on this machine only and never imports the proxy's packages.
+// scoreproxy and vmagent against that receiver (compare). These talk HTTP to
+// processes on this machine only and never import the proxy's packages.
+// The exception is demo, which runs scoreproxy in-process through
+// internal/app (the binary's own wiring) to show it working with only Go.
 //
 // Usage:
 //
+//	go run ./bench demo
 //	go run ./bench load -url http://127.0.0.1:8490/api/v1/write -duration 10s
 //	go run ./bench sink -listen 127.0.0.1:8428
 //	go run ./bench compare -scoreproxy /tmp/scoreproxy -vmagent $(which vmagent)
@@ -22,6 +25,8 @@ import (
 const usage = `usage: go run ./bench <subcommand> [flags]
 
 subcommands:
+  demo     run scoreproxy in-process with an example config, a counting upstream and a
+           three-tenant model-runner load; print what each tenant received
   load     send Prometheus remote write 1.0 to a loopback URL and summarise
   sink     receive remote write, count samples per path, tenant and name
   compare  run scoreproxy and vmagent in turn on the same workload and sink
@@ -47,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = sinkCommand(args[1:], stdout)
 	case "compare":
 		err = compareCommand(args[1:], stdout)
+	case "demo":
+		err = demoCommand(args[1:], stdout)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

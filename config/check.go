@@ -37,6 +37,10 @@ func (c *checker) config(raw *rawConfig) *Config {
 		Queue:   c.queue(raw.Queue),
 	}
 	c.checkFormat(cfg.Writer.MetricFormat, cfg.Routing.QueryKeyLabel)
+	if cfg.Writer.Debug && cfg.Queue.Enabled() {
+		c.errorf("writer.debug", "true prints requests instead of sending them, so a durable queue has nothing to protect: "+
+			"remove queue.path while debugging (or remove writer.debug to send for real)")
+	}
 	if cfg.Routing.SplitTenants && cfg.Writer.TenantID != Multitenant {
 		c.errorf("routing.split_tenants", "true needs writer.tenant_id: multitenant (it is %q): "+
 			"it splits what a multitenant writer sends by each series' vm_account_id / vm_project_id", cfg.Writer.TenantID)
@@ -48,6 +52,9 @@ func (c *checker) routing(raw rawRouting) Routing {
 	r := Routing{
 		SplitTenants:  c.boolean("routing.split_tenants", raw.SplitTenants, false),
 		QueryKeyLabel: c.str("routing.query_key_label", raw.QueryKeyLabel, relabel.DefaultQueryKeyLabel),
+	}
+	if raw.MaxInflightPerEndpoint.set() {
+		r.MaxInflightPerEndpoint = c.count("routing.max_inflight_per_endpoint", raw.MaxInflightPerEndpoint, 4, 1024)
 	}
 	if !relabel.ValidLabelName(r.QueryKeyLabel) {
 		c.errorf("routing.query_key_label", "%q is not a valid label name; write letters, digits and underscores, "+

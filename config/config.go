@@ -13,6 +13,13 @@ import (
 // /insert/multitenant/ endpoint, where each series names its own tenant.
 const Multitenant = "multitenant"
 
+// Values of writer.output and writer.compression.
+const (
+	OutputRemoteWrite = "remote_write"
+	OutputImportJSON  = "import_json"
+	CompressionSnappy = "snappy"
+)
+
 // Defaults of the keys that may be left out.
 const (
 	DefaultListen            = "127.0.0.1:8490"
@@ -76,6 +83,18 @@ type Writer struct {
 	// BearerToken or BearerTokenFile (at most one) is sent as "Authorization: Bearer <token>".
 	BearerToken     string `yaml:"bearer_token"`
 	BearerTokenFile string `yaml:"bearer_token_file"`
+	// Debug prints every upstream request (URL, then one line per sample)
+	// to stdout instead of sending it (remotewrite.DebugWriter); the URL is
+	// still built from DatasourceURL, so tenant routing shows as it would be.
+	Debug bool `yaml:"debug"`
+	// Output is OutputRemoteWrite (snappy/zstd remote write) or
+	// OutputImportJSON (VictoriaMetrics JSON lines to ImportJSONPath under
+	// each tenant's URL, as vmanomaly's writer does).
+	Output string `yaml:"output"`
+	// Compression is how remote write is compressed: CompressionSnappy,
+	// "auto" (zstd where the upstream's handshake says it supports the
+	// VictoriaMetrics protocol) or "zstd" (zstd, snappy where rejected).
+	Compression string `yaml:"compression"`
 }
 
 // Routing says how series are sent to tenants.
@@ -86,6 +105,11 @@ type Routing struct {
 	SplitTenants bool `yaml:"split_tenants"`
 	// QueryKeyLabel is the incoming label whose value is $QUERY_KEY.
 	QueryKeyLabel string `yaml:"query_key_label"`
+	// MaxInflightPerEndpoint bounds the upstream requests in flight to one
+	// endpoint; batches for a busy endpoint wait and go out together. 0
+	// (left out) lets the router choose: 1 per tenant in split mode, else
+	// 2 x GOMAXPROCS (at least 4), as vmagent's -remoteWrite.queues.
+	MaxInflightPerEndpoint int `yaml:"max_inflight_per_endpoint"`
 }
 
 // Limits bound what one producer request may cost.

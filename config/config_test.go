@@ -43,6 +43,8 @@ writer:
 		Password:       "bar",
 		Timeout:        5 * time.Second,
 		VerifyTLS:      true,
+		Output:         OutputRemoteWrite,
+		Compression:    CompressionSnappy,
 	}
 	if !reflect.DeepEqual(cfg.Writer, want) {
 		t.Errorf("writer:\n got %+v\nwant %+v", cfg.Writer, want)
@@ -69,6 +71,8 @@ func TestParseDefaults(t *testing.T) {
 			HealthPath:     "/health",
 			Timeout:        5 * time.Second,
 			VerifyTLS:      true,
+			Output:         OutputRemoteWrite,
+			Compression:    CompressionSnappy,
 		},
 		Routing: Routing{QueryKeyLabel: "for"},
 		Limits:  Limits{MaxRequestBytes: 32 << 20, MaxDecodedBytes: 128 << 20},

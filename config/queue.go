@@ -16,7 +16,11 @@ const (
 	DefaultQueueRetryMinInterval = time.Second
 	DefaultQueueRetryMaxInterval = time.Minute
 	DefaultQueueDeliveryConc     = 1
-	maxDeliveryConcurrency       = 64
+	DefaultQueueMaxBatchBytes    = 4 << 20
+	// maxBatchBytes stays below the 32 MB request limit of vminsert's
+	// default -maxInsertRequestSize, with room for the largest block.
+	maxBatchBytes          = 16 << 20
+	maxDeliveryConcurrency = 64
 
 	// minSegmentBytes keeps segment files from being so small that creating
 	// them (each creation fsyncs the directory) dominates the cost of writing.
@@ -49,6 +53,10 @@ type Queue struct {
 	// endpoint: 1 delivers strictly in order; more send in order but may
 	// land out of order, which VictoriaMetrics accepts.
 	DeliveryConcurrency int `yaml:"delivery_concurrency"`
+	// MaxBatchBytes bounds the decoded size of one upstream request made of
+	// consecutive queued blocks; a value below one block's size turns
+	// grouping off.
+	MaxBatchBytes int64 `yaml:"max_batch_bytes"`
 }
 
 // Enabled reports whether the durable queue is on.
@@ -63,6 +71,7 @@ type rawQueue struct {
 	RetryMinInterval    value `yaml:"retry_min_interval"`
 	RetryMaxInterval    value `yaml:"retry_max_interval"`
 	DeliveryConcurrency value `yaml:"delivery_concurrency"`
+	MaxBatchBytes       value `yaml:"max_batch_bytes"`
 }
 
 // queue builds and checks the queue: section. Its keys are checked even when
@@ -77,6 +86,10 @@ func (c *checker) queue(raw rawQueue) Queue {
 		RetryMaxInterval: c.duration("queue.retry_max_interval", raw.RetryMaxInterval, DefaultQueueRetryMaxInterval),
 		DeliveryConcurrency: c.count("queue.delivery_concurrency", raw.DeliveryConcurrency, DefaultQueueDeliveryConc,
 			maxDeliveryConcurrency),
+		MaxBatchBytes: c.byteSize("queue.max_batch_bytes", raw.MaxBatchBytes, DefaultQueueMaxBatchBytes),
+	}
+	if q.MaxBatchBytes > maxBatchBytes {
+		c.errorf("queue.max_batch_bytes", "%d bytes is above 16MiB, too large a request for most upstreams; write e.g. \"4MiB\"", q.MaxBatchBytes)
 	}
 	if q.SegmentBytes > 0 && (q.SegmentBytes < minSegmentBytes || q.SegmentBytes > maxSegmentBytes) {
 		c.errorf("queue.segment_bytes", "%d bytes is outside 64KiB..1GiB; write e.g. \"32MiB\"", q.SegmentBytes)
@@ -107,7 +120,7 @@ func setKeys(raw rawQueue) []string {
 	}{
 		{"max_disk_bytes", raw.MaxDiskBytes}, {"segment_bytes", raw.SegmentBytes}, {"max_rejected_bytes", raw.MaxRejectedBytes},
 		{"retry_min_interval", raw.RetryMinInterval}, {"retry_max_interval", raw.RetryMaxInterval},
-		{"delivery_concurrency", raw.DeliveryConcurrency},
+		{"delivery_concurrency", raw.DeliveryConcurrency}, {"max_batch_bytes", raw.MaxBatchBytes},
 	} {
 		if k.v.set() {
 			set = append(set, k.name)

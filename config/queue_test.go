@@ -30,17 +30,17 @@ func TestQueueDefaultsAndValues(t *testing.T) {
 	}{
 		{"defaults", "queue:\n  path: $DIR/q\n", Queue{
 			Path: "$DIR/q", MaxDiskBytes: 1 << 30, SegmentBytes: 32 << 20, MaxRejectedBytes: 256 << 20,
-			RetryMinInterval: time.Second, RetryMaxInterval: time.Minute, DeliveryConcurrency: 1}},
+			RetryMinInterval: time.Second, RetryMaxInterval: time.Minute, DeliveryConcurrency: 1, MaxBatchBytes: 4 << 20}},
 		{"every key", "queue:\n  path: $DIR\n  max_disk_bytes: 10GiB\n  segment_bytes: 64 MB\n  max_rejected_bytes: 1GB\n" +
-			"  retry_min_interval: 500ms\n  retry_max_interval: 2m\n  delivery_concurrency: 4\n", Queue{
+			"  retry_min_interval: 500ms\n  retry_max_interval: 2m\n  delivery_concurrency: 4\n  max_batch_bytes: 8MiB\n", Queue{
 			Path: "$DIR", MaxDiskBytes: 10 << 30, SegmentBytes: 64e6, MaxRejectedBytes: 1e9,
-			RetryMinInterval: 500 * time.Millisecond, RetryMaxInterval: 2 * time.Minute, DeliveryConcurrency: 4}},
+			RetryMinInterval: 500 * time.Millisecond, RetryMaxInterval: 2 * time.Minute, DeliveryConcurrency: 4, MaxBatchBytes: 8 << 20}},
 		{"bare seconds", "queue:\n  path: $DIR\n  retry_min_interval: 0.25\n  retry_max_interval: 30\n", Queue{
 			Path: "$DIR", MaxDiskBytes: 1 << 30, SegmentBytes: 32 << 20, MaxRejectedBytes: 256 << 20,
-			RetryMinInterval: 250 * time.Millisecond, RetryMaxInterval: 30 * time.Second, DeliveryConcurrency: 1}},
+			RetryMinInterval: 250 * time.Millisecond, RetryMaxInterval: 30 * time.Second, DeliveryConcurrency: 1, MaxBatchBytes: 4 << 20}},
 		{"equal retry bounds", "queue:\n  path: $DIR\n  retry_min_interval: 5s\n  retry_max_interval: 5s\n", Queue{
 			Path: "$DIR", MaxDiskBytes: 1 << 30, SegmentBytes: 32 << 20, MaxRejectedBytes: 256 << 20,
-			RetryMinInterval: 5 * time.Second, RetryMaxInterval: 5 * time.Second, DeliveryConcurrency: 1}},
+			RetryMinInterval: 5 * time.Second, RetryMaxInterval: 5 * time.Second, DeliveryConcurrency: 1, MaxBatchBytes: 4 << 20}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,9 +90,13 @@ func TestQueueErrors(t *testing.T) {
 			[]string{`queue.delivery_concurrency: "many" is not a whole number from 1 to 64; write e.g. 1`}},
 		{"delivery_concurrency is at least 1", "queue:\n  path: $DIR\n  delivery_concurrency: 0\n",
 			[]string{`queue.delivery_concurrency: "0" is not a whole number from 1 to 64`}},
+		{"max_batch_bytes is a size", "queue:\n  path: $DIR\n  max_batch_bytes: big\n",
+			[]string{`queue.max_batch_bytes: "big" is not a size`}},
+		{"max_batch_bytes is not above 16MiB", "queue:\n  path: $DIR\n  max_batch_bytes: 32MiB\n",
+			[]string{`queue.max_batch_bytes: 33554432 bytes is above 16MiB, too large a request for most upstreams; write e.g. "4MiB"`}},
 		{"unknown key", "queue:\n  path: $DIR\n  max_disk_size: 1GiB\n",
 			[]string{`queue: unknown key "max_disk_size" (line 5); valid keys are: path, max_disk_bytes, segment_bytes, ` +
-				`max_rejected_bytes, retry_min_interval, retry_max_interval, delivery_concurrency; did you mean "max_disk_bytes"?`}},
+				`max_rejected_bytes, retry_min_interval, retry_max_interval, delivery_concurrency, max_batch_bytes; did you mean "max_disk_bytes"?`}},
 		{"a queue key at the top level", "max_disk_bytes: 1GiB\n",
 			[]string{`did you mean queue.max_disk_bytes? it belongs under queue:`}},
 		{"the section is a mapping", "queue: /var/lib/scoreproxy\n",

@@ -47,11 +47,16 @@ type rawWriter struct {
 	TLSKeyFile      value `yaml:"tls_key_file"`
 	BearerToken     value `yaml:"bearer_token"`
 	BearerTokenFile value `yaml:"bearer_token_file"`
+	Debug           value `yaml:"debug"`
+	Output          value `yaml:"output"`
+	Compression     value `yaml:"compression"`
 }
 
 type rawRouting struct {
 	SplitTenants  value `yaml:"split_tenants"`
 	QueryKeyLabel value `yaml:"query_key_label"`
+	// MaxInflightPerEndpoint: see Routing.
+	MaxInflightPerEndpoint value `yaml:"max_inflight_per_endpoint"`
 }
 
 type rawLimits struct {

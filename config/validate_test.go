@@ -57,6 +57,22 @@ func TestParseErrors(t *testing.T) {
 			[]string{`writer.metric_format.run: must be a template such as "vmanomaly_$VAR", got a mapping`}},
 		{"health_path URL is http(s)", ds + "  health_path: ftp://host/health\n",
 			[]string{`writer.health_path: "ftp://host/health" is neither a path nor an absolute http(s) URL`}},
+		{"debug is a bool", ds + "  debug: stdout\n",
+			[]string{`writer.debug: "stdout" is not true or false; write true or false`}},
+		{"debug has no queue", ds + "  debug: true\nqueue:\n  path: $TMP/q\n",
+			[]string{`writer.debug: true prints requests instead of sending them`, "remove queue.path while debugging"}},
+		{"output is remote_write or import_json", ds + "  output: json\n",
+			[]string{`writer.output: "json" is not an output; write remote_write (the default: Prometheus remote write) or import_json`}},
+		{"compression is snappy, auto or zstd", ds + "  compression: gzip\n",
+			[]string{`writer.compression: "gzip" is not a compression; write snappy (the default), auto`}},
+		{"import_json needs a path", ds + "  output: import_json\n  import_json_path: api/v1/import\n",
+			[]string{`writer.import_json_path: "api/v1/import" must start with /, e.g. /api/v1/import (writer.output is import_json)`}},
+		{"import_json_path is not a URL", ds + "  output: import_json\n  import_json_path: http://vm/api/v1/import\n",
+			[]string{`writer.import_json_path: "http://vm/api/v1/import" is not a path`}},
+		{"import_json_path has no query", ds + "  output: import_json\n  import_json_path: /api/v1/import?extra_label=a\n",
+			[]string{`writer.import_json_path: "/api/v1/import?extra_label=a" must be a plain path`}},
+		{"import_json is not compressed", ds + "  output: import_json\n  compression: zstd\n",
+			[]string{`writer.compression: "zstd" applies to remote write, but writer.output is import_json`, "remove writer.compression"}},
 		{"password needs user", ds + "  password: bar\n",
 			[]string{`writer.password: set without writer.user`}},
 		{"timeout is a duration", ds + "  timeout: 5 sec\n",
@@ -93,6 +109,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{`routing.split_tenants: "maybe" is not true or false; write true or false`}},
 		{"query_key_label is a label name", ds + "routing:\n  query_key_label: query-alias\n",
 			[]string{`routing.query_key_label: "query-alias" is not a valid label name`}},
+		{"max_inflight_per_endpoint is a positive count", ds + "routing:\n  max_inflight_per_endpoint: 0\n",
+			[]string{`routing.max_inflight_per_endpoint: "0" is not a whole number from 1 to 1024`}},
 
 		// limits
 		{"sizes have known units", ds + "limits:\n  max_request_bytes: 32 megabytes\n",
@@ -157,7 +175,7 @@ func TestParseUnknownKeys(t *testing.T) {
 		{"writer:\n  datasource_url: http://vm:8428\n  tenant: \"0:0\"\n",
 			`writer: unknown key "tenant" (line 3); valid keys are: class, datasource_url, tenant_id, metric_format, ` +
 				`import_json_path, health_path, user, password, timeout, verify_tls, tls_cert_file, tls_key_file, ` +
-				`bearer_token, bearer_token_file; did you mean "tenant_id"?`},
+				`bearer_token, bearer_token_file, debug, output, compression; did you mean "tenant_id"?`},
 		{"writer:\n  datasource_url: http://vm:8428\n  Tenant_ID: \"0:0\"\n", `did you mean "tenant_id"?`},
 		{"writer:\n  datasource-url: http://vm:8428\n", `did you mean "datasource_url"?`},
 		{"writer:\n  datasource_url: http://vm:8428\n  verify_ssl: false\n", `did you mean "verify_tls"?`},
@@ -205,6 +223,8 @@ func TestParseWarnings(t *testing.T) {
 			[]string{`writer.metric_format.for: "static" replaces the incoming "for" label and no metric_format value uses $QUERY_KEY`}},
 		{"import_json_path is unused", ds + "  import_json_path: /api/v1/import\n",
 			[]string{`writer.import_json_path is accepted for compatibility with vmanomaly but unused`}},
+		{"import_json_path is used by the import_json output", ds + "  output: import_json\n  import_json_path: /api/v1/import\n", nil},
+		{"compression auto warns about nothing", ds + "  compression: auto\n", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -179,3 +179,38 @@ func describe(n *yaml.Node) string {
 	}
 	return fmt.Sprintf("%s %q", n.ShortTag(), n.Value)
 }
+
+// checkOutput accepts writer.output.
+func checkOutput(s string) error {
+	if s == OutputRemoteWrite || s == OutputImportJSON {
+		return nil
+	}
+	return fmt.Errorf("%q is not an output; write remote_write (the default: Prometheus remote write) "+
+		"or import_json (VictoriaMetrics JSON lines to import_json_path, as vmanomaly writes)", s)
+}
+
+// checkCompression accepts writer.compression (a local copy of
+// remotewrite.ParseCompression's rule, so that config does not depend on it).
+func checkCompression(s string) error {
+	switch s {
+	case CompressionSnappy, "auto", "zstd":
+		return nil
+	}
+	return fmt.Errorf("%q is not a compression; write snappy (the default), auto (zstd where the upstream "+
+		"says it supports the VictoriaMetrics protocol) or zstd (zstd, snappy where the upstream rejects it)", s)
+}
+
+// checkImportPath accepts an import_json_path usable by the import_json
+// output: a path such as /api/v1/import (a local copy of
+// remotewrite.CheckImportPath's rule).
+func checkImportPath(p string) error {
+	switch {
+	case strings.Contains(p, "://"):
+		return fmt.Errorf("%q is not a path; it is appended to the tenant's URL, write e.g. /api/v1/import", p)
+	case !strings.HasPrefix(p, "/"):
+		return fmt.Errorf("%q must start with /, e.g. /api/v1/import", p)
+	case strings.ContainsAny(p, "?#"):
+		return fmt.Errorf("%q must be a plain path, without ? or #", p)
+	}
+	return nil
+}

@@ -22,12 +22,32 @@ func (c *checker) writer(raw rawWriter) Writer {
 	w.TLSKeyFile = c.file("writer.tls_key_file", raw.TLSKeyFile)
 	w.BearerToken = c.str("writer.bearer_token", raw.BearerToken, "")
 	w.BearerTokenFile = c.file("writer.bearer_token_file", raw.BearerTokenFile)
+	w.Debug = c.boolean("writer.debug", raw.Debug, false)
+	w.Output = c.checkedStr("writer.output", raw.Output, OutputRemoteWrite, checkOutput)
+	w.Compression = c.checkedStr("writer.compression", raw.Compression, CompressionSnappy, checkCompression)
 	c.checkAuth(w)
-	if raw.ImportJSONPath.set() {
-		c.warnf("writer.import_json_path is accepted for compatibility with vmanomaly but unused: " +
-			"scoreproxy forwards Prometheus remote write, not JSON import")
-	}
+	c.checkOutput(w, raw)
 	return w
+}
+
+// checkOutput applies the rules of writer.output: import_json needs a
+// usable import_json_path and sends uncompressed JSON (as vmanomaly does);
+// with remote write, import_json_path is only kept for compatibility.
+func (c *checker) checkOutput(w Writer, raw rawWriter) {
+	if w.Output != OutputImportJSON {
+		if raw.ImportJSONPath.set() {
+			c.warnf("writer.import_json_path is accepted for compatibility with vmanomaly but unused: " +
+				"scoreproxy forwards Prometheus remote write; set writer.output: import_json to write JSON lines there")
+		}
+		return
+	}
+	if err := checkImportPath(w.ImportJSONPath); err != nil {
+		c.errorf("writer.import_json_path", "%v (writer.output is import_json)", err)
+	}
+	if w.Compression != CompressionSnappy {
+		c.errorf("writer.compression", "%q applies to remote write, but writer.output is import_json, "+
+			"whose JSON lines go uncompressed as vmanomaly sends them: remove writer.compression", w.Compression)
+	}
 }
 
 // verifyTLS reads verify_tls; left out, it is true (the system CAs).

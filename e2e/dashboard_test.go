@@ -42,6 +42,9 @@ var exportedMetrics = map[string][]string{
 	"scoreproxy_queue_oldest_block_age_seconds":  {"url"},
 	"scoreproxy_queue_retries_total":             {"url"},
 	"scoreproxy_queue_rejected_blocks_total":     {"url", "code"},
+	"scoreproxy_upstream_zstd":                   {"url"},
+	"scoreproxy_upstream_zstd_fallbacks_total":   {"url"},
+	"scoreproxy_import_json_dropped_total":       {"kind"},
 }
 
 var histograms = map[string]bool{
@@ -54,6 +57,10 @@ var histograms = map[string]bool{
 // transport error) or with a durable queue configured; the others are there
 // from the first request on.
 var lazyMetrics = map[string]bool{
+	// with writer.compression auto or zstd, and writer.output: import_json
+	"scoreproxy_upstream_zstd":                  true,
+	"scoreproxy_upstream_zstd_fallbacks_total":  true,
+	"scoreproxy_import_json_dropped_total":      true,
 	"scoreproxy_upstream_errors_total":          true,
 	"scoreproxy_queue_pending_bytes":            true,
 	"scoreproxy_queue_oldest_block_age_seconds": true,

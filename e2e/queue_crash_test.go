@@ -132,7 +132,7 @@ func recordOffsets(t *testing.T, path string) []int64 {
 	}
 	var offs []int64
 	for off := 0; off+12 <= len(data); {
-		if string(data[off:off+4]) != "SPQ1" {
+		if string(data[off:off+4]) != "SPQ2" {
 			t.Fatalf("%s: no record magic at %d", path, off)
 		}
 		offs = append(offs, int64(off))

@@ -9,25 +9,31 @@ import (
 	"time"
 )
 
-// On-disk format of one endpoint directory (all integers little-endian):
+// On-disk format of a queue directory (all integers little-endian):
 //
-//	endpoint.json          {"url": "<upstream URL>"}: where the blocks go, for restarts
-//	0000000000000001.seg   segment files, named by a growing 16-hex-digit id
-//	read-offset            [segment id u64][offset u64][crc32c u32] of the next undelivered record
-//	rejected.jsonl         blocks the upstream refused with a 4xx (see rejected.go)
+//	lock                       flock'ed by the process using the queue
+//	log/0000000000000001.seg   segment files of the one log all endpoints share, named by a growing 16-hex-digit id
+//	<endpoint>/endpoint.json   {"url": "<upstream URL>", "id": N}: where the endpoint's blocks go, for restarts
+//	<endpoint>/read-offset     [segment id u64][offset u64][crc32c u32]: every record of the endpoint before it is delivered
+//	<endpoint>/rejected.jsonl  blocks the upstream refused with a 4xx (see rejected.go)
 //
 // A segment is a sequence of records:
 //
-//	[magic u32 "SPQ1"][payload length u32][crc32c (Castagnoli) of payload u32][payload]
+//	[magic u32 "SPQ2"][payload length u32][crc32c (Castagnoli) of payload u32][payload]
 //
-// and a payload is [version u8 = 1][enqueued unix nanoseconds i64][series u32][samples u32][body],
+// and a payload is [version u8 = 2][endpoint id u32][enqueued unix nanoseconds i64][series u32][samples u32][body],
 // the body being the snappy-compressed remote-write 1.0 request, as sent upstream.
 // The magic lets a reader find the next record after a corrupted one.
+//
+// One log for every endpoint means one fsync per commit round however many
+// endpoints a round writes to (split mode writes one record per tenant per
+// request). A segment is deleted once every record in it is delivered or set
+// aside, whichever endpoints they belong to.
 const (
-	recordMagic   = 0x31515053 // "SPQ1"
+	recordMagic   = 0x32515053 // "SPQ2"
 	headerSize    = 12         // magic, length, crc
-	payloadHead   = 17         // version, enqueued, series, samples
-	formatVersion = 1
+	payloadHead   = 21         // version, endpoint, enqueued, series, samples
+	formatVersion = 2
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -38,6 +44,7 @@ var errCorrupt = errors.New("corrupted record")
 
 // block is one queued upstream request.
 type block struct {
+	endpoint uint32 // id of the endpoint it goes to
 	body     []byte // snappy RW1; aliases the reader's buffer
 	series   int
 	samples  int
@@ -49,12 +56,13 @@ func recordSize(n int) int64 { return int64(headerSize + payloadHead + n) }
 
 // appendRecord appends the record of body to dst (whose capacity is reused),
 // copying body: the caller may reuse it as soon as this returns.
-func appendRecord(dst, body []byte, series, samples int, enqueued time.Time) []byte {
+func appendRecord(dst []byte, endpoint uint32, body []byte, series, samples int, enqueued time.Time) []byte {
 	start := len(dst)
 	dst = binary.LittleEndian.AppendUint32(dst, recordMagic)
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(payloadHead+len(body)))
 	dst = binary.LittleEndian.AppendUint32(dst, 0) // crc, filled below
 	dst = append(dst, formatVersion)
+	dst = binary.LittleEndian.AppendUint32(dst, endpoint)
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(enqueued.UnixNano()))
 	dst = binary.LittleEndian.AppendUint32(dst, clampUint32(series))
 	dst = binary.LittleEndian.AppendUint32(dst, clampUint32(samples))
@@ -77,9 +85,10 @@ func decodePayload(p []byte) (block, error) {
 		return block{}, errCorrupt
 	}
 	return block{
-		enqueued: time.Unix(0, int64(binary.LittleEndian.Uint64(p[1:]))),
-		series:   int(binary.LittleEndian.Uint32(p[9:])),
-		samples:  int(binary.LittleEndian.Uint32(p[13:])),
+		endpoint: binary.LittleEndian.Uint32(p[1:]),
+		enqueued: time.Unix(0, int64(binary.LittleEndian.Uint64(p[5:]))),
+		series:   int(binary.LittleEndian.Uint32(p[13:])),
+		samples:  int(binary.LittleEndian.Uint32(p[17:])),
 		body:     p[payloadHead:],
 	}, nil
 }

@@ -10,7 +10,7 @@ import (
 func TestRecordRoundTrip(t *testing.T) {
 	at := time.Unix(1700000000, 123456789)
 	for _, body := range [][]byte{nil, []byte("x"), bytes.Repeat([]byte("snappy"), 10000)} {
-		rec := appendRecord(nil, body, 7, 14, at)
+		rec := appendRecord(nil, 3, body, 7, 14, at)
 		if int64(len(rec)) != recordSize(len(body)) {
 			t.Fatalf("record of %d bytes is %d long, recordSize says %d", len(body), len(rec), recordSize(len(body)))
 		}
@@ -19,7 +19,7 @@ func TestRecordRoundTrip(t *testing.T) {
 			t.Fatalf("readRecordAt: next %d, err %v", next, err)
 		}
 		b, err := decodePayload(payload)
-		if err != nil || !bytes.Equal(b.body, body) || b.series != 7 || b.samples != 14 || !b.enqueued.Equal(at) {
+		if err != nil || !bytes.Equal(b.body, body) || b.series != 7 || b.endpoint != 3 || b.samples != 14 || !b.enqueued.Equal(at) {
 			t.Fatalf("decoded %+v, %v", b, err)
 		}
 	}
@@ -27,8 +27,8 @@ func TestRecordRoundTrip(t *testing.T) {
 
 // Every kind of damage is detected, and nextValid finds the record after it.
 func TestRecordDamage(t *testing.T) {
-	first := appendRecord(nil, []byte("first block"), 1, 1, time.Now())
-	second := appendRecord(nil, []byte("second block, with SPQ1 inside"), 1, 1, time.Now())
+	first := appendRecord(nil, 1, []byte("first block"), 1, 1, time.Now())
+	second := appendRecord(nil, 1, []byte("second block, with SPQ2 inside"), 1, 1, time.Now())
 	tests := []struct {
 		name   string
 		damage func(seg []byte) []byte

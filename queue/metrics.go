@@ -60,15 +60,15 @@ func (m *queueMetrics) register(e *endpoint) endpointMetrics {
 	label := `url="` + escapeLabel(e.safeURL) + `"`
 	name := func(family string) string { return family + "{" + label + "}" }
 	m.set.GetOrCreateGauge(name(metricPendingBytes), func() float64 {
-		_, bytes, _ := e.log.pending()
+		_, bytes, _ := e.cur.pending()
 		return float64(bytes)
 	})
 	m.set.GetOrCreateGauge(name(metricPendingBlocks), func() float64 {
-		blocks, _, _ := e.log.pending()
+		blocks, _, _ := e.cur.pending()
 		return float64(blocks)
 	})
 	m.set.GetOrCreateGauge(name(metricOldestAge), func() float64 {
-		_, _, oldest := e.log.pending()
+		_, _, oldest := e.cur.pending()
 		if oldest.IsZero() {
 			return 0
 		}

@@ -24,6 +24,7 @@ const (
 	DefaultMaxRejectedBytes = 256 << 20
 	DefaultRetryMinInterval = time.Second
 	DefaultRetryMaxInterval = time.Minute
+	DefaultMaxBatchBytes    = 4 << 20
 	lockFile                = "lock"
 )
 
@@ -47,6 +48,11 @@ type Options struct {
 	// they are sent in order but may land out of order (VictoriaMetrics
 	// accepts that), for upstreams whose latency limits one request at a time.
 	DeliveryConcurrency int
+	// MaxBatchBytes bounds the decoded size of the blocks the delivery worker
+	// sends as one upstream request: consecutive blocks already queued are
+	// grouped up to it (a larger block goes alone). 0 means
+	// DefaultMaxBatchBytes; a value below the size of one block turns grouping off.
+	MaxBatchBytes int64
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 
@@ -61,23 +67,29 @@ type Upstream interface {
 // Queue is the durable queue in front of the upstream. Send is safe for
 // concurrent use; it implements tenantroute.Sender.
 type Queue struct {
-	opts     Options
-	upstream Upstream
-	logger   *slog.Logger
-	logLimit *remotewrite.LogLimiter
-	backoff  backoff
-	m        *queueMetrics
-	lock     *os.File     // flock'ed: one process per queue directory
-	pending  atomic.Int64 // committed, undelivered bytes of every endpoint
-	reserved atomic.Int64 // bytes of Sends not yet committed
-	refused  atomic.Int64 // size of the last block refused for the quota; 0 after one is taken
-	bufs     sync.Pool    // of *[]byte, encoded records
+	opts      Options
+	upstream  Upstream
+	logger    *slog.Logger
+	logLimit  *remotewrite.LogLimiter
+	backoff   backoff
+	m         *queueMetrics
+	lock      *os.File     // flock'ed: one process per queue directory
+	log       *segmentLog  // shared by every endpoint
+	pending   atomic.Int64 // disk held by undelivered data (see segment.held)
+	reserved  atomic.Int64 // bytes of Sends not yet committed
+	refused   atomic.Int64 // size of the last block refused for the quota; 0 after one is taken
+	bufs      sync.Pool    // of *[]byte: encoded records, and payloads read back
+	groupBufs sync.Pool    // of *[]byte: bodies of grouped blocks
+
+	appends       chan *appendReq // to the committer; closed by Close
+	committerDone chan struct{}
 
 	workerCtx   context.Context
 	stopWorkers context.CancelFunc
 
 	mu        sync.RWMutex
 	endpoints map[string]*endpoint // by URL; guarded by mu
+	nextID    uint32               // id of the next endpoint created; guarded by mu
 	closed    bool                 // guarded by mu
 	inflight  sync.WaitGroup       // Sends in progress; Add under mu.RLock while !closed
 }
@@ -97,12 +109,21 @@ func Open(opts Options, upstream Upstream) (*Queue, error) {
 	q := &Queue{opts: opts, upstream: upstream, logger: opts.Logger, lock: lock,
 		logLimit:  remotewrite.NewLogLimiter(time.Minute, 10),
 		backoff:   backoff{min: opts.RetryMinInterval, max: opts.RetryMaxInterval},
-		endpoints: map[string]*endpoint{}}
+		endpoints: map[string]*endpoint{}, nextID: 1, appends: make(chan *appendReq, maxBatch), committerDone: make(chan struct{})}
 	q.workerCtx, q.stopWorkers = context.WithCancel(context.Background())
 	q.m = newQueueMetrics(q)
 	if err := q.openExisting(); err != nil {
-		_ = q.Close(context.Background())
+		for _, e := range q.endpoints {
+			_ = e.cur.close()
+		}
+		q.stopWorkers()
+		q.m.close()
+		_ = q.lock.Close()
 		return nil, err
+	}
+	go q.commitLoop()
+	for _, e := range q.endpoints {
+		e.start()
 	}
 	return q, nil
 }
@@ -121,6 +142,9 @@ func withDefaults(o Options) Options {
 		o.RetryMaxInterval = max(DefaultRetryMaxInterval, o.RetryMinInterval)
 	}
 	o.DeliveryConcurrency = max(o.DeliveryConcurrency, 1)
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = DefaultMaxBatchBytes
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -143,31 +167,6 @@ func lockDir(dir string) (*os.File, error) {
 		return nil, fmt.Errorf("queue directory %s is in use by another process (%v); give each scoreproxy its own queue.path", dir, err)
 	}
 	return f, nil
-}
-
-// openExisting starts the endpoints a previous run left in the directory.
-func (q *Queue) openExisting() error {
-	entries, err := os.ReadDir(q.opts.Dir)
-	if err != nil {
-		return err
-	}
-	for _, ent := range entries {
-		if !ent.IsDir() {
-			continue
-		}
-		dir := filepath.Join(q.opts.Dir, ent.Name())
-		url, err := readMeta(dir)
-		if err != nil {
-			q.logger.Warn("queue: ignoring a directory that is not an endpoint queue", "dir", dir, "error", err)
-			continue
-		}
-		e, err := q.openEndpoint(url, dir)
-		if err != nil {
-			return fmt.Errorf("queue %s: %w", dir, err)
-		}
-		q.endpoints[url] = e
-	}
-	return nil
 }
 
 // Send queues body for url and returns 204 once it is durably on disk; the
@@ -197,9 +196,10 @@ func (q *Queue) Send(ctx context.Context, url string, body []byte, stats remotew
 			Message: fmt.Sprintf("scoreproxy's queue is full (queue.max_disk_bytes: %d bytes undelivered); retry later", q.opts.MaxDiskBytes)}
 	}
 	defer q.reserved.Add(-n) // once committed, the bytes count in q.pending
-	req := &appendReq{rec: q.getBuf(), done: make(chan error, 1)}
-	*req.rec = appendRecord((*req.rec)[:0], body, stats.Series, stats.Samples, time.Now())
-	e.appends <- req
+	req := &appendReq{e: e, rec: q.getBuf(), done: make(chan error, 1)}
+	req.ref.enqueued = time.Now()
+	*req.rec = appendRecord((*req.rec)[:0], e.id, body, stats.Series, stats.Samples, req.ref.enqueued)
+	q.appends <- req
 	select {
 	case err := <-req.done:
 		if err != nil {
@@ -223,17 +223,20 @@ func (q *Queue) endpoint(url string) (*endpoint, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	if err := writeMeta(dir, url); err != nil {
+	m := endpointMeta{URL: url, ID: q.nextID}
+	if err := writeMeta(dir, m.URL, m.ID); err != nil {
 		return nil, fmt.Errorf("queue %s: %w", dir, err)
 	}
 	if err := syncDir(q.opts.Dir); err != nil {
 		return nil, err
 	}
-	e, err := q.openEndpoint(url, dir)
+	e, err := q.newEndpoint(m, dir)
 	if err != nil {
 		return nil, fmt.Errorf("queue %s: %w", dir, err)
 	}
+	q.nextID++
 	q.endpoints[url] = e
+	e.start()
 	return e, nil
 }
 
@@ -272,7 +275,8 @@ func (q *Queue) Ready() (bool, string) {
 	return true, ""
 }
 
-// PendingBytes returns the undelivered bytes of all endpoints.
+// PendingBytes returns the disk the undelivered data of all endpoints holds
+// (what max_disk_bytes bounds); 0 once everything is delivered.
 func (q *Queue) PendingBytes() int64 { return q.pending.Load() }
 
 // Close stops accepting, lets the Sends in progress finish, stops the
@@ -296,17 +300,19 @@ func (q *Queue) Close(ctx context.Context) error {
 		eps = append(eps, e)
 	}
 	q.mu.RUnlock()
-	for _, e := range eps {
-		close(e.appends)
+	close(q.appends)
+	if err := waitFor(ctx, "the queue's last commit", func() { <-q.committerDone }); err != nil {
+		return err
 	}
 	q.stopWorkers()
 	var errs []error
 	for _, e := range eps {
-		if err := waitFor(ctx, "the queue of "+e.safeURL, func() { <-e.committerDone; <-e.workerDone }); err != nil {
+		if err := waitFor(ctx, "the queue of "+e.safeURL, func() { <-e.workerDone }); err != nil {
 			return err
 		}
-		errs = append(errs, e.log.close())
+		errs = append(errs, e.cur.close())
 	}
+	errs = append(errs, q.log.close())
 	q.m.close()
 	errs = append(errs, q.lock.Close())
 	return errors.Join(errs...)
@@ -341,4 +347,14 @@ func (q *Queue) putBuf(b *[]byte) {
 	if cap(*b) <= 1<<20 {
 		q.bufs.Put(b)
 	}
+}
+
+// getGroupBuf returns a buffer for the body of a group; the delivery workers
+// hold one each while a group is in flight, so at most DeliveryConcurrency
+// per endpoint exist.
+func (q *Queue) getGroupBuf() *[]byte {
+	if b, ok := q.groupBufs.Get().(*[]byte); ok {
+		return b
+	}
+	return new([]byte)
 }

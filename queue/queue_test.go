@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/golang/snappy"
 
 	"github.com/scoreproxy/scoreproxy/remotewrite"
 )
@@ -25,14 +26,16 @@ import (
 // (204 when answer is nil or returns StatusCode 0 with ok false).
 type fakeUpstream struct {
 	mu        sync.Mutex
-	delivered map[string][]string // URL -> bodies accepted, in order
+	delivered map[string][]string // URL -> blocks accepted, in order (a group split back, see blocksOf)
+	requests  map[string][]int    // URL -> number of blocks of each request accepted
 	calls     map[string]int
 	answer    func(url string) (remotewrite.SendResult, bool)
 	changed   chan struct{} // signalled on every call
 }
 
 func newFakeUpstream() *fakeUpstream {
-	return &fakeUpstream{delivered: map[string][]string{}, calls: map[string]int{}, changed: make(chan struct{}, 1)}
+	return &fakeUpstream{delivered: map[string][]string{}, requests: map[string][]int{}, calls: map[string]int{},
+		changed: make(chan struct{}, 1)}
 }
 
 func (f *fakeUpstream) Send(ctx context.Context, url string, body []byte, stats remotewrite.BatchStats) remotewrite.SendResult {
@@ -51,7 +54,9 @@ func (f *fakeUpstream) Send(ctx context.Context, url string, body []byte, stats 
 			return res
 		}
 	}
-	f.delivered[url] = append(f.delivered[url], string(body))
+	blocks := blocksOf(body)
+	f.delivered[url] = append(f.delivered[url], blocks...)
+	f.requests[url] = append(f.requests[url], len(blocks))
 	return remotewrite.SendResult{StatusCode: http.StatusNoContent, URL: url}
 }
 
@@ -59,6 +64,29 @@ func (f *fakeUpstream) setAnswer(a func(url string) (remotewrite.SendResult, boo
 	f.mu.Lock()
 	f.answer = a
 	f.mu.Unlock()
+}
+
+// testBody is the queued form of a test block: the snappy block of text and
+// a newline, as a producer's request would be snappy, so that the delivery
+// worker groups it and blocksOf can split a group back.
+func testBody(text string) []byte { return snappy.Encode(nil, []byte(text+"\n")) }
+
+// blocksOf returns the texts of the blocks a body holds: a group decodes to
+// its blocks' texts one after the other, each ending in a newline. A body
+// that is not snappy (sent as is by a test) is one block.
+func blocksOf(body []byte) []string {
+	text, err := snappy.Decode(nil, body)
+	if err != nil || !bytes.HasSuffix(text, []byte("\n")) {
+		return []string{string(body)}
+	}
+	return strings.Split(strings.TrimSuffix(string(text), "\n"), "\n")
+}
+
+// sizes returns the number of blocks of each request url accepted.
+func (f *fakeUpstream) sizes(url string) []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]int(nil), f.requests[url]...)
 }
 
 func (f *fakeUpstream) got(url string) []string {
@@ -97,7 +125,7 @@ func openTestQueue(t *testing.T, dir string, up Upstream, tune func(*Options)) *
 
 func mustSend(t *testing.T, q *Queue, url, body string) {
 	t.Helper()
-	res := q.Send(context.Background(), url, []byte(body), remotewrite.BatchStats{Series: 1, Samples: 1})
+	res := q.Send(context.Background(), url, testBody(body), remotewrite.BatchStats{Series: 1, Samples: 1})
 	if res.StatusCode != http.StatusNoContent {
 		t.Fatalf("Send(%s, %q) = %+v, want 204", url, body, res)
 	}
@@ -152,7 +180,7 @@ func TestQueueGroupCommit(t *testing.T) {
 			if e := ep.Load(); e != nil && fsyncs.Add(1) == 1 {
 				// Hold the first fsync until every other Send is waiting.
 				deadline := time.Now().Add(5 * time.Second)
-				for len(e.appends) < n-int(e.log.w.blocks) && time.Now().Before(deadline) {
+				for len(e.q.appends) < n-e.q.log.w.blocks && time.Now().Before(deadline) {
 					time.Sleep(time.Millisecond)
 				}
 			}
@@ -184,14 +212,14 @@ func TestQueueDiskQuota(t *testing.T) {
 	})
 	body := strings.Repeat("x", 1000)
 	q := openTestQueue(t, t.TempDir(), up, func(o *Options) {
-		o.MaxDiskBytes = 3 * recordSize(len(body))
+		o.MaxDiskBytes = 3 * recordSize(len(testBody(body)))
 		o.RetryMinInterval = time.Second // Retry-After: 1
 	})
 	const url = "http://a/write"
 	for range 3 {
 		mustSend(t, q, url, body)
 	}
-	res := q.Send(context.Background(), url, []byte(body), remotewrite.BatchStats{})
+	res := q.Send(context.Background(), url, testBody(body), remotewrite.BatchStats{})
 	if res.StatusCode != http.StatusTooManyRequests || res.RetryAfter != "1" || !strings.Contains(res.Message, "max_disk_bytes") {
 		t.Fatalf("Send to a full queue = %+v, want 429 with Retry-After 1 naming max_disk_bytes", res)
 	}
@@ -243,12 +271,12 @@ func TestQueueFailingEndpointsDoNotBlockOthers(t *testing.T) {
 		t.Fatalf("%d rejected blocks read back, want 20", len(rejected))
 	}
 	for i, r := range rejected {
-		if string(r.Body) != fmt.Sprintf("%s#%d", bad, i) || r.Status != 400 || r.Message != "cannot parse labels" ||
+		if fmt.Sprint(blocksOf(r.Body)) != fmt.Sprintf("[%s#%d]", bad, i) || r.Status != 400 || r.Message != "cannot parse labels" ||
 			r.URL != bad || r.Series != 1 || r.Samples != 1 || r.Time.IsZero() || r.Enqueued.IsZero() {
 			t.Fatalf("rejected block %d = %+v", i, r)
 		}
 	}
-	if blocks, _, _ := q.endpoints[down].log.pending(); blocks != 20 {
+	if blocks, _, _ := q.endpoints[down].cur.pending(); blocks != 20 {
 		t.Fatalf("the endpoint that is down has %d pending blocks, want 20", blocks)
 	}
 	page := scrapeMetrics()
@@ -267,7 +295,7 @@ func TestQueueFailingEndpointsDoNotBlockOthers(t *testing.T) {
 }
 
 func (e *endpoint) hasPending() bool {
-	blocks, _, _ := e.log.pending()
+	blocks, _, _ := e.cur.pending()
 	return blocks > 0
 }
 
@@ -301,7 +329,7 @@ func TestQueueRestartDeliversLeftoversFirst(t *testing.T) {
 			t.Fatalf("block %d delivered is %q, want old-%02d: leftovers go first, in order", i, got[i], i)
 		}
 	}
-	if ids := segmentFiles(t, filepath.Join(dir, dirName(url))); len(ids) > 1 {
+	if ids := segmentFiles(t, dir); len(ids) > 1 {
 		t.Fatalf("segments %v kept after everything was delivered", ids)
 	}
 }
@@ -394,7 +422,7 @@ func TestQueueWithRealClient(t *testing.T) {
 		default:
 			var b bytes.Buffer
 			b.ReadFrom(r.Body)
-			bodies.Store(b.String(), r.Header.Get("Content-Encoding"))
+			bodies.Store(strings.Join(blocksOf(b.Bytes()), ","), r.Header.Get("Content-Encoding"))
 			w.WriteHeader(http.StatusNoContent)
 		}
 	}))
@@ -435,7 +463,7 @@ func TestQueueReportsCorruptionAtStartUp(t *testing.T) {
 	mustSend(t, q, url, "intact")
 	mustSend(t, q, url, "torn by the crash")
 	closeQueue(t, q)
-	seg := filepath.Join(dir, dirName(url), fmt.Sprintf("%016x%s", 1, segmentExt))
+	seg := filepath.Join(dir, logDir, fmt.Sprintf("%016x%s", 1, segmentExt))
 	st, err := os.Stat(seg)
 	if err != nil {
 		t.Fatal(err)
@@ -452,7 +480,7 @@ func TestQueueReportsCorruptionAtStartUp(t *testing.T) {
 	if got := up.got(url); fmt.Sprint(got) != "[intact later]" {
 		t.Fatalf("delivered %v, want [intact later]", got)
 	}
-	lost := recordSize(len("torn by the crash")) - 5
+	lost := recordSize(len(testBody("torn by the crash"))) - 5
 	if want := fmt.Sprintf("bytes_lost=%d", lost); !strings.Contains(logs.String(), want) {
 		t.Fatalf("log lacks %s:\n%s", want, logs.String())
 	}
@@ -510,7 +538,7 @@ func TestQueueDeliveryConcurrency(t *testing.T) {
 		seen[b] = true
 	}
 	closeQueue(t, q)
-	if ids := segmentFiles(t, filepath.Join(dir, dirName(url))); len(ids) > 1 {
+	if ids := segmentFiles(t, dir); len(ids) > 1 {
 		t.Fatalf("segments %v kept after everything was delivered", ids)
 	}
 	again := newFakeUpstream()

@@ -15,26 +15,46 @@ import (
 )
 
 const (
+	logDir         = "log"
 	segmentExt     = ".seg"
 	readOffsetFile = "read-offset"
 )
 
-// segment is one segment file of a log.
+// segment is one segment file of the log.
 type segment struct {
 	id uint64
-	// size is the number of bytes the reader may read: everything for a
-	// segment found at start-up, the fsynced bytes for the one being written.
+	// size is the number of bytes readers may read: everything for a segment
+	// found at start-up, the fsynced bytes for the one being written.
 	size int64
-	// sealed means no more records will be appended: once read to size,
-	// the segment is deleted.
+	// sealed means no more records will be appended.
 	sealed bool
+	// refs counts the records in the segment written and not yet delivered
+	// or set aside, of every endpoint; refBytes is their size. A sealed
+	// segment without refs is deleted.
+	refs, refBytes int64
 }
 
-// position is a place in a log.
+// held is the disk the segment counts for in the quota: all of a sealed
+// segment that any endpoint still needs (one stalled endpoint holds the
+// others' delivered records in it too), the undelivered records of the one
+// being written.
+func (s *segment) held() int64 {
+	if s.sealed {
+		if s.refs > 0 {
+			return s.size
+		}
+		return 0
+	}
+	return s.refBytes
+}
+
+// position is a place in the log. Positions grow with every record written.
 type position struct {
 	seg uint64
 	off int64
 }
+
+func (p position) less(o position) bool { return p.seg < o.seg || p.seg == o.seg && p.off < o.off }
 
 // corruption is a damaged stretch of a segment: [at.off, end) is skipped.
 type corruption struct {
@@ -42,126 +62,169 @@ type corruption struct {
 	end int64
 }
 
-// segmentLog is the append-only log of one endpoint: a committer goroutine
-// appends (writer.go); the delivery worker reads from the oldest record on
-// and acknowledges in order, from a second goroutine (reader.go). They share
-// only what mu guards.
+// segmentLog is the append-only log every endpoint's records go to: the
+// committer goroutine appends (writer.go); each endpoint's delivery worker
+// reads its own records at the positions the committer handed it
+// (cursor.go). They share only what mu guards.
 type segmentLog struct {
 	dir          string
 	segmentBytes int64
 	syncFile     func(*os.File) error // fsync, replaceable in tests
 	onSync       func(time.Duration)  // fsync latency, for the histogram
 
-	mu            sync.Mutex
-	segs          []*segment         // oldest first; guarded by mu
-	skips         map[position]int64 // damaged stretches found at start-up: start -> end; guarded by mu
-	pendingBlocks int64              // committed, not yet acknowledged records; guarded by mu
-	pendingBytes  int64              // their size on disk; guarded by mu
-	oldest        time.Time          // enqueue time of the oldest pending record (approximate until read); guarded by mu
-	unacked       []time.Time        // enqueue times of the records read, not yet acknowledged, in order; guarded by mu
-	changed       chan struct{}      // capacity 1: signalled when records are committed
-	nextID        uint64             // id of the next segment to create; guarded by mu
-	// total is the pending bytes of every log of the queue, for the disk
-	// quota; it changes with pendingBytes.
+	mu     sync.Mutex
+	segs   map[uint64]*segment // live segments by id; guarded by mu
+	nextID uint64              // id of the next segment to create; guarded by mu
+	// total is the disk the queue's undelivered data holds (segment.held
+	// summed), for the disk quota.
 	total *atomic.Int64
 
 	w writerState // committer goroutine only
-	r readerState // delivery worker only
 }
 
-// scanReport says what start-up found in a log.
-type scanReport struct {
-	corrupted []corruption
-}
-
-// openLog opens the log in dir (created if missing): it deletes segments the
-// read offset says were delivered, verifies every record of the others and
-// notes the damaged stretches, which are skipped and reported, never fatal.
-// Writing starts in a new segment, so nothing is ever appended after a torn
-// record.
-func openLog(dir string, segmentBytes int64, syncFile func(*os.File) error, total *atomic.Int64) (*segmentLog, scanReport, error) {
+// openLog opens the log in dir (created if missing) and notes its segments,
+// all sealed: writing starts in a new segment, numbered after them and after
+// minNext (the endpoints' read offsets, which must stay behind every new
+// record), so nothing is ever appended after a torn record. Call scan, then
+// collect, before writing.
+func openLog(dir string, segmentBytes int64, syncFile func(*os.File) error, total *atomic.Int64, minNext uint64) (*segmentLog, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, scanReport{}, err
+		return nil, err
 	}
-	l := &segmentLog{dir: dir, segmentBytes: segmentBytes, syncFile: syncFile,
-		skips: map[position]int64{}, changed: make(chan struct{}, 1), onSync: func(time.Duration) {}, total: total}
+	l := &segmentLog{dir: dir, segmentBytes: segmentBytes, syncFile: syncFile, segs: map[uint64]*segment{},
+		onSync: func(time.Duration) {}, total: total, nextID: max(minNext, 1)}
 	ids, err := listSegments(dir)
 	if err != nil {
-		return nil, scanReport{}, err
+		return nil, err
 	}
-	start := l.loadOffset()
 	for _, id := range ids {
-		if id < start.seg {
-			_ = os.Remove(l.segPath(id)) // delivered; its deletion was interrupted
-			continue
-		}
 		st, err := os.Stat(l.segPath(id))
 		if err != nil {
-			return nil, scanReport{}, err
+			return nil, err
 		}
-		l.segs = append(l.segs, &segment{id: id, size: st.Size(), sealed: true})
+		l.segs[id] = &segment{id: id, size: st.Size(), sealed: true}
+		l.nextID = max(l.nextID, id+1)
 	}
-	l.nextID = start.seg + 1
-	if n := len(l.segs); n > 0 {
-		l.nextID = max(l.nextID, l.segs[n-1].id+1)
-		if l.segs[0].id != start.seg {
-			start = position{seg: l.segs[0].id}
-		}
-	}
-	l.r.pos = start
-	var rep scanReport
-	for _, s := range l.segs {
-		from := int64(0)
-		if s.id == start.seg {
-			from = start.off
-		}
-		if err := l.scan(s, from, &rep); err != nil {
-			return nil, scanReport{}, fmt.Errorf("scan %s: %w", l.segPath(s.id), err)
-		}
-	}
-	if err := l.openOffsetFile(); err != nil {
-		return nil, scanReport{}, err
-	}
-	total.Add(l.pendingBytes)
-	return l, rep, nil
+	return l, nil
 }
 
-// scan verifies the records of s from off on, counting the intact ones as
-// pending and noting the damaged stretches.
-func (l *segmentLog) scan(s *segment, off int64, rep *scanReport) error {
-	f, err := os.Open(l.segPath(s.id))
-	if err != nil {
-		return err
+// scanned is an intact record found by scan.
+type scanned struct {
+	block
+	at  position
+	end int64
+}
+
+// scan verifies every record of every segment, oldest first, and calls
+// visit for each intact one (its body aliases a buffer reused for the next)
+// and damaged for each damaged stretch, which is skipped.
+func (l *segmentLog) scan(visit func(scanned), damaged func(corruption)) error {
+	ids := make([]uint64, 0, len(l.segs))
+	for id := range l.segs {
+		ids = append(ids, id)
 	}
-	defer f.Close()
+	slices.Sort(ids)
 	var buf []byte
-	for off < s.size {
-		payload, next, err := readRecordAt(f, off, s.size, buf)
-		buf = payload
-		if errors.Is(err, errCorrupt) {
-			end, err := nextValid(f, off, s.size)
-			if err != nil {
-				return err
-			}
-			at := position{s.id, off}
-			l.skips[at] = end
-			rep.corrupted = append(rep.corrupted, corruption{at: at, end: end})
-			off = end
-			continue
-		}
-		if err != nil {
+	for _, id := range ids {
+		var err error
+		if buf, err = l.scanSegment(l.segs[id], buf, visit, damaged); err != nil {
 			return err
 		}
-		if l.pendingBlocks == 0 {
-			if b, err := decodePayload(payload); err == nil {
-				l.oldest = b.enqueued
-			}
-		}
-		l.pendingBlocks++
-		l.pendingBytes += next - off
-		off = next
 	}
 	return nil
+}
+
+func (l *segmentLog) scanSegment(s *segment, buf []byte, visit func(scanned), damaged func(corruption)) ([]byte, error) {
+	f, err := os.Open(l.segPath(s.id))
+	if err != nil {
+		return buf, err
+	}
+	defer f.Close()
+	for off := int64(0); off < s.size; {
+		payload, next, err := readRecordAt(f, off, s.size, buf)
+		buf = payload
+		if err == nil {
+			var b block
+			if b, err = decodePayload(payload); err == nil {
+				visit(scanned{block: b, at: position{s.id, off}, end: next})
+				off = next
+				continue
+			}
+		}
+		if !errors.Is(err, errCorrupt) {
+			return buf, err
+		}
+		end, err := nextValid(f, off, s.size)
+		if err != nil {
+			return buf, err
+		}
+		damaged(corruption{at: position{s.id, off}, end: end})
+		off = end
+	}
+	return buf, nil
+}
+
+// collect deletes the sealed segments no record is needed from (after
+// start-up, the ones whose records were all delivered).
+func (l *segmentLog) collect() {
+	l.mu.Lock()
+	var dead []uint64
+	for id, s := range l.segs {
+		if s.sealed && s.refs == 0 {
+			delete(l.segs, id)
+			dead = append(dead, id)
+		}
+	}
+	l.mu.Unlock()
+	l.remove(dead...)
+}
+
+// ref counts a record of n bytes in segment id as needed (written, not yet
+// delivered).
+func (l *segmentLog) ref(id uint64, n int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s := l.segs[id]; s != nil {
+		l.change(s, func() { s.refs++; s.refBytes += n })
+	}
+}
+
+// unref releases a record of n bytes in segment id (delivered, set aside,
+// lost to damage, or never committed). The last release of a sealed
+// segment deletes it.
+func (l *segmentLog) unref(id uint64, n int64) {
+	l.mu.Lock()
+	s := l.segs[id]
+	if s == nil {
+		l.mu.Unlock()
+		return
+	}
+	l.change(s, func() { s.refs--; s.refBytes -= n })
+	dead := s.sealed && s.refs <= 0
+	if dead {
+		delete(l.segs, id)
+	}
+	l.mu.Unlock()
+	if dead {
+		l.remove(id)
+	}
+}
+
+// change applies f to s and updates the quota's total by the difference in
+// what s holds. Call with mu held.
+func (l *segmentLog) change(s *segment, f func()) {
+	before := s.held()
+	f()
+	l.total.Add(s.held() - before)
+}
+
+// remove deletes segment files no longer needed. A failure only leaves a
+// file behind: it is deleted at the next start-up (its records are behind
+// every read offset).
+func (l *segmentLog) remove(ids ...uint64) {
+	for _, id := range ids {
+		_ = os.Remove(l.segPath(id))
+	}
 }
 
 // listSegments returns the ids of dir's segment files, ascending.
@@ -185,49 +248,19 @@ func listSegments(dir string) ([]uint64, error) {
 }
 
 func (l *segmentLog) segPath(id uint64) string {
-	return filepath.Join(l.dir, fmt.Sprintf("%016x%s", id, segmentExt))
+	return filepath.Join(l.dir, segName(id))
 }
 
-// loadOffset reads the persisted read position; a missing or damaged file
-// means "from the oldest segment", which may deliver some blocks twice but
-// never skips one.
-func (l *segmentLog) loadOffset() position {
-	b, err := os.ReadFile(filepath.Join(l.dir, readOffsetFile))
-	if err != nil {
-		return position{}
-	}
-	seg, off, ok := decodeOffset(b)
-	if !ok || off < 0 {
-		return position{}
-	}
-	return position{seg, off}
-}
+func segName(id uint64) string { return fmt.Sprintf("%016x%s", id, segmentExt) }
 
-// pending returns the committed, undelivered blocks and bytes, and the
-// enqueue time of the oldest (zero when there is none).
-func (l *segmentLog) pending() (blocks, bytes int64, oldest time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.pendingBlocks, l.pendingBytes, l.oldest
-}
-
-// close closes the log's files; the read offset is persisted as of the last
-// acknowledged record. Call it after the committer and the worker stopped.
+// close closes the segment being written. Call it after the committer stopped.
 func (l *segmentLog) close() error {
-	var errs []error
-	if l.w.f != nil {
-		errs = append(errs, l.w.f.Close())
-		l.w.f = nil
+	if l.w.f == nil {
+		return nil
 	}
-	if l.r.f != nil {
-		errs = append(errs, l.r.f.Close())
-		l.r.f = nil
-	}
-	if l.r.offset != nil {
-		errs = append(errs, l.r.offset.Close())
-		l.r.offset = nil
-	}
-	return errors.Join(errs...)
+	err := l.w.f.Close()
+	l.w.f = nil
+	return err
 }
 
 // syncDir makes the creation or removal of a file in dir durable.

@@ -6,75 +6,75 @@ import (
 	"time"
 )
 
-// writerState is the committer's side of a log.
+// writerState is the committer's side of the log.
 type writerState struct {
 	f       *os.File // the segment being written, nil before the first append
 	seg     *segment // its entry in segs
 	written int64    // bytes written to f, committed or not
-	blocks  int64    // records written since the last commit
-	bytes   int64    // their size
+	blocks  int      // records written since the last commit
 }
 
 // write appends one encoded record to the current segment, first starting a
-// new segment when there is none or the current one is full. The record is
-// not durable until commit.
-func (l *segmentLog) write(rec []byte) error {
+// new segment when there is none or the current one is full, and counts it
+// as needed in its segment (ref) until it is delivered, or released with
+// unref if it is never committed. The record is not durable until commit.
+func (l *segmentLog) write(rec []byte) (position, int64, error) {
 	if l.w.f == nil || l.w.written >= l.segmentBytes {
 		if err := l.rotate(); err != nil {
-			return err
+			return position{}, 0, err
 		}
 	}
+	at := position{l.w.seg.id, l.w.written}
 	if _, err := l.w.f.Write(rec); err != nil {
 		l.abandon()
-		return err
+		return position{}, 0, err
 	}
 	l.w.written += int64(len(rec))
 	l.w.blocks++
-	l.w.bytes += int64(len(rec))
-	return nil
+	l.ref(at.seg, int64(len(rec)))
+	return at, l.w.written, nil
 }
 
-// commit fsyncs what was written since the last commit and hands it to the
-// reader. After an error the records written since the last commit are
-// neither acknowledged nor read; the segment is sealed at its last good size,
-// since after a failed fsync the file's state cannot be trusted.
+// committed reports whether a record written at at is durable: its segment
+// was fsynced past it.
+func (l *segmentLog) committed(at position, end int64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.segs[at.seg]
+	return s != nil && s.size >= end
+}
+
+// commit fsyncs what was written since the last commit. After an error the
+// records written since the last commit are not committed; the segment is
+// sealed at its last good size, since after a failed fsync the file's state
+// cannot be trusted.
 func (l *segmentLog) commit() error {
-	if l.w.f == nil || l.w.blocks == 0 {
+	if l.w.f == nil || l.w.seg.size == l.w.written {
 		return nil
 	}
 	return l.syncAndPublish(false)
 }
 
-// syncAndPublish fsyncs the current segment and publishes what was written
-// to it; seal marks the segment complete (it is being rotated out).
+// syncAndPublish fsyncs the current segment and makes what was written to it
+// readable; seal marks the segment complete (it is being rotated out).
 func (l *segmentLog) syncAndPublish(seal bool) error {
 	if err := l.sync(l.w.f); err != nil {
 		l.abandon()
 		return err
 	}
+	l.w.blocks = 0
 	l.mu.Lock()
-	l.w.seg.size = l.w.written
-	l.publishLocked()
-	if seal {
-		l.w.seg.sealed = true
+	s := l.w.seg
+	l.change(s, func() { s.size, s.sealed = l.w.written, seal })
+	dead := seal && s.refs == 0
+	if dead {
+		delete(l.segs, s.id)
 	}
 	l.mu.Unlock()
+	if dead {
+		l.remove(s.id)
+	}
 	return nil
-}
-
-// publishLocked counts the newly committed records as pending and wakes the reader.
-func (l *segmentLog) publishLocked() {
-	if l.pendingBlocks == 0 {
-		l.oldest = time.Now()
-	}
-	l.pendingBlocks += l.w.blocks
-	l.pendingBytes += l.w.bytes
-	l.total.Add(l.w.bytes)
-	l.w.blocks, l.w.bytes = 0, 0
-	select {
-	case l.changed <- struct{}{}:
-	default:
-	}
 }
 
 // rotate seals the current segment (after committing it) and creates the next.
@@ -84,7 +84,7 @@ func (l *segmentLog) rotate() error {
 			return err
 		}
 		_ = l.w.f.Close()
-		l.w.f = nil
+		l.w = writerState{}
 	}
 	l.mu.Lock()
 	id := l.nextID
@@ -101,25 +101,23 @@ func (l *segmentLog) rotate() error {
 	}
 	seg := &segment{id: id}
 	l.mu.Lock()
-	l.segs = append(l.segs, seg)
+	l.segs[id] = seg
 	l.mu.Unlock()
 	l.w = writerState{f: f, seg: seg}
 	return nil
 }
 
 // abandon seals the current segment at its last committed size after a write
-// or fsync error; the next write starts a new segment.
+// or fsync error; the next write starts a new segment. The records written
+// since the last commit are still counted until the committer releases them.
 func (l *segmentLog) abandon() {
 	if l.w.f == nil {
 		return
 	}
 	_ = l.w.f.Close()
 	l.mu.Lock()
-	l.w.seg.sealed = true
-	select {
-	case l.changed <- struct{}{}:
-	default:
-	}
+	s := l.w.seg
+	l.change(s, func() { s.sealed = true })
 	l.mu.Unlock()
 	l.w = writerState{}
 }

@@ -1,12 +1,12 @@
 package remotewrite
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -48,6 +48,11 @@ type ClientConfig struct {
 	CertFile, KeyFile string
 	// UserAgent defaults to "scoreproxy".
 	UserAgent string
+	// Compression says whether remote write may go out as zstd (the
+	// VictoriaMetrics remote-write protocol); "" means CompressionSnappy.
+	Compression Compression
+	// Logger receives the protocol negotiation events; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Client sends snappy-compressed remote-write bodies to upstream URLs. It is
@@ -59,7 +64,8 @@ type Client struct {
 	timeout   time.Duration
 	userAgent string
 	auth      authenticator
-	certs     *certFiles // rotated client certificate; nil without mTLS
+	certs     *certFiles      // rotated client certificate; nil without mTLS
+	zstd      *zstdNegotiator // nil with CompressionSnappy
 }
 
 // NewClient checks the configuration and loads every credential file once, so
@@ -82,12 +88,17 @@ func newClient(cfg ClientConfig, recheck time.Duration) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upstream TLS: %w", err)
 	}
+	negotiator, err := newZstdNegotiator(cfg.Compression, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
 	c := &Client{
 		transport: newTransport(tc),
 		timeout:   cfg.Timeout,
 		userAgent: cfg.UserAgent,
 		auth:      auth,
 		certs:     certs,
+		zstd:      negotiator,
 	}
 	if c.timeout == 0 {
 		c.timeout = defaultTimeout
@@ -139,17 +150,30 @@ func (c *Client) CredentialsError() error {
 	return nil
 }
 
-// Send POSTs one snappy-compressed RW1 body. It never panics and never
-// returns an error: the result says what happened, and the writer metrics
-// of the URL are updated. Pass stats.SerializeSeconds 0 when re-sending an
-// already serialized body, so serialization is not counted twice.
+// Send POSTs one snappy-compressed RW1 body, as zstd instead when
+// ClientConfig.Compression allows and the upstream takes it (client_zstd.go).
+// It never panics and never returns an error: the result says what
+// happened, and the writer metrics of the URL are updated. Pass
+// stats.SerializeSeconds 0 when re-sending an already serialized body, so
+// serialization is not counted twice.
 func (c *Client) Send(ctx context.Context, rawURL string, body []byte, stats BatchStats) SendResult {
+	m, start := c.begin(rawURL, stats)
+	res, reason, sent := c.postRemoteWrite(ctx, rawURL, body, start)
+	return c.finish(m, start, res, reason, sent, stats)
+}
+
+// begin looks up the metrics of rawURL and starts timing one request.
+func (c *Client) begin(rawURL string, stats BatchStats) (*urlMetrics, time.Time) {
 	m := registry.get(rawURL)
 	if stats.SerializeSeconds > 0 {
 		m.serialize.Update(stats.SerializeSeconds)
 	}
-	start := time.Now()
-	res, reason := c.post(ctx, rawURL, body, start)
+	return m, time.Now()
+}
+
+// finish records the outcome of one request in the URL's metrics; sent is
+// the number of body bytes that went over the wire.
+func (c *Client) finish(m *urlMetrics, start time.Time, res SendResult, reason errReason, sent int, stats BatchStats) SendResult {
 	res.URL = m.safeURL
 	m.duration.UpdateDuration(start)
 	if res.StatusCode == 0 {
@@ -157,7 +181,7 @@ func (c *Client) Send(ctx context.Context, rawURL string, body []byte, stats Bat
 		return res
 	}
 	m.responses(res.StatusCode).Inc()
-	m.sentBytes.Add(len(body))
+	m.sentBytes.Add(sent)
 	if res.OK() {
 		m.datapoints.Add(stats.Samples)
 		m.timeseries.Add(stats.Series)
@@ -165,22 +189,39 @@ func (c *Client) Send(ctx context.Context, rawURL string, body []byte, stats Bat
 	return res
 }
 
+// wireFormat is how a request body is encoded: its content headers.
+type wireFormat struct {
+	contentType, contentEncoding string
+	// versionHeader names the protocol version header ("" for none).
+	versionHeader, version string
+}
+
+// formatSnappyRW is Prometheus remote write 1.0.
+var formatSnappyRW = wireFormat{contentType: "application/x-protobuf", contentEncoding: "snappy",
+	versionHeader: "X-Prometheus-Remote-Write-Version", version: "0.1.0"}
+
 // post makes the request and reads the answer. Without a response it returns
-// StatusCode 0, the error text and its reason for the metrics.
-func (c *Client) post(ctx context.Context, rawURL string, body []byte, now time.Time) (SendResult, errReason) {
+// StatusCode 0, the error text and its reason for the metrics. The body is
+// payload, or owned's buffer when owned is not nil: a buffer the Client
+// reuses once the transport has closed it (see outBody).
+func (c *Client) post(ctx context.Context, rawURL string, payload []byte, owned *outBody, f wireFormat, now time.Time) (SendResult, errReason) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(body))
+	req, err := newPostRequest(ctx, rawURL, payload, owned)
 	if err != nil {
 		return SendResult{Message: "invalid upstream URL"}, reasonConnection
 	}
 	h := req.Header
-	h.Set("Content-Encoding", "snappy")
-	h.Set("Content-Type", "application/x-protobuf")
-	h.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
+	h.Set("Content-Type", f.contentType)
+	if f.contentEncoding != "" {
+		h.Set("Content-Encoding", f.contentEncoding)
+	}
+	if f.versionHeader != "" {
+		h.Set(f.versionHeader, f.version)
+	}
 	c.setCommonHeaders(h, now)
 	resp, err := c.hc.Do(req)
 	if err != nil {

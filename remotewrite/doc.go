@@ -2,8 +2,12 @@
 // the receive handler that accepts Prometheus remote write from producers, a
 // streaming, allocation-free codec for the RW1 protobuf (checked against the
 // gogo prompb types in tests), and the upstream client that sends snappy RW1 to
-// VictoriaMetrics with the writer's auth and TLS options.
+// VictoriaMetrics with the writer's auth and TLS options (or, with
+// writer.debug, the DebugWriter that prints each request instead). The
+// client can send zstd instead, negotiated as vmagent does (client_zstd.go),
+// and ImportJSON turns the batches into VictoriaMetrics JSON lines for
+// writer.output: import_json (importjson.go).
 //
 // It knows nothing about tenants or label rules: the handler hands each decoded
-// request to a Processor, which the wiring in cmd/scoreproxy supplies.
+// request to a Processor, which the wiring in internal/app supplies.
 package remotewrite

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,8 +21,10 @@ import (
 type HandlerConfig struct {
 	// MaxRequestBytes bounds the compressed body; larger requests get 413.
 	MaxRequestBytes int64
-	// MaxDecodedBytes bounds the body after snappy decoding, checked from the
-	// snappy header before anything is allocated; larger requests get 413.
+	// MaxDecodedBytes bounds the body after snappy or zstd decoding, checked
+	// from the snappy or zstd frame header before anything is allocated (a
+	// zstd frame without a size is decoded only up to it), and the RW1
+	// transcoding of an RW2 body; larger requests get 413.
 	MaxDecodedBytes int64
 	Logger          *slog.Logger
 	// Known, when set, lets the decoder skip the labels of series the
@@ -29,24 +32,39 @@ type HandlerConfig struct {
 	Known KnownLabelSets
 }
 
-// Handler receives Prometheus remote write 1.0 and hands each valid request
-// to a Processor. It answers 204 when the processor succeeds and otherwise a
-// status and a message that say what was wrong, as the remote-write spec asks:
-// 4xx for requests that must not be retried, 429/5xx for ones that may.
+// Handler receives Prometheus remote write 1.0 and 2.0 (which it transcodes
+// to 1.0, see RW2Transcoder), snappy- or zstd-compressed, and hands each
+// valid request to a Processor. It answers 204 when the processor succeeds
+// and otherwise a status and a message that say what was wrong, as the
+// remote-write specs ask: 4xx for requests that must not be retried, 429/5xx
+// for ones that may. RW2 requests also get the X-Prometheus-Remote-Write-
+// *-Written headers, on success and on failure.
 type Handler struct {
 	cfg   HandlerConfig
 	proc  Processor
 	log   *slog.Logger
 	limit *LogLimiter
 	pool  sync.Pool // of *receiveBuffers
+	zstd  *zstdReceiver
 }
 
 // receiveBuffers are the per-request buffers, reused across requests.
 type receiveBuffers struct {
 	compressed []byte
 	decoded    []byte
+	rw1        []byte // the RW1 transcoding of an RW2 body
+	rw2        RW2Transcoder
 	req        Request
 }
+
+// bodyFormat is what the request headers say about the body.
+type bodyFormat struct {
+	rw2  bool // Content-Type names io.prometheus.write.v2.Request
+	zstd bool // Content-Encoding: zstd (else snappy)
+}
+
+// written is what a request delivered, for the RW2 response headers.
+type written struct{ samples, histograms, exemplars int }
 
 // maxPooledBuffer is the largest buffer kept for reuse: a rare huge request
 // should not pin its memory for the life of the process.
@@ -61,7 +79,7 @@ var (
 )
 
 func init() {
-	for _, r := range []string{ReasonBadSnappy, ReasonBadProtobuf, ReasonInvalidSeries, ReasonTooLarge,
+	for _, r := range []string{ReasonBadSnappy, ReasonBadZstd, ReasonBadProtobuf, ReasonInvalidSymbols, ReasonInvalidSeries, ReasonTooLarge,
 		ReasonUnsupported, ReasonMethod, ReasonBadTenant, ReasonUpstreamReject, ReasonUpstreamDown, "internal"} {
 		rejectedByReason[r] = metrics.NewCounter(`scoreproxy_requests_rejected_total{reason="` + r + `"}`)
 	}
@@ -72,7 +90,8 @@ func NewHandler(cfg HandlerConfig, proc Processor) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	h := &Handler{cfg: cfg, proc: proc, log: cfg.Logger, limit: NewLogLimiter(10*time.Second, 5)}
+	h := &Handler{cfg: cfg, proc: proc, log: cfg.Logger, limit: NewLogLimiter(10*time.Second, 5),
+		zstd: newZstdReceiver(cfg.MaxDecodedBytes)}
 	h.pool.New = func() any { return &receiveBuffers{} }
 	return h
 }
@@ -87,87 +106,147 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	if err := h.serve(r, tenant); err != nil {
+	if vmProtoHandshake(w, r) {
+		return
+	}
+	var f bodyFormat
+	n, err := h.serve(r, tenant, &f)
+	if f.rw2 {
+		setWritten(w.Header(), n)
+	}
+	if err != nil {
 		h.reject(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (h *Handler) serve(r *http.Request, tenant string) error {
-	if err := checkRequest(r, h.cfg.MaxRequestBytes); err != nil {
-		return err
+// serve reads, decodes and processes one request. It returns what was
+// written: all of the request once the processor took it, else nothing (a
+// request is forwarded as a whole, so a failed one wrote nothing, and a
+// producer that retries it duplicates nothing).
+func (h *Handler) serve(r *http.Request, tenant string, f *bodyFormat) (written, error) {
+	var err error
+	if *f, err = checkRequest(r, h.cfg.MaxRequestBytes); err != nil {
+		return written{}, err
 	}
 	bufs := h.pool.Get().(*receiveBuffers)
 	defer h.release(bufs)
-	var err error
 	if bufs.compressed, err = readBody(r.Body, bufs.compressed[:0], h.cfg.MaxRequestBytes); err != nil {
-		return err
+		return written{}, err
 	}
-	if bufs.decoded, err = decodeSnappy(bufs.decoded, bufs.compressed, h.cfg.MaxDecodedBytes); err != nil {
-		return err
+	if f.zstd {
+		bufs.decoded, err = h.zstd.decode(bufs.decoded, bufs.compressed)
+	} else {
+		bufs.decoded, err = decodeSnappy(bufs.decoded, bufs.compressed, h.cfg.MaxDecodedBytes)
 	}
-	if err := DecodeWriteRequestKnown(bufs.decoded, &bufs.req, h.cfg.Known); err != nil {
-		return err
+	if err != nil {
+		return written{}, err
 	}
-	bufs.req.Compressed = bufs.compressed
-	series, samples, _, histograms := bufs.req.Totals()
+	body := bufs.decoded
+	if f.rw2 {
+		if bufs.rw1, err = bufs.rw2.Transcode(bufs.rw1[:0], body, int(min(h.cfg.MaxDecodedBytes, maxInt))); err != nil {
+			return written{}, err
+		}
+		body = bufs.rw1
+	}
+	if err := DecodeWriteRequestKnown(body, &bufs.req, h.cfg.Known); err != nil {
+		return written{}, err
+	}
+	if !f.rw2 && !f.zstd {
+		bufs.req.Compressed = bufs.compressed // forwardable as is
+	}
+	series, samples, exemplars, histograms := bufs.req.Totals()
 	seriesReceived.Add(series)
 	samplesReceived.Add(samples + histograms)
-	return h.proc.Process(r.Context(), &bufs.req, tenant)
+	if err := h.proc.Process(r.Context(), &bufs.req, tenant); err != nil {
+		return written{}, err
+	}
+	return written{samples: samples, histograms: histograms, exemplars: exemplars}, nil
+}
+
+const maxInt = int64(^uint(0) >> 1)
+
+// setWritten sets the response headers the remote write 2.0 spec requires.
+func setWritten(h http.Header, n written) {
+	h.Set(HeaderSamplesWritten, strconv.Itoa(n.samples))
+	h.Set(HeaderHistogramsWritten, strconv.Itoa(n.histograms))
+	h.Set(HeaderExemplarsWritten, strconv.Itoa(n.exemplars))
+}
+
+// vmProtoHandshake answers the VictoriaMetrics remote-write protocol
+// handshake (`?get_vm_proto_version=1` on a write path, which vmagent before
+// v1.116 sends before using zstd) with "1": zstd bodies are accepted.
+func vmProtoHandshake(w http.ResponseWriter, r *http.Request) bool {
+	if r.URL.RawQuery == "" || r.URL.Query().Get("get_vm_proto_version") == "" {
+		return false
+	}
+	_, _ = io.WriteString(w, "1")
+	return true
 }
 
 func (h *Handler) release(b *receiveBuffers) {
 	b.req.Reset()
-	if cap(b.compressed) > maxPooledBuffer || cap(b.decoded) > maxPooledBuffer {
+	if cap(b.compressed) > maxPooledBuffer || cap(b.decoded) > maxPooledBuffer || cap(b.rw1) > maxPooledBuffer {
 		return
 	}
 	h.pool.Put(b)
 }
 
-// checkRequest validates method, content type, encoding and declared size.
-func checkRequest(r *http.Request, maxBytes int64) error {
+// checkRequest validates method, content type, encoding and declared size,
+// and says which message and compression the body is in.
+func checkRequest(r *http.Request, maxBytes int64) (bodyFormat, error) {
+	var f bodyFormat
 	if r.Method != http.MethodPost {
-		return &StatusError{Code: http.StatusMethodNotAllowed, Reason: ReasonMethod,
+		return f, &StatusError{Code: http.StatusMethodNotAllowed, Reason: ReasonMethod,
 			Msg: fmt.Sprintf("method %s not allowed: remote write uses POST", r.Method)}
 	}
-	if err := checkEncoding(r.Header.Get("Content-Encoding")); err != nil {
-		return err
+	var err error
+	if f.rw2, err = checkContentType(r.Header.Get("Content-Type")); err != nil {
+		return f, err
 	}
-	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
-		return err
+	if f.zstd, err = checkEncoding(r.Header.Get("Content-Encoding")); err != nil {
+		return f, err
 	}
 	if r.ContentLength > maxBytes {
-		return tooLarge("request body of %d bytes exceeds limits.max_request_bytes (%d)", r.ContentLength, maxBytes)
+		return f, tooLarge("request body of %d bytes exceeds limits.max_request_bytes (%d)", r.ContentLength, maxBytes)
 	}
-	return nil
+	return f, nil
 }
 
-func checkEncoding(enc string) error {
+// checkEncoding accepts snappy (the remote-write specs) and zstd (the
+// VictoriaMetrics remote-write protocol) and reports whether it is zstd.
+func checkEncoding(enc string) (zstd bool, err error) {
 	switch strings.ToLower(strings.TrimSpace(enc)) {
 	case "snappy", "": // an empty encoding is taken as snappy, as vmagent and vminsert do
-		return nil
+		return false, nil
+	case "zstd":
+		return true, nil
 	}
-	return &StatusError{Code: http.StatusUnsupportedMediaType, Reason: ReasonUnsupported,
-		Msg: fmt.Sprintf("unsupported Content-Encoding %q: remote write 1.0 must be snappy-compressed", enc)}
+	return false, &StatusError{Code: http.StatusUnsupportedMediaType, Reason: ReasonUnsupported,
+		Msg: fmt.Sprintf("unsupported Content-Encoding %q: this proxy accepts snappy (remote write 1.0 and 2.0) and zstd (VictoriaMetrics remote write)", enc)}
 }
 
-func checkContentType(ct string) error {
+// checkContentType accepts the RW1 and RW2 content types and reports
+// whether it is RW2.
+func checkContentType(ct string) (rw2 bool, err error) {
 	if ct == "" {
-		return nil // many producers omit it; the body decides
+		return false, nil // many producers omit it; RW1, as the 2.0 spec says
 	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err == nil && mt == "application/x-protobuf" {
 		switch proto := params["proto"]; proto {
-		case "", "prometheus.WriteRequest":
-			return nil
+		case "", protoRW1:
+			return false, nil
+		case protoRW2:
+			return true, nil
 		default:
-			return &StatusError{Code: http.StatusUnsupportedMediaType, Reason: ReasonUnsupported,
-				Msg: fmt.Sprintf("unsupported remote-write message %q: this proxy accepts prometheus.WriteRequest (remote write 1.0)", proto)}
+			return false, &StatusError{Code: http.StatusUnsupportedMediaType, Reason: ReasonUnsupported,
+				Msg: fmt.Sprintf("unsupported remote-write message %q: this proxy accepts %s (remote write 1.0) and %s (remote write 2.0)", proto, protoRW1, protoRW2)}
 		}
 	}
-	return &StatusError{Code: http.StatusUnsupportedMediaType, Reason: ReasonUnsupported,
-		Msg: fmt.Sprintf("unsupported Content-Type %q: remote write uses application/x-protobuf", ct)}
+	return false, &StatusError{Code: http.StatusUnsupportedMediaType, Reason: ReasonUnsupported,
+		Msg: fmt.Sprintf("unsupported Content-Type %q: remote write uses %s or %s", ct, ContentTypeRW1, ContentTypeRW2)}
 }
 
 func tooLarge(format string, args ...any) error {

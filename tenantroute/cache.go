@@ -13,6 +13,7 @@ import (
 type rewrite struct {
 	labelFields []byte // output labels as TimeSeries label fields
 	tenant      Tenant
+	ep          *endpoint // the endpoint of tenant
 }
 
 // defaultCacheBytes bounds the memory of the rewrite cache (both generations).
@@ -142,7 +143,7 @@ func (r *Router) routeAllCached(w *work, series []remotewrite.Series) {
 			e = r.routeAndRemember(w, s)
 		}
 		if e != nil {
-			b := w.batchFor(e.tenant)
+			b := w.batchOf(e.ep, e.tenant)
 			b.buf = remotewrite.AppendSeriesLabelFields(b.buf, e.labelFields, s)
 			b.count(s)
 		}
@@ -165,7 +166,8 @@ func (r *Router) routeAndRemember(w *work, s *remotewrite.Series) *rewrite {
 		b.count(s)
 		return nil
 	}
-	e := &rewrite{tenant: res.tenant, labelFields: remotewrite.AppendLabelFields(nil, res.labels)}
+	e := &rewrite{tenant: res.tenant, ep: r.endpoints.get(res.tenant),
+		labelFields: remotewrite.AppendLabelFields(nil, res.labels)}
 	w.fresh = append(w.fresh, freshEntry{key: string(key), e: e})
 	return e
 }

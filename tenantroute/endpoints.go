@@ -3,7 +3,6 @@ package tenantroute
 import (
 	"strconv"
 	"sync"
-	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
 
@@ -12,7 +11,12 @@ import (
 
 // endpoint is one upstream write URL and its forwarding counters.
 type endpoint struct {
-	url              string
+	url string
+	// id is the endpoint's dense index, 0, 1, 2... in order of creation, or
+	// -1 when the cache was full: per-request state is kept in slices
+	// indexed by it, which is cheaper than a map lookup per series.
+	id               int
+	lane             lane // coalesces concurrent sends to url
 	seriesForwarded  *metrics.Counter
 	samplesForwarded *metrics.Counter
 }
@@ -25,8 +29,9 @@ const maxCachedEndpoints = 100_000
 // built once per tenant, not once per request.
 type endpointCache struct {
 	router *Router
-	byKey  sync.Map // Tenant -> *endpoint
-	size   atomic.Int64
+	byKey  sync.Map   // Tenant -> *endpoint
+	mu     sync.Mutex // serializes inserts, so that ids are dense and unique
+	size   int        // guarded by mu: endpoints stored in byKey
 }
 
 func (c *endpointCache) init(r *Router) { c.router = r }
@@ -43,13 +48,20 @@ func (c *endpointCache) get(t Tenant) *endpoint {
 	label := strconv.Quote(remotewrite.RedactURL(url))
 	ep := &endpoint{
 		url:              url,
+		lane:             lane{limit: c.router.inflight},
 		seriesForwarded:  metrics.GetOrCreateCounter(`scoreproxy_series_forwarded_total{url=` + label + `}`),
 		samplesForwarded: metrics.GetOrCreateCounter(`scoreproxy_samples_forwarded_total{url=` + label + `}`),
 	}
-	if c.size.Load() < maxCachedEndpoints {
-		if _, loaded := c.byKey.LoadOrStore(t, ep); !loaded {
-			c.size.Add(1)
-		}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.byKey.Load(t); ok {
+		return old.(*endpoint)
+	}
+	ep.id = -1
+	if c.size < maxCachedEndpoints {
+		ep.id = c.size
+		c.size++
+		c.byKey.Store(t, ep)
 	}
 	return ep
 }

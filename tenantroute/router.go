@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -45,7 +46,15 @@ type Options struct {
 	// MaxParallelSends bounds the upstream requests in flight for one
 	// incoming request in split mode (default 16).
 	MaxParallelSends int
-	Logger           *slog.Logger
+	// MaxInflightPerEndpoint bounds the upstream requests in flight to one
+	// endpoint; batches that arrive while that many are in flight are
+	// coalesced into one request (see lane). 0 chooses: 1 per tenant
+	// endpoint in SplitMode, where the tenants' endpoints send in parallel
+	// and coalescing saves the most, else 2 x GOMAXPROCS (at least 4), as
+	// vmagent's -remoteWrite.queues, so one busy endpoint still gets
+	// several requests in flight.
+	MaxInflightPerEndpoint int
+	Logger                 *slog.Logger
 }
 
 // Sender delivers one snappy-compressed RW1 body to an upstream URL.
@@ -64,6 +73,7 @@ type Router struct {
 	format    *relabel.Format
 	sender    Sender
 	parallel  int
+	inflight  int // upstream requests in flight per endpoint at most
 	warn      *warner
 	endpoints endpointCache
 	cache     *rewriteCache // nil when series pass unchanged (see unchanged)
@@ -83,6 +93,7 @@ func New(opts Options, sender Sender) (*Router, error) {
 	if r.parallel <= 0 {
 		r.parallel = 16
 	}
+	r.inflight = opts.MaxInflightPerEndpoint
 	if r.format == nil {
 		f, err := relabel.Compile(nil, "for")
 		if err != nil {
@@ -93,12 +104,23 @@ func New(opts Options, sender Sender) (*Router, error) {
 	if err := r.setMode(opts); err != nil {
 		return nil, err
 	}
+	if r.inflight <= 0 {
+		r.inflight = defaultInflight(r.mode)
+	}
 	r.endpoints.init(r)
 	if !r.unchanged() {
 		r.cache = newRewriteCache(defaultCacheBytes)
 	}
-	r.pool.New = func() any { return &work{index: map[Tenant]int{}} }
+	r.pool.New = func() any { return &work{endpoints: &r.endpoints, index: map[Tenant]int{}} }
 	return r, nil
+}
+
+// defaultInflight is the default of Options.MaxInflightPerEndpoint.
+func defaultInflight(m Mode) int {
+	if m == SplitMode {
+		return 1
+	}
+	return max(4, 2*runtime.GOMAXPROCS(0))
 }
 
 func (r *Router) setMode(opts Options) error {
@@ -153,7 +175,7 @@ func (r *Router) Process(ctx context.Context, req *remotewrite.Request, pathTena
 	if err != nil {
 		return err
 	}
-	if r.unchanged() && override == nil && req.Compressed != nil {
+	if r.unchanged() && override == nil && req.Compressed != nil && !restricted(ctx) {
 		return r.forwardUnchanged(ctx, w, req)
 	}
 	if r.cache != nil && override == nil {
@@ -164,6 +186,9 @@ func (r *Router) Process(ctx context.Context, req *remotewrite.Request, pathTena
 		}
 	}
 	w.addMetadata(req.Metadata, defaultTenant)
+	if err := r.authorize(ctx, w, pathTenant); err != nil { // before anything is sent: see auth.go
+		return err
+	}
 	return r.send(ctx, w, started)
 }
 

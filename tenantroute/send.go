@@ -6,22 +6,17 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/klauspost/compress/s2"
-
 	"github.com/scoreproxy/scoreproxy/remotewrite"
 )
 
-// send compresses every batch and sends them, in parallel when the request
-// was split, then maps the upstream answers to the producer's answer.
-// started is when the request's routing began: the serialization time
-// reported per batch is its share of the routing and compression, measured
-// once per request rather than with two clock reads per batch.
+// send sends every batch, in parallel when the request was split, then
+// maps the upstream answers to the producer's answer. started is when the
+// request's routing began: the serialization time reported per batch is its
+// share of the routing, measured once per request rather than with two clock
+// reads per batch (compression is timed per upstream request, in sendGroup).
 func (r *Router) send(ctx context.Context, w *work, started time.Time) error {
 	if len(w.batches) == 0 {
 		return nil
-	}
-	for i := range w.batches {
-		w.batches[i].compress()
 	}
 	serialize := time.Since(started) / time.Duration(len(w.batches))
 	if cap(w.results) < len(w.batches) {
@@ -29,7 +24,7 @@ func (r *Router) send(ctx context.Context, w *work, started time.Time) error {
 	}
 	w.results = w.results[:len(w.batches)]
 	if len(w.batches) == 1 {
-		w.results[0] = r.send1(ctx, &w.batches[0], w.batches[0].compressed, serialize)
+		w.results[0] = r.sendBatch(ctx, &w.batches[0], serialize)
 	} else {
 		r.sendParallel(ctx, w, serialize)
 	}
@@ -48,22 +43,11 @@ func (r *Router) sendParallel(ctx context.Context, w *work, serialize time.Durat
 	for range min(r.parallel, len(w.batches)) {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < len(w.batches); i = int(next.Add(1) - 1) {
-				b := &w.batches[i]
-				w.results[i] = r.send1(ctx, b, b.compressed, serialize)
+				w.results[i] = r.sendBatch(ctx, &w.batches[i], serialize)
 			}
 		})
 	}
 	wg.Wait()
-}
-
-// compress snappy-encodes the batch into its reused buffer. EncodeSnappy
-// writes the plain snappy block format remote write requires (any snappy
-// decoder reads it), faster than golang/snappy.
-func (b *batch) compress() {
-	if n := s2.MaxEncodedLen(len(b.buf)); cap(b.compressed) < n {
-		b.compressed = make([]byte, n)
-	}
-	b.compressed = s2.EncodeSnappy(b.compressed[:cap(b.compressed)], b.buf)
 }
 
 // sendBody sends one already compressed body as the request's only batch.
@@ -77,7 +61,10 @@ func (r *Router) sendBody(ctx context.Context, w *work, b *batch, body []byte, s
 
 // send1 sends the compressed body of batch b and counts what was forwarded.
 func (r *Router) send1(ctx context.Context, b *batch, body []byte, serialize time.Duration) remotewrite.SendResult {
-	ep := r.endpoints.get(b.tenant)
+	ep := b.ep
+	if ep == nil {
+		ep = r.endpoints.get(b.tenant)
+	}
 	stats := remotewrite.BatchStats{Series: b.series, Samples: b.samples, SerializeSeconds: serialize.Seconds()}
 	res := r.sender.Send(ctx, ep.url, body, stats)
 	if res.OK() {

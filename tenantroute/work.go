@@ -12,11 +12,20 @@ const maxRetainedWork = 64 << 20
 
 // batch is the encoded WriteRequest for one upstream endpoint.
 type batch struct {
-	tenant     Tenant // the endpoint's tenant (SplitMode), zero otherwise
-	buf        []byte // uncompressed WriteRequest being built
-	compressed []byte // snappy block of buf
+	ep         *endpoint // where the batch goes
+	tenant     Tenant    // the endpoint's tenant (SplitMode), zero otherwise
+	buf        []byte    // uncompressed WriteRequest being built
+	compressed []byte    // snappy block of buf, or of joined
 	series     int
 	samples    int // samples + histograms
+
+	// Coalescing (see lane): the answer to this batch, the batches this one
+	// sends for when it leads a group, the group's concatenated bodies, and
+	// the signal that the answer is ready or that this batch leads.
+	result remotewrite.SendResult
+	group  []*batch
+	joined []byte
+	done   chan struct{}
 }
 
 // inputLabels returns the labels of s as received. The decoder leaves them
@@ -40,10 +49,17 @@ func (b *batch) count(s *remotewrite.Series) {
 // work is the per-request scratch state of a Router, reused across requests
 // so that routing allocates nothing per series in the steady state.
 type work struct {
-	batches []batch        // in first-seen order; capacity kept across requests
-	index   map[Tenant]int // tenant -> position in batches (SplitMode only)
-	// last is the batch of the previous series: consecutive series usually
-	// share a tenant, which saves the map lookup.
+	endpoints *endpointCache
+	batches   []batch // in first-seen order; capacity kept across requests
+	// slots maps endpoint ids to positions in batches: slots[id] is valid
+	// when its gen is the request's gen, so nothing is cleared per request.
+	slots []batchSlot
+	gen   uint32
+	// index maps the tenants of endpoints without an id (the endpoint cache
+	// was full) to positions in batches.
+	index map[Tenant]int
+	// last is the batch of the previous series: consecutive series often
+	// share a tenant, which saves the lookup.
 	last int
 
 	input    []remotewrite.Label // labels of the current series when the decoder skipped them
@@ -60,9 +76,23 @@ type work struct {
 	fresh []freshEntry // rewrites computed in this request, to cache at its end
 }
 
+// batchSlot is the position in work.batches of one endpoint's batch in the
+// request of generation gen.
+type batchSlot struct {
+	gen uint32
+	pos int32
+}
+
 func (w *work) reset() {
 	w.batches = w.batches[:0]
-	clear(w.index)
+	if len(w.index) > 0 {
+		clear(w.index)
+	}
+	w.gen++
+	if w.gen == 0 { // wrapped: old slots could look current
+		clear(w.slots)
+		w.gen = 1
+	}
 	w.last = -1
 	w.results = w.results[:0]
 }
@@ -73,37 +103,79 @@ func (w *work) clearRefs() {
 	clear(w.stripped[:cap(w.stripped)])
 	clear(w.input[:cap(w.input)])
 	clear(w.hits[:cap(w.hits)])
+	all := w.batches[:cap(w.batches)]
+	for i := range all {
+		all[i].ep = nil
+		clear(all[i].group[:cap(all[i].group)])
+	}
 	w.override = [2]remotewrite.Label{}
 }
 
 func (w *work) retainedBytes() int {
 	n := cap(w.values) + cap(w.overrideBuf)
 	for _, b := range w.batches[:cap(w.batches)] {
-		n += cap(b.buf) + cap(b.compressed)
+		n += cap(b.buf) + cap(b.compressed) + cap(b.joined)
 	}
 	return n
 }
 
-// batchFor returns the batch of tenant t, creating it (reusing an old slot's
-// buffers) the first time t is seen in this request.
+// batchFor returns the batch of tenant t (see batchOf).
 func (w *work) batchFor(t Tenant) *batch {
 	if w.last >= 0 && w.batches[w.last].tenant == t {
 		return &w.batches[w.last]
 	}
-	i, ok := w.index[t]
-	if !ok {
-		i = len(w.batches)
-		if i < cap(w.batches) {
-			w.batches = w.batches[:i+1]
-		} else {
-			w.batches = append(w.batches, batch{})
-		}
-		b := &w.batches[i]
-		b.tenant, b.buf, b.compressed, b.series, b.samples = t, b.buf[:0], b.compressed[:0], 0, 0
-		w.index[t] = i
+	return w.batchOf(w.endpoints.get(t), t)
+}
+
+// batchOf returns the batch of endpoint ep (of tenant t), creating it
+// (reusing an old slot's buffers) the first time ep is seen in this request.
+func (w *work) batchOf(ep *endpoint, t Tenant) *batch {
+	if w.last >= 0 && w.batches[w.last].ep == ep {
+		return &w.batches[w.last]
 	}
-	w.last = i
-	return &w.batches[i]
+	var pos int
+	var ok bool
+	if ep.id >= 0 {
+		pos, ok = w.slotOf(ep.id)
+	} else {
+		pos, ok = w.index[t]
+	}
+	if !ok {
+		pos = w.newBatch(ep, t)
+		if ep.id >= 0 {
+			w.slots[ep.id] = batchSlot{gen: w.gen, pos: int32(pos)}
+		} else {
+			w.index[t] = pos
+		}
+	}
+	w.last = pos
+	return &w.batches[pos]
+}
+
+// slotOf returns the position of endpoint id's batch in this request, if it
+// has one, growing slots to hold id.
+func (w *work) slotOf(id int) (int, bool) {
+	if id >= len(w.slots) {
+		w.slots = append(w.slots, make([]batchSlot, id+1-len(w.slots))...)
+	}
+	if s := w.slots[id]; s.gen == w.gen {
+		return int(s.pos), true
+	}
+	return 0, false
+}
+
+// newBatch appends an empty batch for ep, reusing the buffers of a slot
+// left by an earlier request, and returns its position.
+func (w *work) newBatch(ep *endpoint, t Tenant) int {
+	pos := len(w.batches)
+	if pos < cap(w.batches) {
+		w.batches = w.batches[:pos+1]
+	} else {
+		w.batches = append(w.batches, batch{})
+	}
+	b := &w.batches[pos]
+	b.ep, b.tenant, b.buf, b.compressed, b.series, b.samples = ep, t, b.buf[:0], b.compressed[:0], 0, 0
+	return pos
 }
 
 // tenantLabels returns t as the sorted pair of vminsert tenant labels.

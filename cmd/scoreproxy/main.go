@@ -1,7 +1,8 @@
 // Command scoreproxy is a Prometheus remote-write proxy for VictoriaMetrics:
 // it renames model outputs per vmanomaly's metric_format, routes every series
 // to its tenant and forwards snappy remote write. This package only parses
-// flags, loads the config, wires the packages together and runs the server.
+// flags, loads the config, sets up logging and signals, and runs the server
+// that internal/app wires (app.Serve).
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/scoreproxy/scoreproxy/config"
+	"github.com/scoreproxy/scoreproxy/internal/app"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -94,7 +96,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if opts.listen != "" {
 		cfg.Listen = opts.listen
 	}
-	if err := serve(ctx, cfg, logger); err != nil {
+	app.Version, app.DebugOutput = version, stdout
+	if err := app.Serve(ctx, cfg, logger); err != nil {
 		logger.Error("scoreproxy stopped", "error", err)
 		return 1
 	}

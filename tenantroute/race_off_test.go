@@ -1,0 +1,5 @@
+//go:build !race
+
+package tenantroute
+
+const raceEnabled = false
