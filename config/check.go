@@ -30,21 +30,15 @@ func (c *checker) warnf(format string, args ...any) {
 func (c *checker) config(raw *rawConfig) *Config {
 	cfg := &Config{
 		Listen:  c.checkedStr("listen", raw.Listen, DefaultListen, checkListen),
-		Writer:  c.writer(raw.Writer),
 		Routing: c.routing(raw.Routing),
 		Limits:  c.limits(raw.Limits),
 		Server:  c.server(raw.Server),
 		Queue:   c.queue(raw.Queue),
+		Auth:    c.auth(raw.Auth),
 	}
-	c.checkFormat(cfg.Writer.MetricFormat, cfg.Routing.QueryKeyLabel)
-	if cfg.Writer.Debug && cfg.Queue.Enabled() {
-		c.errorf("writer.debug", "true prints requests instead of sending them, so a durable queue has nothing to protect: "+
-			"remove queue.path while debugging (or remove writer.debug to send for real)")
-	}
-	if cfg.Routing.SplitTenants && cfg.Writer.TenantID != Multitenant {
-		c.errorf("routing.split_tenants", "true needs writer.tenant_id: multitenant (it is %q): "+
-			"it splits what a multitenant writer sends by each series' vm_account_id / vm_project_id", cfg.Writer.TenantID)
-	}
+	cfg.Writer, cfg.Writers = c.writers(raw, cfg.Routing) // writer: or writers:, see writers.go
+	c.relabeling(raw, cfg)
+	c.writerRules(cfg)
 	return cfg
 }
 
@@ -56,6 +50,7 @@ func (c *checker) routing(raw rawRouting) Routing {
 	if raw.MaxInflightPerEndpoint.set() {
 		r.MaxInflightPerEndpoint = c.count("routing.max_inflight_per_endpoint", raw.MaxInflightPerEndpoint, 4, 1024)
 	}
+	r.TenantURLs = c.tenantURLs("routing.tenant_urls", raw.TenantURLs)
 	if !relabel.ValidLabelName(r.QueryKeyLabel) {
 		c.errorf("routing.query_key_label", "%q is not a valid label name; write letters, digits and underscores, "+
 			"not starting with a digit, e.g. %q", r.QueryKeyLabel, relabel.DefaultQueryKeyLabel)
@@ -67,6 +62,7 @@ func (c *checker) limits(raw rawLimits) Limits {
 	l := Limits{
 		MaxRequestBytes: c.byteSize("limits.max_request_bytes", raw.MaxRequestBytes, DefaultMaxRequestBytes),
 		MaxDecodedBytes: c.byteSize("limits.max_decoded_bytes", raw.MaxDecodedBytes, DefaultMaxDecodedBytes),
+		RequestLimits:   c.requestLimits(raw.rawRequestLimits),
 	}
 	if l.MaxDecodedBytes < l.MaxRequestBytes {
 		c.errorf("limits.max_decoded_bytes", "%d bytes is less than limits.max_request_bytes (%d bytes); "+
@@ -82,6 +78,7 @@ func (c *checker) server(raw rawServer) Server {
 		IdleTimeout:         c.duration("server.idle_timeout", raw.IdleTimeout, DefaultIdleTimeout),
 		ShutdownTimeout:     c.duration("server.shutdown_timeout", raw.ShutdownTimeout, DefaultShutdownTimeout),
 		HealthCheckInterval: c.duration("server.health_check_interval", raw.HealthCheckInterval, DefaultHealthCheckPeriod),
+		ServerTLS:           c.serverTLS(raw.rawServerTLS),
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	promrelabel "github.com/prometheus/prometheus/model/relabel"
+
 	"github.com/scoreproxy/scoreproxy/relabel"
 )
 
@@ -47,12 +49,28 @@ type Config struct {
 	Limits  Limits  `yaml:"limits"`
 	Server  Server  `yaml:"server"`
 	Queue   Queue   `yaml:"queue"`
+	// Auth is the inbound credentials (see auth.go); nil: writes need none.
+	Auth []Credential `yaml:"auth"`
+
+	// RelabelConfigs are Prometheus relabel rules applied to every incoming
+	// series before metric_format; WriteRelabelConfigs after it, before the
+	// tenant is read (see relabel.go). nil when not set.
+	RelabelConfigs      []*promrelabel.Config `yaml:"relabel_configs"`
+	WriteRelabelConfigs []*promrelabel.Config `yaml:"write_relabel_configs"`
+
+	// Writers is the writers: list (see writers.go), each getting a full
+	// copy of the data; nil with a single writer: section. When set, Writer
+	// is Writers[0]. Use WriterList to go over the writers either way.
+	Writers []Writer `yaml:"writers"`
 }
 
 // Writer is vmanomaly's VmWriter section, with the same keys and meanings.
 // Relative file paths are kept as written and so resolve against the working
 // directory, as they do for vmanomaly.
 type Writer struct {
+	// Name names a writers: entry (its queue subdirectory, its logs):
+	// "writer<i>" unless written; "" for a single writer: section.
+	Name string `yaml:"name"`
 	// Class is "", "vm" or "writer.vm.VmWriter", as written; all mean VmWriter.
 	Class string `yaml:"class"`
 	// DatasourceURL is the VictoriaMetrics single node or vminsert base URL.
@@ -110,6 +128,13 @@ type Routing struct {
 	// (left out) lets the router choose: 1 per tenant in split mode, else
 	// 2 x GOMAXPROCS (at least 4), as vmagent's -remoteWrite.queues.
 	MaxInflightPerEndpoint int `yaml:"max_inflight_per_endpoint"`
+	// FormatMatch is the series selector (e.g. `{for!=""}`) choosing the
+	// series metric_format applies to; "" means those carrying QueryKeyLabel.
+	FormatMatch string `yaml:"format_match"`
+	// TenantURLs maps tenants ("A" or "A:B", as written) to the
+	// datasource_url their split requests go to instead of the writer's
+	// (split mode only; see writers.go); nil when not set.
+	TenantURLs map[string]string `yaml:"tenant_urls"`
 }
 
 // Limits bound what one producer request may cost.
@@ -118,6 +143,8 @@ type Limits struct {
 	MaxRequestBytes int64 `yaml:"max_request_bytes"`
 	// MaxDecodedBytes bounds the body after snappy decoding (>= MaxRequestBytes).
 	MaxDecodedBytes int64 `yaml:"max_decoded_bytes"`
+	// The request-shape, concurrency and rate limits: see limits.go.
+	RequestLimits `yaml:",inline"`
 }
 
 // Server holds the HTTP server timeouts and the upstream health check period.
@@ -127,6 +154,8 @@ type Server struct {
 	IdleTimeout         time.Duration `yaml:"idle_timeout"`
 	ShutdownTimeout     time.Duration `yaml:"shutdown_timeout"`
 	HealthCheckInterval time.Duration `yaml:"health_check_interval"`
+	// Inbound TLS and mTLS: see tls.go.
+	ServerTLS `yaml:",inline"`
 }
 
 // Load reads and validates the YAML file at path. See Parse.

@@ -184,7 +184,7 @@ func sortByKey(errs []error) {
 // messages about the file as a whole.
 func keyRank(msg string) int {
 	for i, key := range sections[0].keys {
-		if rest, ok := strings.CutPrefix(msg, key); ok && rest != "" && strings.ContainsRune(":. ", rune(rest[0])) {
+		if rest, ok := strings.CutPrefix(msg, key); ok && rest != "" && strings.ContainsRune(":. [", rune(rest[0])) {
 			return i + 1
 		}
 	}

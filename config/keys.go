@@ -42,7 +42,12 @@ func yamlKeys(v any) []string {
 	t := reflect.TypeOf(v)
 	keys := make([]string, 0, t.NumField())
 	for i := range t.NumField() {
-		keys = append(keys, strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0])
+		tag := t.Field(i).Tag.Get("yaml")
+		if strings.HasSuffix(tag, ",inline") { // a group of keys in a struct of its own
+			keys = append(keys, yamlKeys(reflect.New(t.Field(i).Type).Elem().Interface())...)
+			continue
+		}
+		keys = append(keys, strings.Split(tag, ",")[0])
 	}
 	return keys
 }

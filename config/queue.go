@@ -36,8 +36,8 @@ const (
 type Queue struct {
 	// Path is the directory holding one queue per upstream endpoint; created if missing.
 	Path string `yaml:"path"`
-	// MaxDiskBytes bounds the undelivered data of all endpoints together;
-	// beyond it producers get 429 with Retry-After.
+	// MaxDiskBytes bounds the disk the undelivered data of all endpoints
+	// holds; beyond it producers get 429 with Retry-After.
 	MaxDiskBytes int64 `yaml:"max_disk_bytes"`
 	// SegmentBytes is the size of the segment files; delivered data is
 	// deleted one segment file at a time.

@@ -29,6 +29,14 @@ type rawConfig struct {
 	Limits  rawLimits  `yaml:"limits"`
 	Server  rawServer  `yaml:"server"`
 	Queue   rawQueue   `yaml:"queue"`
+	Auth    value      `yaml:"auth"`
+
+	// RelabelConfigs and WriteRelabelConfigs: see relabel.go.
+	RelabelConfigs      value `yaml:"relabel_configs"`
+	WriteRelabelConfigs value `yaml:"write_relabel_configs"`
+
+	// Writers: see writers.go.
+	Writers []rawWriterItem `yaml:"writers"`
 }
 
 // rawWriter is vmanomaly's VmWriter section, keys verbatim.
@@ -57,11 +65,16 @@ type rawRouting struct {
 	QueryKeyLabel value `yaml:"query_key_label"`
 	// MaxInflightPerEndpoint: see Routing.
 	MaxInflightPerEndpoint value `yaml:"max_inflight_per_endpoint"`
+	// FormatMatch: see Routing and relabel.go.
+	FormatMatch value `yaml:"format_match"`
+	// TenantURLs: see Routing and writers.go.
+	TenantURLs value `yaml:"tenant_urls"`
 }
 
 type rawLimits struct {
-	MaxRequestBytes value `yaml:"max_request_bytes"`
-	MaxDecodedBytes value `yaml:"max_decoded_bytes"`
+	MaxRequestBytes  value `yaml:"max_request_bytes"`
+	MaxDecodedBytes  value `yaml:"max_decoded_bytes"`
+	rawRequestLimits `yaml:",inline"`
 }
 
 type rawServer struct {
@@ -70,4 +83,5 @@ type rawServer struct {
 	IdleTimeout         value `yaml:"idle_timeout"`
 	ShutdownTimeout     value `yaml:"shutdown_timeout"`
 	HealthCheckInterval value `yaml:"health_check_interval"`
+	rawServerTLS        `yaml:",inline"`
 }

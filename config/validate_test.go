@@ -132,7 +132,7 @@ func TestParseErrors(t *testing.T) {
 		{"a section is a mapping", "writer: http://localhost:8428\n",
 			[]string{`writer: must be a mapping of keys (class, datasource_url,`, `got !!str`, `(line 1)`}},
 		{"the file is a mapping", "- writer\n",
-			[]string{`the config must be a mapping of keys (listen, writer, routing, limits, server, queue), got !!seq (line 1)`}},
+			[]string{`the config must be a mapping of keys (listen, writer, routing, limits, server, queue, auth, relabel_configs, write_relabel_configs, writers), got !!seq (line 1)`}},
 		{"a key is set once", ds + "  tenant_id: \"0:0\"\n  tenant_id: \"1:0\"\n",
 			[]string{`writer.tenant_id: set twice (lines 3 and 4); keep one`}},
 		{"a metric_format key is set once", ds + "  metric_format:\n    __name__: a_$VAR\n    for: x\n    for: y\n",
@@ -184,11 +184,11 @@ func TestParseUnknownKeys(t *testing.T) {
 		{"writer:\n  datasource_url: http://vm:8428\n  split_tenants: true\n",
 			`did you mean routing.split_tenants? it belongs under routing:`},
 		{"writer:\n  datasource_url: http://vm:8428\nlimits:\n  max_request_size: 1MiB\n",
-			`limits: unknown key "max_request_size" (line 4); valid keys are: max_request_bytes, max_decoded_bytes; did you mean "max_request_bytes"?`},
+			`limits: unknown key "max_request_size" (line 4); valid keys are: max_request_bytes, max_decoded_bytes, max_series_per_request, max_labels_per_series, max_label_name_length, max_label_value_length, max_concurrent_requests, max_samples_per_second_per_tenant; did you mean "max_request_bytes"?`},
 		{"writter:\n  datasource_url: http://vm:8428\n",
-			`unknown top-level key "writter" (line 1); valid keys are: listen, writer, routing, limits, server, queue; did you mean "writer"?`},
+			`unknown top-level key "writter" (line 1); valid keys are: listen, writer, routing, limits, server, queue, auth, relabel_configs, write_relabel_configs, writers; did you mean "writer"?`},
 		{"reader:\n  class: vm\nwriter:\n  datasource_url: http://vm:8428\n",
-			`unknown top-level key "reader" (line 1); valid keys are: listen, writer, routing, limits, server, queue; scoreproxy reads only the writer: section of a vmanomaly config; remove reader:`},
+			`unknown top-level key "reader" (line 1); valid keys are: listen, writer, routing, limits, server, queue, auth, relabel_configs, write_relabel_configs, writers; scoreproxy reads only the writer: section of a vmanomaly config; remove reader:`},
 		{"writer:\n  datasource_url: http://vm:8428\n  something: 1\n", `writer: unknown key "something" (line 3); valid keys are: class,`},
 	}
 	for _, tt := range tests {

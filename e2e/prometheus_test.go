@@ -66,7 +66,9 @@ remote_write:
 
 // The metric_format test A applies: every output gets the prefix "scraped_",
 // `for` keeps its value (and goes away where a series has none), and a static
-// label marks what came through scoreproxy.
+// label marks what came through scoreproxy. routing.format_match `{}`
+// selects every series: by default only series with a `for` label would be
+// renamed, and most scraped series have none.
 const promScoreproxyConfig = `listen: {{LISTEN}}
 writer:
   datasource_url: %s
@@ -74,6 +76,8 @@ writer:
     __name__: "scraped_$VAR"
     for: "$QUERY_KEY"
     source: prometheus-e2e
+routing:
+  format_match: "{}"
 server:
   health_check_interval: 1s
 `

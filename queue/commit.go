@@ -1,5 +1,7 @@
 package queue
 
+import "runtime"
+
 // maxBatch bounds the records one commit round takes, so a burst cannot make
 // the first of them wait for an unbounded write.
 const maxBatch = 256
@@ -21,6 +23,9 @@ func (q *Queue) commitLoop() {
 	defer close(q.committerDone)
 	batch := make([]*appendReq, 0, maxBatch)
 	for req := range q.appends {
+		// The other Sends of a split request are usually on their way: let
+		// them reach the channel, so that one fsync commits them all.
+		runtime.Gosched()
 		batch = append(batch[:0], req)
 		batch = drain(q.appends, batch)
 		q.commitBatch(batch)
@@ -35,7 +40,8 @@ func (q *Queue) commitLoop() {
 func (q *Queue) commitBatch(batch []*appendReq) {
 	var err error
 	written := 0
-	for _, r := range batch {
+	for i := 0; i < len(batch); i++ {
+		r := batch[i]
 		if err == nil {
 			r.ref.at, r.ref.end, err = q.log.write(*r.rec)
 			if err == nil {
@@ -43,6 +49,9 @@ func (q *Queue) commitBatch(batch []*appendReq) {
 			}
 		}
 		q.putBuf(r.rec)
+		if i == len(batch)-1 && err == nil {
+			batch = drain(q.appends, batch) // what arrived during the writes shares the fsync too
+		}
 	}
 	if err == nil {
 		err = q.log.commit()

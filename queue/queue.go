@@ -32,7 +32,8 @@ const (
 type Options struct {
 	// Dir holds one subdirectory per endpoint; created if missing.
 	Dir string
-	// MaxDiskBytes bounds the undelivered data of all endpoints together;
+	// MaxDiskBytes bounds the disk the undelivered data of all endpoints
+	// holds (a segment any endpoint still needs counts whole once sealed);
 	// Send answers 429 beyond it. 0 means no bound.
 	MaxDiskBytes int64
 	// SegmentBytes is the size at which a segment file is closed and a new

@@ -243,3 +243,7 @@ func (p *selectorParser) eat(tok string) bool {
 	}
 	return false
 }
+
+// QueryKey returns the incoming label whose value replaces $QUERY_KEY, so
+// that the default format selector and the Format agree on it.
+func (f *Format) QueryKey() string { return f.queryKey }

@@ -127,10 +127,11 @@ func PermitFrom(ctx context.Context) *Permit {
 	return p
 }
 
-// restricted reports whether ctx carries a permit that does not allow every
-// tenant: the router then routes every series (no unchanged fast path) so
+// guarded reports whether authorize has work to do for this request: ctx
+// carries a permit that does not allow every tenant, or a per-tenant rate
+// applies. The router then routes every series (no unchanged fast path) so
 // that authorize sees each series' destination.
-func restricted(ctx context.Context) bool { return !PermitFrom(ctx).All() }
+func (r *Router) guarded(ctx context.Context) bool { return r.rate != nil || !PermitFrom(ctx).All() }
 
 // ReasonForbidden is the scoreproxy_requests_rejected_total reason of a
 // request refused because it writes to a tenant its credential may not.
@@ -140,13 +141,22 @@ var forbiddenTenant = metrics.GetOrCreateCounter(`scoreproxy_auth_failures_total
 
 // authorize runs after routing and before anything is sent: it refuses the
 // whole request with 403 when the path or any series' destination tenant is
-// outside the producer's permit, so nothing of a refused request is
-// forwarded. The tenant is the one the upstream will store under: the path
-// tenant, writer.tenant_id, the split tenant, or in multitenant mode each
-// series' vm_account_id / vm_project_id as vminsert reads them (missing or
-// invalid = 0). A single-node upstream has no tenants: only a permit of "*"
-// may write to it.
+// outside the producer's permit, then applies the per-tenant sample rate
+// (rate.go), so nothing of a refused request is forwarded. The tenant is
+// the one the upstream will store under: the path tenant,
+// writer.tenant_id, the split tenant, or in multitenant mode each series'
+// vm_account_id / vm_project_id as vminsert reads them (missing or invalid
+// = 0; see labelTenants). A single-node upstream has no tenants: only a
+// permit of "*" may write to it.
 func (r *Router) authorize(ctx context.Context, w *work, pathTenant string) error {
+	if err := r.checkPermit(ctx, w, pathTenant); err != nil {
+		return err
+	}
+	return r.admitRate(w)
+}
+
+// checkPermit is the tenant check of authorize.
+func (r *Router) checkPermit(ctx context.Context, w *work, pathTenant string) error {
 	p := PermitFrom(ctx)
 	if p.All() {
 		return nil
@@ -196,13 +206,34 @@ func authorizeBatch(p *Permit, buf []byte) error {
 	for i := range req.Series {
 		labels := req.Series[i].Labels
 		account, _, project, _ := findTenantLabels(labels)
-		a, _ := parseLabelID(account)
-		pr, _ := parseLabelID(project)
-		if t := (Tenant{AccountID: a, ProjectID: pr}); !p.Allows(t) {
-			return forbidden(p, t.String(), "the labels of series "+truncate(remotewrite.FormatLabels(labels), 200))
+		t, alt := labelTenants(account, project)
+		for _, t := range []Tenant{t, alt} {
+			if !p.Allows(t) {
+				return forbidden(p, t.String(), "the labels of series "+truncate(remotewrite.FormatLabels(labels), 200))
+			}
 		}
 	}
 	return nil
+}
+
+// labelTenants reads a series' tenant labels two ways: as the router does
+// (parseLabelID) and as strconv.ParseUint does (which vminsert uses, e.g.
+// for "00000000005", 11 digits, which parseLabelID takes for 0). Where they
+// differ, the tenant check requires both to be allowed, so a spelling the
+// two read differently cannot slip past it.
+func labelTenants(account, project []byte) (Tenant, Tenant) {
+	a, _ := parseLabelID(account)
+	p, _ := parseLabelID(project)
+	return Tenant{a, p}, Tenant{strconvID(account), strconvID(project)}
+}
+
+// strconvID is a tenant label value read with strconv.ParseUint; 0 if invalid.
+func strconvID(v []byte) uint32 {
+	n, err := strconv.ParseUint(string(v), 10, 32)
+	if err != nil {
+		return 0
+	}
+	return uint32(n)
 }
 
 // forbidden is the 403 for a tenant outside the permit; it names the

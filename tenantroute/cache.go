@@ -14,6 +14,10 @@ type rewrite struct {
 	labelFields []byte // output labels as TimeSeries label fields
 	tenant      Tenant
 	ep          *endpoint // the endpoint of tenant
+	// drop is the relabeling stage that drops this label set; dropNone
+	// keeps it. A drop entry has no labels or endpoint: each occurrence is
+	// counted, not forwarded.
+	drop dropStage
 }
 
 // defaultCacheBytes bounds the memory of the rewrite cache (both generations).
@@ -142,7 +146,11 @@ func (r *Router) routeAllCached(w *work, series []remotewrite.Series) {
 		if e == nil {
 			e = r.routeAndRemember(w, s)
 		}
-		if e != nil {
+		switch {
+		case e == nil:
+		case e.drop != dropNone:
+			w.pipe.countDrop(e.drop, s)
+		default:
 			b := w.batchOf(e.ep, e.tenant)
 			b.buf = remotewrite.AppendSeriesLabelFields(b.buf, e.labelFields, s)
 			b.count(s)
@@ -154,12 +162,20 @@ func (r *Router) routeAllCached(w *work, series []remotewrite.Series) {
 }
 
 // routeAndRemember routes a series the cache does not know. It returns the
-// rewrite to store and to append with, or nil when the series was appended
-// already because it cannot be cached (it warned, or its labels are not
-// contiguous in its encoding).
+// rewrite to store and to append with (a drop entry for a series that
+// relabeling drops), or nil when the series was appended already because it
+// cannot be cached (it warned, or its labels are not contiguous in its
+// encoding).
 func (r *Router) routeAndRemember(w *work, s *remotewrite.Series) *rewrite {
 	key := s.LabelFields()
 	res := r.resolve(w, s, nil)
+	if res.drop != dropNone {
+		e := &rewrite{drop: res.drop}
+		if key != nil {
+			w.fresh = append(w.fresh, freshEntry{key: string(key), e: e})
+		}
+		return e
+	}
 	if key == nil || res.warned {
 		b := w.batchFor(res.tenant)
 		b.buf = remotewrite.AppendSeries(b.buf, res.labels, s)

@@ -33,14 +33,7 @@ func newGatedSender() *gatedSender {
 }
 
 func (g *gatedSender) Send(_ context.Context, url string, body []byte, stats remotewrite.BatchStats) remotewrite.SendResult {
-	raw, err := snappy.Decode(nil, body)
-	if err != nil {
-		panic(err)
-	}
-	var wr prompb.WriteRequest
-	if err := wr.Unmarshal(raw); err != nil {
-		panic(err)
-	}
+	wr := decodeBody(body)
 	var names []string
 	for _, s := range wr.Timeseries {
 		names = append(names, s.Labels[0].Value)

@@ -1,7 +1,10 @@
 package tenantroute
 
 import (
+	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -64,4 +67,37 @@ func (c *endpointCache) get(t Tenant) *endpoint {
 		c.byKey.Store(t, ep)
 	}
 	return ep
+}
+
+// tenantBases parses routing.tenant_urls into the base URL per tenant. The
+// URLs are looked up once per tenant, when its endpoint is created, so the
+// map costs nothing per request.
+func tenantBases(urls map[string]string, mode Mode) (map[Tenant]string, error) {
+	if len(urls) == 0 {
+		return nil, nil
+	}
+	if mode != SplitMode {
+		return nil, errors.New("routing.tenant_urls needs routing.split_tenants: true")
+	}
+	bases := make(map[Tenant]string, len(urls))
+	for key, base := range urls {
+		t, err := ParseTenant(key)
+		if err != nil {
+			return nil, fmt.Errorf("routing.tenant_urls: %w", err)
+		}
+		if base = strings.TrimRight(base, "/"); base == "" {
+			return nil, fmt.Errorf("routing.tenant_urls: tenant %s has an empty URL", key)
+		}
+		bases[t] = base
+	}
+	return bases, nil
+}
+
+// tenantBase is the base URL tenant t's requests go to: its own from
+// routing.tenant_urls, else datasource_url.
+func (r *Router) tenantBase(t Tenant) string {
+	if base, ok := r.bases[t]; ok {
+		return base
+	}
+	return r.base
 }

@@ -15,11 +15,18 @@ type resolved struct {
 	// warned is true when a tenant warning was raised: such a series is never
 	// cached, so that every occurrence is counted and may be logged.
 	warned bool
+	// drop is the relabeling stage that dropped the series (dropNone: kept);
+	// a dropped series has no labels and no tenant.
+	drop dropStage
 }
 
 // route rewrites one series, resolves its tenant and appends it to its batch.
 func (r *Router) route(w *work, s *remotewrite.Series, override []remotewrite.Label) {
 	res := r.resolve(w, s, override)
+	if res.drop != dropNone {
+		w.pipe.countDrop(res.drop, s)
+		return
+	}
 	b := w.batchFor(res.tenant)
 	if res.rewritten {
 		b.buf = remotewrite.AppendSeries(b.buf, res.labels, s)
@@ -29,15 +36,16 @@ func (r *Router) route(w *work, s *remotewrite.Series, override []remotewrite.La
 	b.count(s)
 }
 
-// resolve applies metric_format (and the path tenant's labels) to one
-// series, and finds its tenant for the router's mode, raising the mode's
+// resolve rewrites one series' labels (relabel_configs, metric_format with
+// the path tenant's labels, write_relabel_configs: see pipeline) and finds
+// its tenant for the router's mode from the result, raising the mode's
 // tenant warnings.
 func (r *Router) resolve(w *work, s *remotewrite.Series, override []remotewrite.Label) resolved {
 	in := w.inputLabels(s)
-	res := resolved{labels: in}
-	if override != nil || !r.format.Identity() {
-		w.labels, w.values = r.format.Apply(w.labels[:0], w.values[:0], in, override)
-		res.labels, res.rewritten = w.labels, true
+	res := resolved{}
+	res.labels, res.rewritten, res.drop = r.rewriteLabels(w, in, override)
+	if res.drop != dropNone {
+		return res
 	}
 	switch r.mode {
 	case SplitMode:

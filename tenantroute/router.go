@@ -43,6 +43,12 @@ type Options struct {
 	SplitTenants bool
 	// Format is the compiled metric_format; nil passes labels unchanged.
 	Format *relabel.Format
+	// FormatMatch selects the series Format applies to (routing.format_match);
+	// nil selects the series that carry Format's query key label.
+	FormatMatch *relabel.Selector
+	// Relabel and WriteRelabel are relabel_configs, applied before Format,
+	// and write_relabel_configs, applied after it; nil when none.
+	Relabel, WriteRelabel *relabel.Rules
 	// MaxParallelSends bounds the upstream requests in flight for one
 	// incoming request in split mode (default 16).
 	MaxParallelSends int
@@ -55,6 +61,11 @@ type Options struct {
 	// several requests in flight.
 	MaxInflightPerEndpoint int
 	Logger                 *slog.Logger
+	// TenantRate limits the samples per second per tenant; nil: no limit.
+	TenantRate *TenantRate
+	// TenantURLs maps tenants ("A" or "A:B") to the datasource_url their
+	// requests go to in SplitMode instead of BaseURL (routing.tenant_urls).
+	TenantURLs map[string]string
 }
 
 // Sender delivers one snappy-compressed RW1 body to an upstream URL.
@@ -71,6 +82,7 @@ type Router struct {
 	fixed     Tenant // the tenant of FixedTenant mode
 	base      string // datasource_url without trailing slash
 	format    *relabel.Format
+	pipe      pipeline // relabeling around format; see rewriteLabels
 	sender    Sender
 	parallel  int
 	inflight  int // upstream requests in flight per endpoint at most
@@ -78,12 +90,16 @@ type Router struct {
 	endpoints endpointCache
 	cache     *rewriteCache // nil when series pass unchanged (see unchanged)
 	pool      sync.Pool     // of *work
+	rate      *TenantRate   // nil: no per-tenant rate limit (see rate.go)
+
+	// bases are the SplitMode tenants with a base URL of their own (see endpoints.go).
+	bases map[Tenant]string
 }
 
 // New validates opts and returns a Router that sends through sender.
 func New(opts Options, sender Sender) (*Router, error) {
 	r := &Router{base: strings.TrimRight(opts.BaseURL, "/"), format: opts.Format, sender: sender,
-		parallel: opts.MaxParallelSends, warn: newWarner(opts.Logger)}
+		parallel: opts.MaxParallelSends, warn: newWarner(opts.Logger), rate: opts.TenantRate}
 	if r.base == "" {
 		return nil, errors.New("tenantroute: datasource_url is empty")
 	}
@@ -101,11 +117,18 @@ func New(opts Options, sender Sender) (*Router, error) {
 		}
 		r.format = f
 	}
+	var err error
+	if r.pipe, err = newPipeline(opts, r.format); err != nil {
+		return nil, err
+	}
 	if err := r.setMode(opts); err != nil {
 		return nil, err
 	}
 	if r.inflight <= 0 {
 		r.inflight = defaultInflight(r.mode)
+	}
+	if r.bases, err = tenantBases(opts.TenantURLs, r.mode); err != nil {
+		return nil, err
 	}
 	r.endpoints.init(r)
 	if !r.unchanged() {
@@ -158,7 +181,7 @@ func (r *Router) buildURL(t Tenant) string {
 	case MultitenantMode:
 		return r.base + "/insert/multitenant/prometheus/api/v1/write"
 	default:
-		return r.base + "/insert/" + t.String() + "/prometheus/api/v1/write"
+		return r.tenantBase(t) + "/insert/" + t.String() + "/prometheus/api/v1/write"
 	}
 }
 
@@ -175,7 +198,7 @@ func (r *Router) Process(ctx context.Context, req *remotewrite.Request, pathTena
 	if err != nil {
 		return err
 	}
-	if r.unchanged() && override == nil && req.Compressed != nil && !restricted(ctx) {
+	if r.unchanged() && override == nil && req.Compressed != nil && !r.guarded(ctx) {
 		return r.forwardUnchanged(ctx, w, req)
 	}
 	if r.cache != nil && override == nil {
@@ -185,6 +208,7 @@ func (r *Router) Process(ctx context.Context, req *remotewrite.Request, pathTena
 			r.route(w, &req.Series[i], override)
 		}
 	}
+	w.pipe.flushDrops()
 	w.addMetadata(req.Metadata, defaultTenant)
 	if err := r.authorize(ctx, w, pathTenant); err != nil { // before anything is sent: see auth.go
 		return err

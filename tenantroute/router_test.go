@@ -28,7 +28,9 @@ func newRecorder() *recorder {
 	return &recorder{byURL: map[string][]prompb.TimeSeries{}, meta: map[string][]prompb.MetricMetadata{}, status: map[string]int{}}
 }
 
-func (r *recorder) Send(_ context.Context, url string, body []byte, stats remotewrite.BatchStats) remotewrite.SendResult {
+// decodeBody decodes a snappy RW1 body with the reference decoders; a
+// Sender in a test panics on a body that is not one.
+func decodeBody(body []byte) prompb.WriteRequest {
 	raw, err := snappy.Decode(nil, body)
 	if err != nil {
 		panic(err)
@@ -37,6 +39,11 @@ func (r *recorder) Send(_ context.Context, url string, body []byte, stats remote
 	if err := wr.Unmarshal(raw); err != nil {
 		panic(err)
 	}
+	return wr
+}
+
+func (r *recorder) Send(_ context.Context, url string, body []byte, stats remotewrite.BatchStats) remotewrite.SendResult {
+	wr := decodeBody(body)
 	if stats.Series != len(wr.Timeseries) {
 		panic("BatchStats.Series does not match the body")
 	}
@@ -109,7 +116,9 @@ func (b *bodyRecorder) Send(_ context.Context, url string, body []byte, _ remote
 // without splitting, the producer's compressed body goes upstream byte for
 // byte; with either, it is rebuilt.
 func TestUnchangedRequestsAreForwardedAsReceived(t *testing.T) {
-	req := decoded(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{ts("__name__", "y", "vm_account_id", "1")}})
+	// The series carries the query key label: metric_format applies only to
+	// such series by default (routing.format_match).
+	req := decoded(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{ts("__name__", "y", "for", "q", "vm_account_id", "1")}})
 	for _, tc := range []struct {
 		opts      Options
 		format    map[string]string

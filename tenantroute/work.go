@@ -66,6 +66,7 @@ type work struct {
 	labels   []remotewrite.Label // rewritten labels of the current series
 	values   []byte              // rendered label values of the current series
 	stripped []remotewrite.Label // labels without the tenant labels (SplitMode)
+	pipe     pipeScratch         // relabeling scratch and drop counts
 
 	override    [2]remotewrite.Label // tenant labels from the request path
 	overrideBuf []byte
@@ -102,6 +103,7 @@ func (w *work) clearRefs() {
 	clear(w.labels[:cap(w.labels)])
 	clear(w.stripped[:cap(w.stripped)])
 	clear(w.input[:cap(w.input)])
+	w.pipe.clearRefs()
 	clear(w.hits[:cap(w.hits)])
 	all := w.batches[:cap(w.batches)]
 	for i := range all {

@@ -37,6 +37,10 @@ type options struct {
 	logLevel   string
 	logFormat  string
 	version    bool
+	// dryRun (-dry-run, or the check subcommand) validates the config and
+	// shows what happens to each of series instead of serving (dryrun.go).
+	dryRun bool
+	series []string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -48,11 +52,18 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "validate the config, print what each -series would become and where it would go, and exit")
+	fs.Func("series", `a sample series for -dry-run, e.g. 'anomaly_score{for="q1",vm_account_id="5"}' (repeatable)`,
+		func(s string) error { o.series = append(o.series, s); return nil })
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: scoreproxy -config FILE [flags]\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: scoreproxy -config FILE [flags]\n"+
+			"       scoreproxy check -config FILE [-series SERIES]... (same as -dry-run)\n\n"+
 			"scoreproxy receives Prometheus remote write, renames series per vmanomaly's metric_format,\n"+
 			"routes them to VictoriaMetrics tenants and forwards them upstream.\n\nFlags:\n")
 		fs.PrintDefaults()
+	}
+	if len(args) > 0 && args[0] == "check" { // `scoreproxy check ...` is `scoreproxy -dry-run ...`
+		o.dryRun, args = true, args[1:]
 	}
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -85,6 +96,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "scoreproxy:", err)
 		return 2
 	}
+	if opts.dryRun {
+		return dryRun(opts, stdout, stderr)
+	}
 	cfg, warnings, err := config.Load(opts.configPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "scoreproxy: invalid config:\n%s\n", indent(err.Error()))
@@ -97,7 +111,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cfg.Listen = opts.listen
 	}
 	app.Version, app.DebugOutput = version, stdout
-	if err := app.Serve(ctx, cfg, logger); err != nil {
+	hup := make(chan os.Signal, 1) // SIGHUP reloads the config file, see internal/app/reload.go
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	ro := app.ReloadOptions{ConfigPath: opts.configPath, Listen: opts.listen, Signals: hup}
+	if err := app.ServeReloadable(ctx, cfg, logger, nil, ro); err != nil {
 		logger.Error("scoreproxy stopped", "error", err)
 		return 1
 	}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -9,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sync"
 
 	"github.com/VictoriaMetrics/metrics"
 
@@ -35,6 +35,9 @@ type Proxy struct {
 	health  *remotewrite.HealthChecker
 	queue   *queue.Queue // nil unless queue.path is set
 	handler http.Handler
+	// writers are every writer's pipes (see writers.go); client, router,
+	// health and queue above are writers[0]'s.
+	writers []*writerPipe
 }
 
 // New (formerly cmd/scoreproxy's newProxy) wires receiver -> router ->
@@ -43,58 +46,31 @@ type Proxy struct {
 // queue.path set it opens the durable queue, which starts delivering what a
 // previous run left; the caller must close it (closeQueue).
 func New(cfg *config.Config, logger *slog.Logger) (*Proxy, error) {
-	w := cfg.Writer
-	client, err := remotewrite.NewClient(remotewrite.ClientConfig{
-		Timeout: w.Timeout, User: w.User, Password: w.Password,
-		BearerToken: w.BearerToken, BearerTokenFile: w.BearerTokenFile,
-		VerifyTLS: w.VerifyTLS, CAFile: w.CAFile, CertFile: w.TLSCertFile, KeyFile: w.TLSKeyFile,
-		UserAgent: "scoreproxy/" + Version, Compression: remotewrite.Compression(w.Compression), Logger: logger,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("writer: %w", err)
-	}
-	format, err := cfg.CompileFormat()
+	return build(cfg, logger, nil)
+}
+
+// build is New for a reload: a queue that prev (the running pipeline, or
+// nil) has open for the same writer is taken over, not opened again (see
+// writers.go and reload.go).
+func build(cfg *config.Config, logger *slog.Logger, prev *Proxy) (*Proxy, error) {
+	pipes, err := newWriters(cfg, logger, prev)
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{cfg: cfg, client: client}
-	// upstream delivers the router's (or the queue's) batches: remote write,
-	// or JSON lines with writer.output: import_json.
-	var upstream tenantroute.Sender = client
-	if w.Output == config.OutputImportJSON {
-		if upstream, err = remotewrite.NewImportJSON(client, w.ImportJSONPath, logger); err != nil {
-			return nil, err
-		}
-	}
-	sender := upstream
-	if w.Debug {
-		sender = remotewrite.NewDebugWriter(DebugOutput)
-	} else {
-		p.health = remotewrite.NewHealthChecker(client, w.HealthURL(), cfg.Server.HealthCheckInterval, logger)
-	}
-	if q := cfg.Queue; q.Enabled() {
-		p.queue, err = queue.Open(queue.Options{Dir: q.Path, MaxDiskBytes: q.MaxDiskBytes, SegmentBytes: q.SegmentBytes,
-			MaxRejectedBytes: q.MaxRejectedBytes, RetryMinInterval: q.RetryMinInterval, RetryMaxInterval: q.RetryMaxInterval,
-			DeliveryConcurrency: q.DeliveryConcurrency, MaxBatchBytes: q.MaxBatchBytes, Logger: logger}, upstream)
-		if err != nil {
-			return nil, fmt.Errorf("queue.path: %w", err)
-		}
-		sender = p.queue
-	}
-	p.router, err = tenantroute.New(tenantroute.Options{
-		BaseURL: w.BaseURL(), TenantID: w.TenantID, SplitTenants: cfg.Routing.SplitTenants,
-		MaxInflightPerEndpoint: cfg.Routing.MaxInflightPerEndpoint,
-		Format:                 format, Logger: logger,
-	}, sender)
-	if err != nil {
-		_ = p.closeQueue(context.Background())
-		return nil, err
-	}
+	// client, router, health and queue are the first writer's.
+	first := pipes[0]
+	p := &Proxy{cfg: cfg, writers: pipes, client: first.client, router: first.router, health: first.health, queue: first.queue}
+	proc, known := processor(pipes)
 	receiver := remotewrite.NewHandler(remotewrite.HandlerConfig{
 		MaxRequestBytes: cfg.Limits.MaxRequestBytes, MaxDecodedBytes: cfg.Limits.MaxDecodedBytes, Logger: logger,
-		Known: p.router,
-	}, p.router)
-	p.handler = p.routes(receiver)
+		Known: known,
+	}, &shapeLimit{lim: cfg.Limits.RequestLimits, next: proc})
+	guarded, err := newAuthenticator(cfg.Auth, newConcurrencyLimit(cfg.Limits.MaxConcurrentRequests, receiver), logger)
+	if err != nil {
+		_ = closeWriters(context.Background(), pipes, prev)
+		return nil, err
+	}
+	p.handler = p.routes(guarded)
 	return p, nil
 }
 
@@ -129,15 +105,29 @@ func (p *Proxy) routes(receiver http.Handler) http.Handler {
 // whether the upstream answers its health_path; with one, whether the queue
 // takes data (not full): an upstream outage is what the queue is for, and
 // stays visible in scoreproxy_upstream_ready and the queue metrics.
+// With writers:, every writer must be ready, since each must take its copy.
 func (p *Proxy) ready() (bool, string) {
-	if p.queue != nil {
-		return p.queue.Ready()
+	for _, wp := range p.writers {
+		if ok, why := wp.ready(); !ok {
+			if len(p.writers) > 1 {
+				why = wp.label() + ": " + why
+			}
+			return false, why
+		}
 	}
-	if p.health == nil { // writer.debug: printing is always possible
+	return true, ""
+}
+
+// ready is Proxy.ready for one writer.
+func (wp *writerPipe) ready() (bool, string) {
+	if wp.queue != nil {
+		return wp.queue.Ready()
+	}
+	if wp.health == nil { // writer.debug: printing is always possible
 		return true, ""
 	}
-	if !p.health.Ready() {
-		return false, "upstream " + p.cfg.Writer.HealthURL() + " is not healthy (see the log)"
+	if !wp.health.Ready() {
+		return false, "upstream " + wp.cfg.HealthURL() + " is not healthy (see the log)"
 	}
 	return true, ""
 }
@@ -145,10 +135,13 @@ func (p *Proxy) ready() (bool, string) {
 // closeQueue stops the queue's workers and closes its files within ctx;
 // undelivered data stays on disk for the next start. No-op without a queue.
 func (p *Proxy) closeQueue(ctx context.Context) error {
-	if p.queue == nil {
-		return nil
+	var errs []error
+	for _, wp := range p.writers {
+		if wp.queue != nil {
+			errs = append(errs, wp.queue.Close(ctx))
+		}
 	}
-	return p.queue.Close(ctx)
+	return errors.Join(errs...)
 }
 
 // Serve runs the proxy on cfg.Listen until ctx is done, then shuts down
@@ -162,42 +155,54 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 // cfg.Listen), so an in-process user such as `go run ./bench demo` runs the
 // binary's exact server on a port it picked. It closes ln.
 func ServeListener(ctx context.Context, cfg *config.Config, logger *slog.Logger, ln net.Listener) error {
-	p, err := New(cfg, logger)
+	return ServeReloadable(ctx, cfg, logger, ln, ReloadOptions{})
+}
+
+// ServeReloadable is ServeListener with hot reload: on POST /-/reload and
+// on every value of ro.Signals, the config is read again from ro.ConfigPath
+// and swapped in without a restart (see reload.go).
+func ServeReloadable(ctx context.Context, cfg *config.Config, logger *slog.Logger, ln net.Listener, ro ReloadOptions) error {
+	rl, err := newReloader(cfg, logger, ro)
 	if err != nil {
 		if ln != nil {
 			ln.Close()
 		}
 		return err
 	}
-	defer p.client.Close()
+	p := rl.current()
 	defer func() { // on the early returns; after a clean shutdown it is a no-op
 		closeCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 		defer cancel()
-		_ = p.closeQueue(closeCtx)
+		_ = rl.close(closeCtx)
 	}()
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 			return fmt.Errorf("listen: %w", err)
 		}
 	}
+	if cfg.Server.ServerTLS.Enabled() { // HTTPS, see tls.go
+		tc, err := serverTLSConfig(cfg.Server.ServerTLS, logger)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		ln = tls.NewListener(ln, tc)
+	}
 	srv := &http.Server{
-		Handler:           p.handler,
+		Handler:           rl,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 		ReadTimeout:       cfg.Server.ReadTimeout,
 		IdleTimeout:       cfg.Server.IdleTimeout,
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	healthCtx, stopHealth := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	if p.health != nil {
-		wg.Go(func() { p.health.Run(healthCtx) })
-	}
-	defer func() { stopHealth(); wg.Wait() }()
+	go rl.watch(ctx) // reload on SIGHUP
 
 	logger.Info("scoreproxy started", "version", Version, "listen", ln.Addr().String(),
 		"mode", p.router.Mode().String(), "upstream", redactedBase(cfg), "metric_format", len(cfg.Writer.MetricFormat) > 0,
-		"queue", cfg.Queue.Path, "debug", cfg.Writer.Debug, "output", cfg.Writer.Output, "compression", cfg.Writer.Compression)
+		"relabel_configs", len(cfg.RelabelConfigs), "write_relabel_configs", len(cfg.WriteRelabelConfigs),
+		"queue", cfg.Queue.Path, "debug", cfg.Writer.Debug, "output", cfg.Writer.Output, "compression", cfg.Writer.Compression,
+		"tls", cfg.Server.ServerTLS.Enabled(), "mtls", cfg.Server.TLSClientCAFile != "", "auth_credentials", len(cfg.Auth))
 	if cfg.Writer.Debug {
 		logger.Warn("writer.debug is true: upstream requests are printed to stdout, not sent; remove it to send for real")
 	}
@@ -217,7 +222,7 @@ func ServeListener(ctx context.Context, cfg *config.Config, logger *slog.Logger,
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	if err := p.closeQueue(shutdownCtx); err != nil {
+	if err := rl.close(shutdownCtx); err != nil {
 		return fmt.Errorf("closing the queue: %w", err)
 	}
 	logger.Info("scoreproxy stopped")

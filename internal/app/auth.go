@@ -1,0 +1,172 @@
+package app
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/scoreproxy/scoreproxy/config"
+	"github.com/scoreproxy/scoreproxy/remotewrite"
+	"github.com/scoreproxy/scoreproxy/tenantroute"
+)
+
+// Reasons of scoreproxy_auth_failures_total (forbidden_tenant is counted by
+// tenantroute, which decides it after routing).
+const (
+	authMissing     = "missing"     // no Authorization header
+	authInvalid     = "invalid"     // a token or user/password that matches no credential
+	authUnsupported = "unsupported" // an Authorization scheme other than Bearer and Basic
+)
+
+var authFailures = map[string]*metrics.Counter{}
+
+func init() {
+	for _, r := range []string{authMissing, authInvalid, authUnsupported} {
+		authFailures[r] = metrics.GetOrCreateCounter(`scoreproxy_auth_failures_total{reason="` + r + `"}`)
+	}
+	metrics.GetOrCreateCounter(`scoreproxy_auth_failures_total{reason="forbidden_tenant"}`)
+}
+
+// credential is one auth: entry with its secrets hashed: comparing SHA-256
+// digests with subtle.ConstantTimeCompare takes the same time whatever the
+// length of the secret and of the guess, and the plain secret is not kept.
+type credential struct {
+	bearer     bool
+	token      [sha256.Size]byte // bearer
+	user, pass [sha256.Size]byte // basic
+	permit     *tenantroute.Permit
+}
+
+// authenticator requires a valid credential on every request it wraps (the
+// write paths) and passes the credential's tenant permit on in the request
+// context, where the router enforces it (tenantroute.Permit). Secrets never
+// reach logs, metrics or answers: a failure names only its reason.
+type authenticator struct {
+	creds     []credential
+	challenge []string // WWW-Authenticate values
+	next      http.Handler
+	log       *slog.Logger
+	limit     *remotewrite.LogLimiter
+}
+
+// newAuthenticator wraps next with the auth: credentials; nil creds: next.
+func newAuthenticator(creds []config.Credential, next http.Handler, logger *slog.Logger) (http.Handler, error) {
+	if len(creds) == 0 {
+		return next, nil
+	}
+	a := &authenticator{next: next, log: logger, limit: remotewrite.NewLogLimiter(defaultLogEvery, 5)}
+	hasBearer, hasBasic := false, false
+	for i, c := range creds {
+		patterns := make([]tenantroute.TenantPattern, 0, len(c.Tenants))
+		for _, s := range c.Tenants {
+			pt, err := tenantroute.ParseTenantPattern(s)
+			if err != nil {
+				return nil, fmt.Errorf("auth[%d].tenants: %w", i, err)
+			}
+			patterns = append(patterns, pt)
+		}
+		cr := credential{permit: tenantroute.NewPermit(c.Name, patterns)}
+		if c.BearerToken != "" {
+			cr.bearer, cr.token, hasBearer = true, sha256.Sum256([]byte(c.BearerToken)), true
+		} else {
+			cr.user, cr.pass, hasBasic = sha256.Sum256([]byte(c.Username)), sha256.Sum256([]byte(c.Password)), true
+		}
+		a.creds = append(a.creds, cr)
+	}
+	if hasBearer {
+		a.challenge = append(a.challenge, `Bearer realm="scoreproxy"`)
+	}
+	if hasBasic {
+		a.challenge = append(a.challenge, `Basic realm="scoreproxy", charset="UTF-8"`)
+	}
+	return a, nil
+}
+
+// ServeHTTP authenticates from the headers alone, before the body is read,
+// so an unauthenticated request costs no decoding and no concurrency slot.
+func (a *authenticator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	permit, reason := a.authenticate(r)
+	if permit == nil {
+		a.refuse(w, r, reason)
+		return
+	}
+	a.next.ServeHTTP(w, r.WithContext(tenantroute.WithPermit(r.Context(), permit)))
+}
+
+// authenticate returns the permit of the credential r presents, or nil and
+// why not. Every credential is compared, whichever matches, so the time
+// taken does not tell how many were tried.
+func (a *authenticator) authenticate(r *http.Request) (*tenantroute.Permit, string) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return nil, authMissing
+	}
+	var token, user, pass [sha256.Size]byte
+	bearer := false
+	if t, ok := cutPrefixFold(h, "Bearer "); ok {
+		token, bearer = sha256.Sum256([]byte(strings.TrimSpace(t))), true
+	} else if u, p, ok := r.BasicAuth(); ok {
+		user, pass = sha256.Sum256([]byte(u)), sha256.Sum256([]byte(p))
+	} else {
+		return nil, authUnsupported
+	}
+	var found *tenantroute.Permit
+	for i := range a.creds {
+		c := &a.creds[i]
+		var eq int
+		if c.bearer {
+			eq = subtle.ConstantTimeCompare(token[:], c.token[:])
+			eq &= boolInt(bearer)
+		} else {
+			eq = subtle.ConstantTimeCompare(user[:], c.user[:]) & subtle.ConstantTimeCompare(pass[:], c.pass[:])
+			eq &= boolInt(!bearer)
+		}
+		if eq == 1 && found == nil {
+			found = c.permit
+		}
+	}
+	if found == nil {
+		return nil, authInvalid
+	}
+	return found, ""
+}
+
+// refuse answers 401 with the challenges; the message says what to send,
+// never what was sent.
+func (a *authenticator) refuse(w http.ResponseWriter, r *http.Request, reason string) {
+	authFailures[reason].Inc()
+	if ok, suppressed := a.limit.Allow("auth_" + reason); ok {
+		a.log.Warn("refused unauthenticated remote-write request", "path", r.URL.Path, "remote", r.RemoteAddr,
+			"reason", reason, "suppressed_since_last", suppressed)
+	}
+	for _, c := range a.challenge {
+		w.Header().Add("WWW-Authenticate", c)
+	}
+	msg := map[string]string{
+		authMissing:     "authentication required: send one of the credentials of the proxy's auth: section",
+		authInvalid:     "invalid credentials: the bearer token or username/password matches no credential of the proxy's auth: section",
+		authUnsupported: "unsupported Authorization scheme: use Bearer <token> or Basic",
+	}[reason]
+	http.Error(w, msg, http.StatusUnauthorized)
+}
+
+// cutPrefixFold is strings.CutPrefix ignoring the case of prefix (the auth
+// scheme is case-insensitive, RFC 9110 section 11.1).
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) < len(prefix) || !strings.EqualFold(s[:len(prefix)], prefix) {
+		return "", false
+	}
+	return s[len(prefix):], true
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
