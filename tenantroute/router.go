@@ -186,7 +186,9 @@ func (r *Router) buildURL(t Tenant) string {
 }
 
 // Process implements remotewrite.Processor.
-func (r *Router) Process(ctx context.Context, req *remotewrite.Request, pathTenant string) error {
+func (r *Router) Process(ctx context.Context, req *remotewrite.Request, pathTenant string) (err error) {
+	vote := gateVote{gate: sendGateFrom(ctx)}
+	defer func() { vote.finish(err) }()
 	if len(req.Series) == 0 && len(req.Metadata) == 0 {
 		return nil
 	}
@@ -199,6 +201,9 @@ func (r *Router) Process(ctx context.Context, req *remotewrite.Request, pathTena
 		return err
 	}
 	if r.unchanged() && override == nil && req.Compressed != nil && !r.guarded(ctx) {
+		if !vote.pass() {
+			return ErrRefusedElsewhere
+		}
 		return r.forwardUnchanged(ctx, w, req)
 	}
 	if r.cache != nil && override == nil {
@@ -212,6 +217,9 @@ func (r *Router) Process(ctx context.Context, req *remotewrite.Request, pathTena
 	w.addMetadata(req.Metadata, defaultTenant)
 	if err := r.authorize(ctx, w, pathTenant); err != nil { // before anything is sent: see auth.go
 		return err
+	}
+	if !vote.pass() { // another writer refused the request (see SendGate)
+		return ErrRefusedElsewhere
 	}
 	return r.send(ctx, w, started)
 }

@@ -52,7 +52,7 @@ func tenantSyntaxError(s string) error {
 // vminsert does: a uint32 in base 10, anything else counts as 0. ok is false
 // for a value vminsert would have replaced by 0.
 func parseLabelID(v []byte) (id uint32, ok bool) {
-	if len(v) == 0 || len(v) > 10 {
+	if len(v) == 0 {
 		return 0, false
 	}
 	var n uint64
@@ -60,10 +60,11 @@ func parseLabelID(v []byte) (id uint32, ok bool) {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
-		n = n*10 + uint64(c-'0')
-	}
-	if n > 1<<32-1 {
-		return 0, false
+		// Leading zeros do not count against the range, as in
+		// strconv.ParseUint: "0000000000005" is 5.
+		if n = n*10 + uint64(c-'0'); n > 1<<32-1 {
+			return 0, false
+		}
 	}
 	return uint32(n), true
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -58,11 +59,20 @@ func TestParseLabelID(t *testing.T) {
 		{"0", 0, true}, {"42", 42, true}, {"007", 7, true}, {"4294967295", 4294967295, true},
 		{"4294967296", 0, false}, {"99999999999", 0, false}, {"", 0, false}, {"-1", 0, false},
 		{"+1", 0, false}, {"1.0", 0, false}, {"abc", 0, false}, {" 1", 0, false},
+		{"0000000000005", 5, true}, {"000000000004294967295", 4294967295, true}, {"1_000", 0, false},
 	}
 	for _, tc := range cases {
 		got, ok := parseLabelID([]byte(tc.in))
 		if got != tc.want || ok != tc.wantOK {
 			t.Errorf("parseLabelID(%q) = %d, %v; want %d, %v", tc.in, got, ok, tc.want, tc.wantOK)
+		}
+		// vminsert reads the labels with strconv.ParseUint(v, 10, 32).
+		ref, err := strconv.ParseUint(tc.in, 10, 32)
+		if err != nil {
+			ref = 0 // and vminsert uses 0
+		}
+		if uint64(got) != ref || ok != (err == nil) {
+			t.Errorf("parseLabelID(%q) = %d, %v; strconv.ParseUint says %d, %v", tc.in, got, ok, ref, err)
 		}
 	}
 }

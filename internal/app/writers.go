@@ -217,6 +217,11 @@ func (s *switchSender) Send(ctx context.Context, url string, body []byte, stats 
 type fanout struct{ writers []*writerPipe }
 
 func (f *fanout) Process(ctx context.Context, req *remotewrite.Request, pathTenant string) error {
+	if !tenantroute.PermitFrom(ctx).All() {
+		// A restricted credential: no writer may send until every writer
+		// has checked the request's tenants (403 forwards nothing).
+		ctx = tenantroute.WithSendGate(ctx, tenantroute.NewSendGate(len(f.writers)))
+	}
 	errs := make([]error, len(f.writers))
 	var wg sync.WaitGroup
 	for i, wp := range f.writers[1:] {
@@ -232,8 +237,8 @@ func (f *fanout) Process(ctx context.Context, req *remotewrite.Request, pathTena
 func (f *fanout) combine(errs []error) error {
 	pick := -1
 	for i, err := range errs {
-		if err == nil {
-			continue
+		if err == nil || errors.Is(err, tenantroute.ErrRefusedElsewhere) {
+			continue // the refusal itself is another writer's error
 		}
 		if pick < 0 {
 			pick = i

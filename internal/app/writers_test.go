@@ -180,3 +180,50 @@ routing:
 		t.Errorf("the tenant_urls cluster received\n%v\nwant\n%v", got, wantB)
 	}
 }
+
+// writers: with auth: a credential bound to 5:0 writes through two writers
+// only when both send to tenants it may write; when one writer would send
+// to 7:0 the request is refused with 403 naming it, and neither writer
+// forwards anything (the writers wait for each other's tenant check).
+func TestWritersAuthRefusalForwardsNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		bTenant  string
+		wantCode int
+	}{
+		{"both writers to 5:0", "5:0", http.StatusNoContent},
+		{"writer b to 7:0", "7:0", http.StatusForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, aSrv := newUpstream(t)
+			b, bSrv := newUpstream(t)
+			_, proxy := newWritersProxy(t, authConfig+fmt.Sprintf(`
+writers:
+  - datasource_url: %s/
+    tenant_id: "5:0"
+  - name: b
+    datasource_url: %s/
+    tenant_id: %q
+`, aSrv.URL, bSrv.URL, tc.bTenant))
+			code, _, body := postWith(t, proxy.URL+"/api/v1/write", tenantSeries(""), bearer("secret-five"))
+			if code != tc.wantCode {
+				t.Fatalf("got %d %q, want %d", code, body, tc.wantCode)
+			}
+			if code == http.StatusNoContent {
+				if len(a.forwarded()) == 0 || len(b.forwarded()) == 0 {
+					t.Errorf("allowed request: writer a got %v, writer b got %v; want both", a.forwarded(), b.forwarded())
+				}
+				return
+			}
+			if !strings.Contains(body, "7:0") {
+				t.Errorf("403 body %q does not name tenant 7:0", body)
+			}
+			if got := orEmpty(a.forwarded()); len(got) != 0 {
+				t.Errorf("writer a forwarded %v of a refused request", got)
+			}
+			if got := orEmpty(b.forwarded()); len(got) != 0 {
+				t.Errorf("writer b forwarded %v of a refused request", got)
+			}
+		})
+	}
+}
