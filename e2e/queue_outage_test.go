@@ -62,4 +62,11 @@ func TestQueueUpstreamOutage(t *testing.T) {
 	eventually(t, "the queue to drain", 30*time.Second, func() bool {
 		return metricValue(t, sp, "scoreproxy_queue_pending_blocks", nil) == 0
 	})
+	// The backlog went out in groups (spliced snappy blocks, see queue/splice.go),
+	// which VictoriaMetrics took: every sample was read back above.
+	requests := metricValue(t, sp, "vmanomaly_writer_responses", map[string]string{"code": "204"})
+	t.Logf("%d acknowledged requests delivered in %v upstream requests", len(ids), requests)
+	if requests == 0 || requests >= float64(len(ids)) {
+		t.Errorf("%v upstream requests delivered %d acknowledged requests; want the backlog grouped into fewer", requests, len(ids))
+	}
 }

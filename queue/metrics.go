@@ -36,14 +36,17 @@ type queueMetrics struct {
 
 func newQueueMetrics(q *Queue) *queueMetrics {
 	s := metrics.NewSet()
+	// The queue-wide series are labelled with the queue's directory: with
+	// several writers (writers:) each has a queue of its own.
+	path := `{path="` + escapeLabel(q.opts.Dir) + `"}`
 	m := &queueMetrics{
 		set:            s,
-		fsync:          s.NewHistogram(metricFsync),
-		corrupted:      s.NewCounter(metricCorrupted),
-		corruptedBytes: s.NewCounter(metricCorruptedBytes),
-		quotaExceeded:  s.NewCounter(metricQuotaExceeded),
+		fsync:          s.NewHistogram(metricFsync + path),
+		corrupted:      s.NewCounter(metricCorrupted + path),
+		corruptedBytes: s.NewCounter(metricCorruptedBytes + path),
+		quotaExceeded:  s.NewCounter(metricQuotaExceeded + path),
 	}
-	s.NewGauge(metricMaxBytes, func() float64 { return float64(q.opts.MaxDiskBytes) })
+	s.NewGauge(metricMaxBytes+path, func() float64 { return float64(q.opts.MaxDiskBytes) })
 	metrics.RegisterSet(s)
 	return m
 }

@@ -50,6 +50,9 @@ func (q *Queue) openExisting() error {
 	q.log, err = loadLog(filepath.Join(q.opts.Dir, logDir), q.opts, &q.pending, cursors, minNext,
 		func(c corruption) { q.reportCorruption(c, "at start-up") },
 		func(r scanned) {
+			// Never give this id to a new endpoint: after a restart its
+			// records would look like the new endpoint's.
+			q.nextID = max(q.nextID, r.endpoint+1)
 			q.m.corrupted.Inc()
 			q.m.corruptedBytes.Add(int(r.end - r.at.off))
 			q.logger.Warn("queue: a record's endpoint directory is gone; the block is lost",

@@ -485,7 +485,8 @@ func TestQueueReportsCorruptionAtStartUp(t *testing.T) {
 		t.Fatalf("log lacks %s:\n%s", want, logs.String())
 	}
 	page := scrapeMetrics()
-	for _, want := range []string{"scoreproxy_queue_corrupted_records_total 1", fmt.Sprintf("scoreproxy_queue_corrupted_bytes_total %d", lost)} {
+	path := `{path="` + escapeLabel(dir) + `"}`
+	for _, want := range []string{"scoreproxy_queue_corrupted_records_total" + path + " 1", fmt.Sprintf("scoreproxy_queue_corrupted_bytes_total%s %d", path, lost)} {
 		if !strings.Contains(page, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -153,4 +154,36 @@ func TestQueueRefusesOlderLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	openTestQueue(t, dir, newFakeUpstream(), nil)
+}
+
+// Records whose endpoint directory was removed are reported lost at
+// start-up, do not hold their segment, and their id is never reused.
+func TestQueueRecordsOfARemovedEndpoint(t *testing.T) {
+	dir := t.TempDir()
+	down := newFakeUpstream()
+	down.setAnswer(func(string) (remotewrite.SendResult, bool) { return remotewrite.SendResult{StatusCode: 503}, true })
+	q := openTestQueue(t, dir, down, nil)
+	mustSend(t, q, "http://a/write", "orphan")
+	closeQueue(t, q)
+	if err := os.RemoveAll(filepath.Join(dir, dirName("http://a/write"))); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	up := newFakeUpstream()
+	q = openTestQueue(t, dir, up, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	if !strings.Contains(logs.String(), "endpoint directory is gone") || !strings.Contains(scrapeMetrics(), `scoreproxy_queue_corrupted_records_total{path="`+escapeLabel(dir)+`"} 1`) {
+		t.Fatalf("the lost record was not reported; logs:\n%s", logs.String())
+	}
+	mustSend(t, q, "http://b/write", "new")
+	if id := q.endpoints["http://b/write"].id; id == 1 {
+		t.Fatal("the new endpoint took the id of the removed one")
+	}
+	waitUntil(t, "delivery", func() bool { return q.PendingBytes() == 0 && len(up.got("http://b/write")) == 1 })
+	closeQueue(t, q)
+	again := newFakeUpstream()
+	openTestQueue(t, dir, again, nil)
+	time.Sleep(50 * time.Millisecond)
+	if got := again.got("http://b/write"); len(got) != 0 {
+		t.Fatalf("after a restart the new endpoint got %v, want nothing (the orphan is not its record)", got)
+	}
 }
