@@ -42,10 +42,9 @@ type lane struct {
 }
 
 // sendBatch sends batch b through its endpoint's lane and returns b's answer.
-// The batch is compressed first, by its own producer's goroutine, so that a
-// group's leader only has to join compressed blocks (see joinSnappy).
+// The batch is compressed already (see Router.send), so that a group's
+// leader only has to join compressed blocks (see joinSnappy).
 func (r *Router) sendBatch(ctx context.Context, b *batch, serialize time.Duration) remotewrite.SendResult {
-	b.compress()
 	l := &b.ep.lane
 	l.mu.Lock()
 	if l.sending < l.limit {

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"time"
 
@@ -87,9 +88,19 @@ func checkShape(req *remotewrite.Request, lim config.RequestLimits) error {
 		return shapeError(reasonTooManySeries, "request has %d series, more than limits.max_series_per_request (%d); "+
 			"send smaller requests (Prometheus: queue_config.max_samples_per_send) or raise the limit", n, lim.MaxSeriesPerRequest)
 	}
+	short := shortLabelBytes(lim)
 	for i := range req.Series {
 		s := &req.Series[i]
 		if s.Known != nil {
+			continue
+		}
+		if lim.MaxLabelsPerSeries > 0 && len(s.Labels) > lim.MaxLabelsPerSeries {
+			return checkLabels(s.Labels, lim)
+		}
+		// A series whose encoded labels, names and values together, are
+		// no longer than both length limits cannot break either: that is
+		// almost every series, checked without looking at its labels.
+		if f := s.LabelFields(); f != nil && len(f) <= short {
 			continue
 		}
 		if err := checkLabels(s.Labels, lim); err != nil {
@@ -97,6 +108,19 @@ func checkShape(req *remotewrite.Request, lim config.RequestLimits) error {
 		}
 	}
 	return nil
+}
+
+// shortLabelBytes is the encoded label size up to which no label of a
+// series can exceed the name or value length limit.
+func shortLabelBytes(lim config.RequestLimits) int {
+	short := math.MaxInt
+	if lim.MaxLabelNameLength > 0 {
+		short = lim.MaxLabelNameLength
+	}
+	if lim.MaxLabelValueLength > 0 {
+		short = min(short, lim.MaxLabelValueLength)
+	}
+	return short
 }
 
 // checkLabels applies the per-series limits to one series' labels.
