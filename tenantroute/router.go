@@ -88,7 +88,7 @@ type Router struct {
 	inflight  int // upstream requests in flight per endpoint at most
 	warn      *warner
 	endpoints endpointCache
-	cache     *rewriteCache // nil when series pass unchanged (see unchanged)
+	cache     *rewriteCache // rewrites of the label sets seen (the identity when unchanged)
 	pool      sync.Pool     // of *work
 	rate      *TenantRate   // nil: no per-tenant rate limit (see rate.go)
 
@@ -131,9 +131,7 @@ func New(opts Options, sender Sender) (*Router, error) {
 		return nil, err
 	}
 	r.endpoints.init(r)
-	if !r.unchanged() {
-		r.cache = newRewriteCache(defaultCacheBytes)
-	}
+	r.cache = newRewriteCache(defaultCacheBytes)
 	r.pool.New = func() any { return &work{endpoints: &r.endpoints, index: map[Tenant]int{}} }
 	return r, nil
 }

@@ -1,6 +1,7 @@
 package tenantroute
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -398,5 +399,46 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		if _, err := New(opts, newRecorder()); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%+v: got %v, want an error naming %s", opts, err, want)
 		}
+	}
+}
+
+// TestUnchangedRemembersCheckedSeries: in pass-through, a series checked
+// once without a warning is known to the rewrite cache, so the decoder
+// skips its labels the next time and it is not checked again; a series
+// that warned is checked (and counted) every time; the body still goes
+// upstream byte for byte.
+func TestUnchangedRemembersCheckedSeries(t *testing.T) {
+	up := &bodyRecorder{}
+	r := newTestRouter(t, Options{BaseURL: base, TenantID: Multitenant}, nil, up)
+	wr := &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{
+		ts("__name__", "y", "for", "q", "vm_account_id", "5"),
+		ts("__name__", "y", "for", "no-tenant"),
+	}}
+	raw, err := wr.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := warnings()["3"]
+	for round := range 3 {
+		var req remotewrite.Request
+		if err := remotewrite.DecodeWriteRequestKnown(raw, &req, r); err != nil {
+			t.Fatal(err)
+		}
+		req.Compressed = snappy.Encode(nil, raw)
+		if known := req.Series[0].Known != nil; known != (round > 0) {
+			t.Errorf("round %d: clean series known = %v, want %v", round, known, round > 0)
+		}
+		if req.Series[1].Known != nil {
+			t.Errorf("round %d: the series that warned is known; it must be checked every time", round)
+		}
+		if err := r.Process(context.Background(), &req, ""); err != nil {
+			t.Fatal(err)
+		}
+		if got := up.bodies[len(up.bodies)-1]; !bytes.Equal(got, req.Compressed) {
+			t.Errorf("round %d: the body was not forwarded as received", round)
+		}
+	}
+	if got := warnings()["3"] - before; got != 3 {
+		t.Errorf("case 3 warnings: %d, want 3 (one per request)", got)
 	}
 }

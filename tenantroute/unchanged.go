@@ -16,18 +16,33 @@ func (r *Router) unchanged() bool {
 }
 
 // forwardUnchanged checks every series for the tenant warnings of the mode,
-// then sends the request's original compressed body.
+// then sends the request's original compressed body. A series checked
+// before without a warning is in the rewrite cache (as its own, identity
+// rewrite), so the decoder did not even parse its labels (Series.Known):
+// it is skipped; the others are checked and, when clean, remembered.
 func (r *Router) forwardUnchanged(ctx context.Context, w *work, req *remotewrite.Request) error {
 	start := time.Now()
 	for i := range req.Series {
 		s := &req.Series[i]
+		if s.Known != nil {
+			continue
+		}
 		in := w.inputLabels(s)
+		warned := false
 		if r.mode == MultitenantMode {
-			r.checkMultitenant(in, in)
+			warned = r.checkMultitenant(in, in)
 		} else if _, ok, _, _ := findTenantLabels(in); ok {
 			r.warn.tenantLabels(in)
+			warned = true
+		}
+		if key := s.LabelFields(); !warned && key != nil {
+			k := string(key)
+			w.fresh = append(w.fresh, freshEntry{key: k, e: &rewrite{ep: r.endpoints.get(Tenant{}), labelFields: []byte(k)}})
 		}
 	}
+	r.cache.addAll(w.fresh)
+	clear(w.fresh)
+	w.fresh = w.fresh[:0]
 	series, samples, _, histograms := req.Totals()
 	w.batches = append(w.batches[:0], batch{})
 	b := &w.batches[0]
