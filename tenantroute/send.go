@@ -47,10 +47,21 @@ func (r *Router) send(ctx context.Context, w *work, started time.Time) error {
 func (r *Router) sendParallel(ctx context.Context, w *work, serialize time.Duration) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(r.parallel, len(w.batches)) {
+	workers := min(r.parallel, len(w.batches))
+	// Workers claim a few batches at a time when there are many, so that
+	// a request split over a thousand tenants does not make them contend
+	// for the counter a thousand times; a few batches still spread evenly.
+	chunk := max(1, len(w.batches)/(workers*8))
+	for range workers {
 		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(w.batches); i = int(next.Add(1) - 1) {
-				w.results[i] = r.sendBatch(ctx, &w.batches[i], serialize)
+			for {
+				first := int(next.Add(int64(chunk))) - chunk
+				if first >= len(w.batches) {
+					return
+				}
+				for i := first; i < min(first+chunk, len(w.batches)); i++ {
+					w.results[i] = r.sendBatch(ctx, &w.batches[i], serialize)
+				}
 			}
 		})
 	}
