@@ -19,12 +19,16 @@ func (r *Router) unchanged() bool {
 // then sends the request's original compressed body. A series checked
 // before without a warning is in the rewrite cache (as its own, identity
 // rewrite), so the decoder did not even parse its labels (Series.Known):
-// it is skipped; the others are checked and, when clean, remembered.
+// it is skipped; the others are checked and, when clean, remembered. A
+// request of known series allocates nothing.
 func (r *Router) forwardUnchanged(ctx context.Context, w *work, req *remotewrite.Request) error {
 	start := time.Now()
+	// The cache is consulted here too, not only by the decoder: a caller
+	// may decode without it (several writers share one decoded request).
+	w.hits = r.cache.lookupAll(w.hits[:0], req.Series)
 	for i := range req.Series {
 		s := &req.Series[i]
-		if s.Known != nil {
+		if w.hits[i] != nil {
 			continue
 		}
 		in := w.inputLabels(s)
