@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
 )
 
@@ -53,13 +52,7 @@ func tenantSeries(tenants ...string) *prompb.WriteRequest {
 // the status, the WWW-Authenticate header and the body.
 func postWith(t *testing.T, url string, wr *prompb.WriteRequest, auth func(*http.Request)) (int, string, string) {
 	t.Helper()
-	raw, err := wr.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(snappy.Encode(nil, raw)))
-	req.Header.Set("Content-Encoding", "snappy")
-	req.Header.Set("Content-Type", "application/x-protobuf")
+	req := newWriteRequest(t, url, wr)
 	if auth != nil {
 		auth(req)
 	}

@@ -150,7 +150,8 @@ func startProxyB(t testing.TB, cfg *config.Config) *httptest.Server {
 	return srv
 }
 
-func post(t *testing.T, url string, wr *prompb.WriteRequest) *http.Response {
+// newWriteRequest builds a snappy RW1 POST of wr to url, as Prometheus sends it.
+func newWriteRequest(t *testing.T, url string, wr *prompb.WriteRequest) *http.Request {
 	t.Helper()
 	raw, err := wr.Marshal()
 	if err != nil {
@@ -160,7 +161,12 @@ func post(t *testing.T, url string, wr *prompb.WriteRequest) *http.Response {
 	req.Header.Set("Content-Encoding", "snappy")
 	req.Header.Set("Content-Type", "application/x-protobuf")
 	req.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
-	resp, err := http.DefaultClient.Do(req)
+	return req
+}
+
+func post(t *testing.T, url string, wr *prompb.WriteRequest) *http.Response {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(newWriteRequest(t, url, wr))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,19 +19,7 @@ import (
 // startQueueProxy starts an in-process proxy whose queue is closed at the end of the test.
 func startQueueProxy(t *testing.T, yaml string) (*Proxy, *httptest.Server) {
 	t.Helper()
-	p, err := New(writeConfig(t, yaml), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(p.handler)
-	t.Cleanup(func() {
-		srv.Close()
-		if err := p.closeQueue(context.Background()); err != nil {
-			t.Errorf("closing the queue: %v", err)
-		}
-		p.client.Close()
-	})
-	return p, srv
+	return newWritersProxy(t, yaml)
 }
 
 // In split mode with a queue, a tenant whose requests the upstream refuses
