@@ -260,6 +260,9 @@ func TestQueueFailingEndpointsDoNotBlockOthers(t *testing.T) {
 		}
 	}
 	waitUntil(t, "the healthy endpoint's delivery", func() bool { return len(up.got(good)) == 20 })
+	// The worker records its progress after the upstream answered: wait for
+	// that too before reading the pending gauges.
+	waitUntil(t, "the healthy endpoint's progress", func() bool { return !q.endpoints[good].hasPending() })
 	waitUntil(t, "the bad endpoint's blocks to be set aside", func() bool {
 		return !q.endpoints[bad].hasPending()
 	})
