@@ -45,6 +45,12 @@ func TestQueueDiskQuota(t *testing.T) {
 
 	up.up(t, vm.Addr)
 	eventually(t, "/ready once the queue drained", 30*time.Second, func() bool { return readyStatus(t, sp) == http.StatusOK })
+	// /ready turns 200 as soon as one more block of the refused size fits;
+	// wait for the whole backlog to be delivered before expecting room for
+	// several requests.
+	eventually(t, "an empty queue", 30*time.Second, func() bool {
+		return metricValue(t, sp, "scoreproxy_queue_pending_bytes", nil) == 0
+	})
 	next := int64(len(load.acked)) + 1
 	for id := next; id < next+5; id++ {
 		if resp := pushOnce(t, sp.URL, id); resp.StatusCode != http.StatusNoContent {
