@@ -52,19 +52,21 @@ func (r *Router) sendParallel(ctx context.Context, w *work, serialize time.Durat
 	// a request split over a thousand tenants does not make them contend
 	// for the counter a thousand times; a few batches still spread evenly.
 	chunk := max(1, len(w.batches)/(workers*8))
-	for range workers {
-		wg.Go(func() {
-			for {
-				first := int(next.Add(int64(chunk))) - chunk
-				if first >= len(w.batches) {
-					return
-				}
-				for i := first; i < min(first+chunk, len(w.batches)); i++ {
-					w.results[i] = r.sendBatch(ctx, &w.batches[i], serialize)
-				}
+	work := func() {
+		for {
+			first := int(next.Add(int64(chunk))) - chunk
+			if first >= len(w.batches) {
+				return
 			}
-		})
+			for i := first; i < min(first+chunk, len(w.batches)); i++ {
+				w.results[i] = r.sendBatch(ctx, &w.batches[i], serialize)
+			}
+		}
 	}
+	for range workers - 1 {
+		wg.Go(work)
+	}
+	work() // the request's own goroutine is one of the workers
 	wg.Wait()
 }
 

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -45,6 +46,10 @@ type Spec struct {
 	ReadyPath string
 	// ReadyTimeout bounds that wait; DefaultReadyTimeout when zero.
 	ReadyTimeout time.Duration
+	// TLS, when set, says the process serves HTTPS: URL is https://ADDR and
+	// readiness is polled with this client TLS config (trusted CA and, for
+	// mTLS, a client certificate).
+	TLS *tls.Config
 }
 
 // Process is a started program. It is stopped by t.Cleanup of the test that
@@ -54,11 +59,13 @@ type Process struct {
 	Name string
 	// Addr is the 127.0.0.1:PORT address the process listens on.
 	Addr string
-	// URL is "http://" + Addr.
+	// URL is "http://" + Addr, or "https://" + Addr with Spec.TLS.
 	URL string
 
 	cmd  *exec.Cmd
 	logs *logBuffer
+	// client polls readiness (with Spec.TLS when set).
+	client *http.Client
 	// done is closed when the process has exited; waitErr is its exit error.
 	done    chan struct{}
 	waitErr error
@@ -92,11 +99,16 @@ func Start(t testing.TB, spec Spec) *Process {
 func start(t testing.TB, spec Spec) (*Process, error) {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
 	p := &Process{
-		Name: spec.Name,
-		Addr: addr,
-		URL:  "http://" + addr,
-		logs: newLogBuffer(256 << 10),
-		done: make(chan struct{}),
+		Name:   spec.Name,
+		Addr:   addr,
+		URL:    "http://" + addr,
+		logs:   newLogBuffer(256 << 10),
+		done:   make(chan struct{}),
+		client: &http.Client{Timeout: 2 * time.Second},
+	}
+	if spec.TLS != nil {
+		p.URL = "https://" + addr
+		p.client.Transport = &http.Transport{TLSClientConfig: spec.TLS}
 	}
 	dir := spec.Dir
 	if dir == "" {
@@ -143,11 +155,10 @@ func start(t testing.TB, spec Spec) (*Process, error) {
 func (p *Process) waitReady(path string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second}
 	var last string
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+path, nil)
-		resp, err := client.Do(req)
+		resp, err := p.client.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

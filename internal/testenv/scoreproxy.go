@@ -3,6 +3,7 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -71,6 +72,15 @@ type Scoreproxy struct {
 // for it (write `listen: {{LISTEN}}`), and waits for GET /health.
 func StartScoreproxy(t testing.TB, bin, config string) *Scoreproxy {
 	t.Helper()
+	return StartScoreproxyTLS(t, bin, config, nil)
+}
+
+// StartScoreproxyTLS is StartScoreproxy for a config with server.tls_*: its
+// URL is https://ADDR and readiness is polled with the client TLS config tc
+// (the CA that signed the server certificate, and a client certificate for
+// mTLS). With a nil tc it is StartScoreproxy.
+func StartScoreproxyTLS(t testing.TB, bin, config string, tc *tls.Config) *Scoreproxy {
+	t.Helper()
 	if !strings.Contains(config, "{{LISTEN}}") {
 		t.Fatal("StartScoreproxy: the config must contain `listen: {{LISTEN}}`")
 	}
@@ -89,6 +99,7 @@ func StartScoreproxy(t testing.TB, bin, config string) *Scoreproxy {
 		},
 		ReadyPath:    "/health",
 		ReadyTimeout: 20 * time.Second,
+		TLS:          tc,
 	})
 	return &Scoreproxy{Process: p, ConfigPath: cfgPath}
 }
