@@ -3,19 +3,13 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"math"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -72,54 +66,6 @@ remote_write:
       min_backoff: 100ms
       max_backoff: 1s
 `
-
-// e2eCA issues the certificates of the TLS test (a copy of the approach of
-// internal/app's testCA: e2e cannot import other packages' test files).
-type e2eCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newE2ECA(t *testing.T) *e2eCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "scoreproxy e2e CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &e2eCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue returns the PEM certificate and key of a leaf: a server certificate
-// for 127.0.0.1 (IP SAN), or a client certificate.
-func (ca *e2eCA) issue(t *testing.T, serial int64, client bool) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: fmt.Sprint("leaf-", serial)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-	if client {
-		tmpl.ExtKeyUsage, tmpl.IPAddresses = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-}
 
 // writeTemp writes data to dir/name and returns the path.
 func writeTemp(t *testing.T, dir, name string, data []byte) string {
@@ -183,10 +129,10 @@ func TestPrometheusOverTLSWithAuth(t *testing.T) {
 	t.Parallel()
 	bin := scoreproxy(t)
 	dir := t.TempDir()
-	ca := newE2ECA(t)
-	srvCert, srvKey := ca.issue(t, 2, false)
-	cliCert, cliKey := ca.issue(t, 3, true)
-	caFile := writeTemp(t, dir, "ca.crt", ca.pem)
+	ca := testenv.NewCA(t, "scoreproxy e2e CA")
+	srvCert, srvKey := ca.Issue(t, 2, false)
+	cliCert, cliKey := ca.Issue(t, 3, true)
+	caFile := writeTemp(t, dir, "ca.crt", ca.PEM)
 	srvCertFile, srvKeyFile := writeTemp(t, dir, "server.crt", srvCert), writeTemp(t, dir, "server.key", srvKey)
 	cliCertFile, cliKeyFile := writeTemp(t, dir, "client.crt", cliCert), writeTemp(t, dir, "client.key", cliKey)
 	secret := make([]byte, 16)
@@ -194,7 +140,7 @@ func TestPrometheusOverTLSWithAuth(t *testing.T) {
 	token := "e2e-" + hex.EncodeToString(secret)
 
 	roots := x509.NewCertPool()
-	roots.AddCert(ca.cert)
+	roots.AddCert(ca.Cert)
 	pair, err := tls.X509KeyPair(cliCert, cliKey)
 	if err != nil {
 		t.Fatal(err)

@@ -3,17 +3,10 @@ package app
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"log/slog"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,47 +14,9 @@ import (
 	"time"
 
 	"github.com/golang/snappy"
+
+	"github.com/scoreproxy/scoreproxy/internal/testenv"
 )
-
-// testCA issues certificates for the TLS tests.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newTestCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue returns the PEM certificate and key of a leaf with the given serial,
-// for 127.0.0.1 (server) or as a client certificate.
-func (ca *testCA) issue(t *testing.T, serial int64, client bool) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: fmt.Sprint("leaf-", serial)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-	if client {
-		tmpl.ExtKeyUsage, tmpl.IPAddresses = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-}
 
 func writeFile(t *testing.T, path string, data []byte) {
 	t.Helper()
@@ -72,11 +27,11 @@ func writeFile(t *testing.T, path string, data []byte) {
 
 // startTLSProxy runs Serve with server.tls_* (and the client CA when
 // clientCA is set) and returns its address and the cert/key paths.
-func startTLSProxy(t *testing.T, ca *testCA, clientCA bool) (addr, certFile, keyFile string, up *upstream) {
+func startTLSProxy(t *testing.T, ca *testenv.CA, clientCA bool) (addr, certFile, keyFile string, up *upstream) {
 	t.Helper()
 	dir := t.TempDir()
 	certFile, keyFile = filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
-	c, k := ca.issue(t, 100, false)
+	c, k := ca.Issue(t, 100, false)
 	writeFile(t, certFile, c)
 	writeFile(t, keyFile, k)
 	up, upSrv := newUpstream(t)
@@ -84,7 +39,7 @@ func startTLSProxy(t *testing.T, ca *testCA, clientCA bool) (addr, certFile, key
 	yaml := fmt.Sprintf("listen: %s\nwriter:\n  datasource_url: %s\nserver:\n  tls_cert_file: %s\n  tls_key_file: %s\n", addr, upSrv.URL, certFile, keyFile)
 	if clientCA {
 		caFile := filepath.Join(dir, "clients-ca.crt")
-		writeFile(t, caFile, ca.pem)
+		writeFile(t, caFile, ca.PEM)
 		yaml += "  tls_client_ca_file: " + caFile + "\n"
 	}
 	cfg := writeConfig(t, yaml)
@@ -118,10 +73,10 @@ func TestInboundTLS(t *testing.T) {
 	saved := certCheckEvery
 	t.Cleanup(func() { certCheckEvery = saved }) // after the server stops (cleanups run last first)
 	certCheckEvery = 0
-	ca := newTestCA(t, "test CA")
+	ca := testenv.NewCA(t, "test CA")
 	addr, certFile, keyFile, up := startTLSProxy(t, ca, false)
 	roots := x509.NewCertPool()
-	roots.AddCert(ca.cert)
+	roots.AddCert(ca.Cert)
 
 	status, serial, err := tlsPost(addr, roots, nil)
 	if err != nil || status != 204 || serial != 100 {
@@ -134,7 +89,7 @@ func TestInboundTLS(t *testing.T) {
 		t.Error("a client that does not trust the CA connected")
 	}
 
-	c, k := ca.issue(t, 200, false) // renewal: both files replaced
+	c, k := ca.Issue(t, 200, false) // renewal: both files replaced
 	writeFile(t, certFile, c)
 	writeFile(t, keyFile, k)
 	later := time.Now().Add(time.Minute) // a new mtime even on a coarse clock
@@ -154,12 +109,12 @@ func TestInboundTLS(t *testing.T) {
 // TestInboundMTLS: with tls_client_ca_file a client without a certificate,
 // or with one from another CA, cannot write; one signed by the CA can.
 func TestInboundMTLS(t *testing.T) {
-	ca, other := newTestCA(t, "test CA"), newTestCA(t, "other CA")
+	ca, other := testenv.NewCA(t, "test CA"), testenv.NewCA(t, "other CA")
 	addr, _, _, up := startTLSProxy(t, ca, true)
 	roots := x509.NewCertPool()
-	roots.AddCert(ca.cert)
-	pair := func(ca *testCA) []tls.Certificate {
-		c, k := ca.issue(t, 300, true)
+	roots.AddCert(ca.Cert)
+	pair := func(ca *testenv.CA) []tls.Certificate {
+		c, k := ca.Issue(t, 300, true)
 		cert, err := tls.X509KeyPair(c, k)
 		if err != nil {
 			t.Fatal(err)
