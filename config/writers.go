@@ -177,12 +177,10 @@ func (c *checker) tenantURLs(path string, v value) map[string]string {
 			c.errorf(path, "each entry must be tenant: URL, got %s: %s", describe(key), describe(val))
 			continue
 		}
-		if key.Value == "" || key.Value == Multitenant {
-			c.errorf(path, `%q is not a tenant; write "<accountID>" or "<accountID>:<projectID>", e.g. "5:0"`, key.Value)
-			continue
-		}
-		if err := checkTenant(key.Value); err != nil {
-			c.errorf(path, "%v", err)
+		// checkTenant also takes "" and "multitenant", which name no tenant here.
+		if key.Value == "" || key.Value == Multitenant || checkTenant(key.Value) != nil {
+			c.errorf(path, `%q is not a tenant; write "<accountID>" or "<accountID>:<projectID>" with numbers `+
+				`0..4294967295, e.g. "5:0"`, key.Value)
 			continue
 		}
 		norm := key.Value

@@ -194,3 +194,41 @@ func labelsString(m map[string]string) string {
 func recentMinute(back time.Duration) int64 {
 	return time.Now().Add(-back).Truncate(time.Minute).UnixMilli()
 }
+
+// withoutNaN returns s's samples under labels, NaN samples left out:
+// VictoriaMetrics drops them on ingestion, so they are never expected.
+func withoutNaN(labels map[string]string, s testenv.Series) testenv.Series {
+	x := testenv.Series{Labels: labels}
+	for i, v := range s.Values {
+		if !math.IsNaN(v) {
+			x.Timestamps = append(x.Timestamps, s.Timestamps[i])
+			x.Values = append(x.Values, v)
+		}
+	}
+	return x
+}
+
+// cutToSnapshot keeps, of each exported series the snapshot (wantBy, by
+// Key) has, the non-NaN samples up to the snapshot's last one: Prometheus
+// goes on scraping while the test waits, and staleness markers are NaN
+// (Prometheus' range query hides them). Series created after the
+// snapshot are left out.
+func cutToSnapshot(got []testenv.Series, wantBy map[string]testenv.Series) []testenv.Series {
+	var cut []testenv.Series
+	for _, g := range got {
+		w, ok := wantBy[g.Key()]
+		if !ok {
+			continue
+		}
+		last := w.Timestamps[len(w.Timestamps)-1]
+		c := testenv.Series{Labels: g.Labels}
+		for i, ts := range g.Timestamps {
+			if ts <= last && !math.IsNaN(g.Values[i]) {
+				c.Timestamps = append(c.Timestamps, ts)
+				c.Values = append(c.Values, g.Values[i])
+			}
+		}
+		cut = append(cut, c)
+	}
+	return cut
+}

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -132,14 +131,7 @@ func TestPrometheusRemoteWriteThroughScoreproxy(t *testing.T) {
 			labels[k] = v
 		}
 		labels["__name__"] = "scraped_" + s.Labels["__name__"]
-		x := testenv.Series{Labels: labels}
-		for i, v := range s.Values {
-			if !math.IsNaN(v) {
-				x.Timestamps = append(x.Timestamps, s.Timestamps[i])
-				x.Values = append(x.Values, v)
-			}
-		}
-		if len(x.Timestamps) > 0 {
+		if x := withoutNaN(labels, s); len(x.Timestamps) > 0 {
 			want = append(want, x)
 			wantBy[x.Key()] = x
 		}
@@ -159,24 +151,7 @@ func TestPrometheusRemoteWriteThroughScoreproxy(t *testing.T) {
 	// Values are compared to 1e-11: VictoriaMetrics stores about 12 decimal
 	// digits, Prometheus' own float64 values may have 17.
 	vm.WaitExport(t, `{source="prometheus-e2e"}`, 60*time.Second, func(got []testenv.Series) error {
-		var upToSnapshot []testenv.Series
-		for _, g := range got {
-			w, ok := wantBy[g.Key()]
-			if !ok {
-				continue // a series Prometheus created after the snapshot
-			}
-			last := w.Timestamps[len(w.Timestamps)-1]
-			cut := testenv.Series{Labels: g.Labels}
-			for i, ts := range g.Timestamps {
-				// Staleness markers are NaN; Prometheus' range query hides them.
-				if ts <= last && !math.IsNaN(g.Values[i]) {
-					cut.Timestamps = append(cut.Timestamps, ts)
-					cut.Values = append(cut.Values, g.Values[i])
-				}
-			}
-			upToSnapshot = append(upToSnapshot, cut)
-		}
-		return diffSeries(want, upToSnapshot, 1e-11)
+		return diffSeries(want, cutToSnapshot(got, wantBy), 1e-11)
 	})
 	total := 0
 	for _, w := range want {

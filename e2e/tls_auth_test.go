@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -269,36 +268,13 @@ func comparePromToVM(ctx context.Context, t *testing.T, prom *testenv.Prometheus
 	want := make([]testenv.Series, 0, len(snapshot))
 	wantBy := map[string]testenv.Series{}
 	for _, s := range snapshot {
-		x := testenv.Series{Labels: s.Labels}
-		for i, v := range s.Values {
-			if !math.IsNaN(v) { // VictoriaMetrics drops NaN samples
-				x.Timestamps = append(x.Timestamps, s.Timestamps[i])
-				x.Values = append(x.Values, v)
-			}
-		}
-		if len(x.Timestamps) > 0 {
+		if x := withoutNaN(s.Labels, s); len(x.Timestamps) > 0 {
 			want = append(want, x)
 			wantBy[x.Key()] = x
 		}
 	}
 	vm.WaitExport(t, sel, 60*time.Second, func(got []testenv.Series) error {
-		var cut []testenv.Series
-		for _, g := range got {
-			w, ok := wantBy[g.Key()]
-			if !ok {
-				continue // created after the snapshot
-			}
-			last := w.Timestamps[len(w.Timestamps)-1]
-			c := testenv.Series{Labels: g.Labels}
-			for i, ts := range g.Timestamps {
-				if ts <= last && !math.IsNaN(g.Values[i]) {
-					c.Timestamps = append(c.Timestamps, ts)
-					c.Values = append(c.Values, g.Values[i])
-				}
-			}
-			cut = append(cut, c)
-		}
-		return diffSeries(want, cut, 1e-11)
+		return diffSeries(want, cutToSnapshot(got, wantBy), 1e-11)
 	})
 	t.Logf("all %d series Prometheus stored (itself and scoreproxy scraped over HTTPS) arrived over HTTPS with auth", len(want))
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/golang/snappy"
 
 	"github.com/scoreproxy/scoreproxy/remotewrite"
+
+	"github.com/scoreproxy/scoreproxy/internal/testenv"
 )
 
 // fakeUpstream records what it is sent and answers per URL with answer
@@ -496,23 +498,8 @@ func TestQueueReportsCorruptionAtStartUp(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the queue's goroutines to log into.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink the code under test's goroutines write to.
+type syncBuffer = testenv.SyncBuffer
 
 // With several requests in flight per endpoint every block is delivered,
 // retries included, and the acknowledgements stay in order: after a restart

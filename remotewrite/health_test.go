@@ -1,16 +1,16 @@
 package remotewrite
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/scoreproxy/scoreproxy/internal/testenv"
 )
 
 // healthUpstream answers /health with a status the test sets, and requires
@@ -37,23 +37,8 @@ func healthUpstream(t *testing.T) (*httptest.Server, *atomic.Int32, chan struct{
 	return srv, &status, hits
 }
 
-// syncBuffer is a log sink safe for the checker's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink the code under test's goroutines write to.
+type syncBuffer = testenv.SyncBuffer
 
 func TestHealthCheckerFollowsUpstream(t *testing.T) {
 	srv, status, _ := healthUpstream(t)

@@ -51,21 +51,20 @@ func (r *Router) sendBatch(ctx context.Context, b *batch, serialize time.Duratio
 		l.sending++
 		l.mu.Unlock()
 		b.group = append(b.group[:0], b)
-		r.sendGroup(ctx, b, serialize)
-		r.handOff(l)
-		return b.result
+	} else {
+		if b.done == nil {
+			b.done = make(chan struct{}, 1)
+		}
+		b.group = b.group[:0]
+		l.waiting = append(l.waiting, b)
+		l.mu.Unlock()
+		<-b.done
+		if len(b.group) == 0 { // another batch's goroutine sent b
+			return b.result
+		}
 	}
-	if b.done == nil {
-		b.done = make(chan struct{}, 1)
-	}
-	b.group = b.group[:0]
-	l.waiting = append(l.waiting, b)
-	l.mu.Unlock()
-	<-b.done
-	if len(b.group) > 0 { // b was chosen to send the group it heads
-		r.sendGroup(ctx, b, serialize)
-		r.handOff(l)
-	}
+	r.sendGroup(ctx, b, serialize)
+	r.handOff(l)
 	return b.result
 }
 
