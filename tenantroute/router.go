@@ -85,7 +85,8 @@ type Router struct {
 	pipe      pipeline // relabeling around format; see rewriteLabels
 	sender    Sender
 	parallel  int
-	inflight  int // upstream requests in flight per endpoint at most
+	workers   *sendWorkers // goroutines for parallel sends, kept between requests
+	inflight  int          // upstream requests in flight per endpoint at most
 	warn      *warner
 	endpoints endpointCache
 	cache     *rewriteCache // rewrites of the label sets seen (the identity when unchanged)
@@ -99,7 +100,7 @@ type Router struct {
 // New validates opts and returns a Router that sends through sender.
 func New(opts Options, sender Sender) (*Router, error) {
 	r := &Router{base: strings.TrimRight(opts.BaseURL, "/"), format: opts.Format, sender: sender,
-		parallel: opts.MaxParallelSends, warn: newWarner(opts.Logger), rate: opts.TenantRate}
+		parallel: opts.MaxParallelSends, workers: newSendWorkers(workerIdle), warn: newWarner(opts.Logger), rate: opts.TenantRate}
 	if r.base == "" {
 		return nil, errors.New("tenantroute: datasource_url is empty")
 	}
@@ -194,6 +195,8 @@ func (r *Router) Process(ctx context.Context, req *remotewrite.Request, pathTena
 	w := r.pool.Get().(*work)
 	defer r.release(w)
 	w.reset()
+	w.detached.parent = ctx
+	ctx = &w.detached // see detachedContext
 	override, defaultTenant, err := r.pathOverride(w, pathTenant)
 	if err != nil {
 		return err

@@ -62,8 +62,9 @@ func (r *Router) sendParallel(ctx context.Context, w *work, serialize time.Durat
 			}
 		}
 	}
+	wg.Add(workers - 1)
 	for range workers - 1 {
-		wg.Go(work)
+		r.workers.run(func() { defer wg.Done(); work() })
 	}
 	work() // the request's own goroutine is one of the workers
 	wg.Wait()

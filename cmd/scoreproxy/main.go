@@ -41,6 +41,8 @@ type options struct {
 	// shows what happens to each of series instead of serving (dryrun.go).
 	dryRun bool
 	series []string
+	// cpuProfile is a file for a CPU profile of the whole run (profile.go).
+	cpuProfile string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -53,6 +55,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "validate the config, print what each -series would become and where it would go, and exit")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file when the proxy stops (for go tool pprof)")
 	fs.Func("series", `a sample series for -dry-run, e.g. 'anomaly_score{for="q1",vm_account_id="5"}' (repeatable)`,
 		func(s string) error { o.series = append(o.series, s); return nil })
 	fs.Usage = func() {
@@ -110,6 +113,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if opts.listen != "" {
 		cfg.Listen = opts.listen
 	}
+	stopProfile, err := startCPUProfile(opts.cpuProfile)
+	if err != nil {
+		fmt.Fprintln(stderr, "scoreproxy:", err)
+		return 1
+	}
+	defer stopProfile()
 	app.Version, app.DebugOutput = version, stdout
 	hup := make(chan os.Signal, 1) // SIGHUP reloads the config file, see internal/app/reload.go
 	signal.Notify(hup, syscall.SIGHUP)
