@@ -1,0 +1,82 @@
+package tenantroute
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/golang/snappy"
+
+	"github.com/scoreproxy/scoreproxy/remotewrite"
+)
+
+// nopResponse is an http.ResponseWriter that keeps the status only, so the
+// benchmark measures the handler, not a recorder.
+type nopResponse struct {
+	h      http.Header
+	status int
+}
+
+func (w *nopResponse) Header() http.Header         { return w.h }
+func (w *nopResponse) Write(p []byte) (int, error) { return len(p), nil }
+func (w *nopResponse) WriteHeader(status int)      { w.status = status }
+
+// BenchmarkHotPath runs the whole hot path of the proxy as the brief names
+// it (decode, relabel, route, encode) on one request as it arrives: the
+// snappy body goes through remotewrite.Handler (snappy decoding, the
+// decoder that skips labels the router knows) and the Router (seed
+// metric_format, split by tenant, snappy encoding per tenant), to a
+// discarding sender. Only the network is left out: a real upstream request
+// per tenant costs what the HTTP client costs (see BENCHMARKS.md).
+// cpu-ns/sample is CPU time per sample (getrusage), the number the
+// 1,000-tenant target is judged on; BenchmarkProcess is the same without
+// the decoding.
+func BenchmarkHotPath(b *testing.B) {
+	split := Options{BaseURL: base, TenantID: "multitenant", SplitTenants: true}
+	for _, bc := range []struct {
+		name            string
+		series, tenants int
+	}{
+		{"split-10k-series-1-tenant", 10000, 1},
+		{"split-10k-series-1000-tenants", 10000, 1000},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := newTestRouter(b, split, seedFormat, discard{})
+			h := remotewrite.NewHandler(remotewrite.HandlerConfig{MaxRequestBytes: 64 << 20, MaxDecodedBytes: 256 << 20, Known: r}, r)
+			raw, err := anomalyRequest(bc.series, bc.tenants).Marshal()
+			if err != nil {
+				b.Fatal(err)
+			}
+			compressed := snappy.Encode(nil, raw)
+			samples := float64(bc.series * 2)
+			body := bytes.NewReader(compressed)
+			req, err := http.NewRequest(http.MethodPost, "http://proxy/api/v1/write", io.NopCloser(body))
+			if err != nil {
+				b.Fatal(err)
+			}
+			req.Header.Set("Content-Encoding", "snappy")
+			req.Header.Set("Content-Type", "application/x-protobuf")
+			req.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
+			req.ContentLength = int64(len(compressed))
+			w := &nopResponse{h: http.Header{}}
+			serve := func() {
+				body.Reset(compressed)
+				h.ServeHTTP(w, req)
+				if w.status != http.StatusNoContent {
+					b.Fatalf("status %d", w.status)
+				}
+			}
+			serve() // the first request fills the rewrite cache
+			b.ReportAllocs()
+			cpu := processCPU(b)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				serve()
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/(float64(b.N)*samples), "ns/sample")
+			b.ReportMetric(float64((processCPU(b)-cpu).Nanoseconds())/(float64(b.N)*samples), "cpu-ns/sample")
+		})
+	}
+}
