@@ -1,13 +1,9 @@
 package tenantroute
 
-import (
-	"context"
-	"time"
-)
+import "context"
 
-// detachedContext is a request's context without its cancellation, as
-// context.WithoutCancel makes it, but kept in the pooled work so that
-// detaching allocates nothing.
+// sendContext returns the context of a request's upstream sends:
+// context.Background, not the producer's request context.
 //
 // Upstream sends outlive the producer's connection: a batch may lead a
 // coalesced group carrying other producers' batches (coalesce.go), so one
@@ -15,10 +11,12 @@ import (
 // request is better finished (the writer's timeout bounds it) than cut
 // mid-body. It is also cheaper: each send's timeout context no longer
 // registers with the request's cancelable context (about 3% of split mode's
-// CPU). Values (the SendGate, for one) are still the request's.
-type detachedContext struct{ parent context.Context }
-
-func (detachedContext) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (detachedContext) Done() <-chan struct{}       { return nil }
-func (detachedContext) Err() error                  { return nil }
-func (d *detachedContext) Value(key any) any        { return d.parent.Value(key) }
+// CPU).
+//
+// It carries none of the request's values either: nothing below a Sender
+// reads any (the SendGate and the auth Permit are read from the request's
+// context before sending). If a Sender ever needs them, use
+// context.WithoutCancel(ctx), at one allocation per request. A context kept
+// in the pooled work is not safe: net/http goes on using a request's context
+// after the request returned (a dial it started continues in the background).
+func sendContext(context.Context) context.Context { return context.Background() }

@@ -195,8 +195,6 @@ func (r *Router) Process(ctx context.Context, req *remotewrite.Request, pathTena
 	w := r.pool.Get().(*work)
 	defer r.release(w)
 	w.reset()
-	w.detached.parent = ctx
-	ctx = &w.detached // see detachedContext
 	override, defaultTenant, err := r.pathOverride(w, pathTenant)
 	if err != nil {
 		return err
@@ -205,7 +203,7 @@ func (r *Router) Process(ctx context.Context, req *remotewrite.Request, pathTena
 		if !vote.pass() {
 			return ErrRefusedElsewhere
 		}
-		return r.forwardUnchanged(ctx, w, req)
+		return r.forwardUnchanged(sendContext(ctx), w, req)
 	}
 	if r.cache != nil && override == nil {
 		r.routeAllCached(w, req.Series)
@@ -222,7 +220,7 @@ func (r *Router) Process(ctx context.Context, req *remotewrite.Request, pathTena
 	if !vote.pass() { // another writer refused the request (see SendGate)
 		return ErrRefusedElsewhere
 	}
-	return r.send(ctx, w, started)
+	return r.send(sendContext(ctx), w, started)
 }
 
 // pathOverride turns the tenant of a vminsert-shaped request path into the

@@ -71,8 +71,7 @@ type work struct {
 	override    [2]remotewrite.Label // tenant labels from the request path
 	overrideBuf []byte
 
-	results  []remotewrite.SendResult
-	detached detachedContext // the request's context for sending (detach.go)
+	results []remotewrite.SendResult
 
 	hits  []*rewrite   // cached rewrite of each series of the request, nil for a miss
 	fresh []freshEntry // rewrites computed in this request, to cache at its end
@@ -112,7 +111,6 @@ func (w *work) clearRefs() {
 		clear(all[i].group[:cap(all[i].group)])
 	}
 	w.override = [2]remotewrite.Label{}
-	w.detached.parent = nil
 }
 
 func (w *work) retainedBytes() int {
