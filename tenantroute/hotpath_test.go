@@ -75,8 +75,7 @@ func BenchmarkHotPath(b *testing.B) {
 				serve()
 			}
 			b.StopTimer()
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/(float64(b.N)*samples), "ns/sample")
-			b.ReportMetric(float64((processCPU(b)-cpu).Nanoseconds())/(float64(b.N)*samples), "cpu-ns/sample")
+			reportPerSample(b, samples, cpu)
 		})
 	}
 }

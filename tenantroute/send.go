@@ -18,9 +18,9 @@ func (r *Router) send(ctx context.Context, w *work, started time.Time) error {
 	if len(w.batches) == 0 {
 		return nil
 	}
-	// Compress here, on the request's goroutine, not in the send workers:
-	// the CPU is the same, and the short-lived workers then never grow the
-	// large stack the snappy encoder's hash table needs.
+	// Compress every batch before any is sent: a batch may join a group
+	// another request's goroutine leads, which only concatenates
+	// compressed blocks (see sendBatch and joinSnappy).
 	for i := range w.batches {
 		w.batches[i].compress()
 	}
@@ -63,8 +63,9 @@ func (r *Router) sendParallel(ctx context.Context, w *work, serialize time.Durat
 		}
 	}
 	wg.Add(workers - 1)
+	job := func() { defer wg.Done(); work() }
 	for range workers - 1 {
-		r.workers.run(func() { defer wg.Done(); work() })
+		r.workers.run(job)
 	}
 	work() // the request's own goroutine is one of the workers
 	wg.Wait()
