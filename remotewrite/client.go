@@ -61,6 +61,7 @@ type ClientConfig struct {
 type Client struct {
 	hc        *http.Client
 	transport *http.Transport
+	h1        *h1Client // remote-write POSTs where it can (h1.go); nil: net/http only
 	timeout   time.Duration
 	userAgent string
 	auth      authenticator
@@ -107,6 +108,9 @@ func newClient(cfg ClientConfig, recheck time.Duration) (*Client, error) {
 		c.userAgent = defaultUserAgent
 	}
 	c.hc = &http.Client{Transport: c.transport}
+	if validHeaderValue(c.userAgent) {
+		c.h1 = newH1Client(tc, c.transport.Proxy)
+	}
 	return c, nil
 }
 
@@ -135,7 +139,12 @@ func newTransport(tc *tls.Config) *http.Transport {
 }
 
 // Close closes idle connections. In-flight requests are not interrupted.
-func (c *Client) Close() { c.transport.CloseIdleConnections() }
+func (c *Client) Close() {
+	c.transport.CloseIdleConnections()
+	if c.h1 != nil {
+		c.h1.closeIdle()
+	}
+}
 
 // CredentialsError returns the last failure to re-read a rotated credential
 // file (bearer token or client certificate), or nil. The Client keeps using
@@ -208,6 +217,9 @@ func (c *Client) post(ctx context.Context, rawURL string, payload []byte, owned 
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	if res, reason, done := c.postWithH1(ctx, rawURL, payload, owned, f, now); done {
+		return res, reason
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req, err := newPostRequest(ctx, rawURL, payload, owned)
@@ -237,6 +249,26 @@ func (c *Client) post(ctx context.Context, rawURL string, payload []byte, owned 
 	return res, 0
 }
 
+// postWithH1 sends through h1 when the URL and the answer allow it (see
+// h1.go); done false leaves the request to net/http.
+func (c *Client) postWithH1(ctx context.Context, rawURL string, payload []byte, owned *outBody, f wireFormat, now time.Time) (SendResult, errReason, bool) {
+	if c.h1 == nil {
+		return SendResult{}, 0, false
+	}
+	t := c.h1.target(rawURL)
+	if t == nil {
+		return SendResult{}, 0, false
+	}
+	if owned != nil {
+		payload = owned.buf
+	}
+	res, reason, done := c.postH1(ctx, t, payload, f, now)
+	if done && owned != nil {
+		owned.closed.Store(true) // h1 is done with the buffer
+	}
+	return res, reason, done
+}
+
 // setCommonHeaders sets the headers shared by writes and health probes.
 func (c *Client) setCommonHeaders(h http.Header, now time.Time) {
 	h.Set("User-Agent", c.userAgent)
@@ -257,7 +289,13 @@ func readMessage(r io.Reader) string {
 	buf := make([]byte, maxMessage)
 	n, _ := io.ReadFull(r, buf)
 	drain(r)
-	return strings.ToValidUTF8(strings.TrimSpace(string(buf[:n])), "\uFFFD")
+	return messageText(buf[:n])
+}
+
+// messageText is the start of an error response as SendResult.Message:
+// trimmed, valid UTF-8.
+func messageText(b []byte) string {
+	return strings.ToValidUTF8(strings.TrimSpace(string(b)), "\uFFFD")
 }
 
 // transportMessage is the text of a transport error without the URL that

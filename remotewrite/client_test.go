@@ -461,7 +461,7 @@ func closedURL(t *testing.T) string {
 }
 
 // BenchmarkClientSend measures one Send of a typical 44 KB body to a local
-// upstream; allocations are net/http's plus the per-request context.
+// upstream (through h1; the allocations are the net/http test server's).
 func BenchmarkClientSend(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
