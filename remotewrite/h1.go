@@ -120,7 +120,7 @@ func (h *h1Client) pool(scheme, addr, serverName string) *h1Pool {
 	if p := h.pools[key]; p != nil {
 		return p
 	}
-	p := &h1Pool{addr: addr, dialer: &h.dialer}
+	p := &h1Pool{addr: addr, dialer: &h.dialer, idleTimeout: h1IdleTimeout}
 	if scheme == "https" {
 		p.tls = &tls.Config{}
 		if h.tls != nil {
@@ -143,14 +143,17 @@ func (h *h1Client) closeIdle() {
 	}
 }
 
-// h1Pool holds the idle connections to one host, most recently used last.
+// h1Pool holds the idle connections to one host, most recently used last
+// (so they are in the order they became idle).
 type h1Pool struct {
-	addr   string
-	tls    *tls.Config // nil for plain HTTP
-	dialer *net.Dialer
+	addr        string
+	tls         *tls.Config // nil for plain HTTP
+	dialer      *net.Dialer
+	idleTimeout time.Duration
 
-	mu   sync.Mutex
-	idle []*h1Conn
+	mu       sync.Mutex
+	idle     []*h1Conn
+	sweeping bool // a sweep is scheduled
 }
 
 // get returns an idle connection that is still open, or dials a new one;
@@ -163,7 +166,7 @@ func (p *h1Pool) get(ctx context.Context, deadline time.Time) (c *h1Conn, reused
 			break
 		}
 		idle := now.Sub(c.idleSince)
-		if idle < h1CheckAfter || (idle < h1IdleTimeout && c.stillOpen()) {
+		if idle < h1CheckAfter || (idle < p.idleTimeout && c.stillOpen()) {
 			return c, true, nil
 		}
 		c.close()
@@ -192,9 +195,38 @@ func (p *h1Pool) put(c *h1Conn) {
 	if len(p.idle) < h1MaxIdle {
 		p.idle = append(p.idle, c)
 		c = nil
+		if !p.sweeping {
+			p.sweeping = true
+			time.AfterFunc(p.idleTimeout, p.sweep)
+		}
 	}
 	p.mu.Unlock()
 	if c != nil {
+		c.close()
+	}
+}
+
+// sweep closes the connections idle for idleTimeout, so that a host no
+// longer written to does not keep them (and the server's half-closed ends)
+// open, and schedules itself again while any stay idle.
+func (p *h1Pool) sweep() {
+	now := time.Now()
+	p.mu.Lock()
+	n := 0
+	for n < len(p.idle) && now.Sub(p.idle[n].idleSince) >= p.idleTimeout {
+		n++
+	}
+	expired := make([]*h1Conn, n)
+	copy(expired, p.idle)
+	rest := copy(p.idle, p.idle[n:])
+	clear(p.idle[rest:])
+	p.idle = p.idle[:rest]
+	p.sweeping = rest > 0
+	if p.sweeping {
+		time.AfterFunc(p.idleTimeout-now.Sub(p.idle[0].idleSince), p.sweep)
+	}
+	p.mu.Unlock()
+	for _, c := range expired {
 		c.close()
 	}
 }

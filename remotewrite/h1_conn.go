@@ -55,8 +55,17 @@ type h1Head struct {
 // response arrived (a request on a reused connection that got none may be
 // sent again on a new one, as net/http does).
 func (c *h1Conn) roundTrip(body []byte, wantMessage bool) (res SendResult, keep, answered bool, err error) {
-	if err = c.write(body); err != nil {
-		return res, false, false, fmt.Errorf("writing request: %w", err)
+	if werr := c.write(body); werr != nil {
+		// A server may answer before it has read the whole body (a 413, or
+		// a 400 for a body over its limit) and close the connection, which
+		// fails the write: its answer, if it arrived, says more than the
+		// write error (net/http reads it too).
+		if h, _, rerr := c.readHead(); rerr == nil {
+			res.StatusCode, res.RetryAfter = h.status, h.retryAfter
+			res.Message, _ = c.readBody(h, wantMessage && !res.OK())
+			return res, false, true, nil
+		}
+		return res, false, false, fmt.Errorf("writing request: %w", werr)
 	}
 	h, answered, err := c.readHead()
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -384,4 +385,71 @@ func FuzzH1Response(f *testing.F) {
 			t.Fatalf("message of %d bytes", len(msg))
 		}
 	})
+}
+
+// closedForWrites is a connection whose writes fail (the server closed it)
+// but whose reads return what the server answered before closing.
+type closedForWrites struct {
+	net.Conn
+	answer *strings.Reader
+}
+
+func (f *closedForWrites) Write([]byte) (int, error)  { return 0, syscall.EPIPE }
+func (f *closedForWrites) Read(p []byte) (int, error) { return f.answer.Read(p) }
+
+// TestH1ReadsAnAnswerSentBeforeTheBodyWasRead: an upstream that refuses a
+// body early and closes fails the write; its status must still reach the
+// caller (a 413 is not retried, a connection error would be forever).
+func TestH1ReadsAnAnswerSentBeforeTheBodyWasRead(t *testing.T) {
+	for _, tt := range []struct {
+		answer   string
+		wantCode int
+	}{
+		{"HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big\n", 413},
+		{"", 0}, // nothing arrived: the write error
+	} {
+		fw := &closedForWrites{answer: strings.NewReader(tt.answer)}
+		c := &h1Conn{Conn: fw, tls: true, br: newH1Reader(fw)}
+		res, keep, _, err := c.roundTrip([]byte("body"), true)
+		if res.StatusCode != tt.wantCode || keep {
+			t.Errorf("answer %q: got %+v keep=%v err=%v, want status %d, not kept", tt.answer, res, keep, err, tt.wantCode)
+		}
+		if tt.wantCode == 413 && res.Message != "too big" {
+			t.Errorf("message %q, want the upstream's", res.Message)
+		}
+		if tt.wantCode == 0 && (err == nil || !strings.Contains(err.Error(), "writing request")) {
+			t.Errorf("error %v, want the write error", err)
+		}
+	}
+}
+
+// TestH1ClosesConnectionsLeftIdle: connections to a host no longer written
+// to are closed after the idle timeout, without another request.
+func TestH1ClosesConnectionsLeftIdle(t *testing.T) {
+	up := newScripted(t)
+	c := newTestClient(t, ClientConfig{}, defaultRecheck)
+	pool := c.h1.target(up.url()).pool
+	pool.idleTimeout = 50 * time.Millisecond
+	if res := c.Send(context.Background(), up.url(), []byte("x"), BatchStats{}); res.StatusCode != 204 {
+		t.Fatal(res)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		pool.mu.Lock()
+		idle, sweeping := len(pool.idle), pool.sweeping
+		pool.mu.Unlock()
+		if idle == 0 && !sweeping {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still idle after the idle timeout", idle)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if res := c.Send(context.Background(), up.url(), []byte("y"), BatchStats{}); res.StatusCode != 204 {
+		t.Fatalf("request after the sweep: %+v", res)
+	}
+	if n := up.conns.Load(); n != 2 {
+		t.Errorf("%d connections, want 2 (the idle one was closed)", n)
+	}
 }
