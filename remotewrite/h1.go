@@ -80,7 +80,9 @@ func (h *h1Client) target(rawURL string) *h1Target {
 
 func (h *h1Client) newTarget(rawURL string) *h1Target {
 	u, err := url.Parse(rawURL)
-	if err != nil || u.User != nil || u.Opaque != "" || u.Host == "" || !validHeaderValue(u.Host) {
+	// An IPv6 zone (%25eth0) is kept out of the Host header by net/http: left to it.
+	if err != nil || u.User != nil || u.Opaque != "" || u.Host == "" || !validHeaderValue(u.Host) ||
+		strings.Contains(u.Host, "%") {
 		return nil
 	}
 	port := u.Port()

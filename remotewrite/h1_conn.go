@@ -77,10 +77,22 @@ func (c *h1Conn) roundTrip(body []byte, wantMessage bool) (res SendResult, keep,
 	return res, complete && !h.close, true, nil
 }
 
+// h1JoinLimit bounds the head-plus-body copy of a TLS request; a larger body
+// goes in a second Write, so a connection does not keep a buffer the size
+// of the largest body it ever sent.
+const h1JoinLimit = 64 << 10
+
 // write sends c.head and body: one writev on plain TCP; on TLS one Write of
-// both, so that they go out in as few records as the size allows.
+// both when small (fewer records), else two.
 func (c *h1Conn) write(body []byte) error {
 	if c.tls {
+		if len(c.head)+len(body) > h1JoinLimit {
+			if _, err := c.Conn.Write(c.head); err != nil {
+				return err
+			}
+			_, err := c.Conn.Write(body)
+			return err
+		}
 		c.head = append(c.head, body...)
 		_, err := c.Conn.Write(c.head)
 		return err

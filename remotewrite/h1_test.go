@@ -2,10 +2,12 @@ package remotewrite
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -282,6 +284,7 @@ func TestH1LeavesToNetHTTP(t *testing.T) {
 		{"a proxy applies", "http://10.0.0.1:8428/api/v1/write", proxyOf("http://proxy:3128"), false},
 		{"no proxy for it", "http://10.0.0.1:8428/api/v1/write", proxyOf(""), true},
 		{"unix scheme", "unix:///tmp/x.sock", nil, false},
+		{"IPv6 zone", "http://[fe80::1%25eth0]:8428/api/v1/write", nil, false},
 		{"control character", "http://127.0.0.1:8428/a%0d%0aX:%20y", nil, true}, // escaped: stays escaped on the wire
 	}
 	for _, tt := range tests {
@@ -451,5 +454,48 @@ func TestH1ClosesConnectionsLeftIdle(t *testing.T) {
 	}
 	if n := up.conns.Load(); n != 2 {
 		t.Errorf("%d connections, want 2 (the idle one was closed)", n)
+	}
+}
+
+// TestH1OverTLSKeepsBodiesIntact: over TLS a small request is one Write of
+// head and body and a large one two; both arrive whole, on one connection.
+func TestH1OverTLSKeepsBodiesIntact(t *testing.T) {
+	var conns atomic.Int32
+	var mu sync.Mutex
+	var got [][]byte
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, b)
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.StartTLS()
+	defer srv.Close()
+	c := newTestClient(t, ClientConfig{VerifyTLS: false}, defaultRecheck)
+	if c.h1.target(srv.URL) == nil {
+		t.Fatal("an https URL should go through h1")
+	}
+	small, large := []byte("small body"), make([]byte, 3*h1JoinLimit)
+	for i := range large {
+		large[i] = byte(i * 7)
+	}
+	for _, body := range [][]byte{small, large, small} {
+		if res := c.Send(context.Background(), srv.URL+"/api/v1/write", body, BatchStats{}); res.StatusCode != 204 {
+			t.Fatalf("send of %d bytes: %+v", len(body), res)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 3 || !bytes.Equal(got[0], small) || !bytes.Equal(got[1], large) || !bytes.Equal(got[2], small) {
+		t.Fatalf("upstream received %d bodies, not the ones sent", len(got))
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d TLS connections, want 1", n)
 	}
 }
