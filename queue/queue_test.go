@@ -167,42 +167,6 @@ func TestQueueOrderPerEndpoint(t *testing.T) {
 	}
 }
 
-// Concurrent Sends share fsyncs: while one fsync runs, the Sends arriving
-// meanwhile wait for the next, which commits them all.
-func TestQueueGroupCommit(t *testing.T) {
-	const n = 32
-	var (
-		fsyncs atomic.Int64
-		ep     atomic.Pointer[endpoint]
-	)
-	up := newFakeUpstream()
-	q := openTestQueue(t, t.TempDir(), up, func(o *Options) {
-		o.SegmentBytes = 1 << 20
-		o.syncFile = func(f *os.File) error {
-			if e := ep.Load(); e != nil && fsyncs.Add(1) == 1 {
-				// Hold the first fsync until every other Send is waiting.
-				deadline := time.Now().Add(5 * time.Second)
-				for len(e.q.appends) < n-e.q.log.w.blocks && time.Now().Before(deadline) {
-					time.Sleep(time.Millisecond)
-				}
-			}
-			return f.Sync()
-		}
-	})
-	const url = "http://a/write"
-	mustSend(t, q, url, "warm-up") // creates the endpoint
-	ep.Store(q.endpoints[url])
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() { mustSend(t, q, url, fmt.Sprint(i)) })
-	}
-	wg.Wait()
-	if got := fsyncs.Load(); got < 1 || got > 2 {
-		t.Fatalf("%d concurrent Sends took %d fsyncs, want at most 2 (the first, and one for all that waited)", n, got)
-	}
-	waitUntil(t, "delivery", func() bool { return len(up.got(url)) == n+1 })
-}
-
 // A full queue answers 429 with Retry-After and /ready says so; once
 // delivery drains it, it accepts again.
 func TestQueueDiskQuota(t *testing.T) {

@@ -15,11 +15,25 @@ import (
 	"github.com/scoreproxy/scoreproxy/remotewrite"
 )
 
-// Records of many endpoints share fsyncs: while one runs, the Sends to ten
-// endpoints arriving meanwhile all wait for the next, which commits them all
-// (split mode: one producer request is one record per tenant).
-func TestQueueGroupCommitAcrossEndpoints(t *testing.T) {
-	const n = 40
+// Concurrent Sends share fsyncs: while one fsync runs, the Sends arriving
+// meanwhile wait for the next, which commits them all, whatever their
+// endpoints (split mode: one producer request is one record per tenant).
+func TestQueueGroupCommit(t *testing.T) {
+	for _, tt := range []struct {
+		name             string
+		sends, endpoints int
+	}{
+		{"one endpoint", 32, 1},
+		{"ten endpoints", 40, 10},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testGroupCommit(t, tt.sends, tt.endpoints) })
+	}
+}
+
+// testGroupCommit holds the first fsync until the other sends are waiting,
+// then expects one more fsync for all of them; sends is a multiple of
+// endpoints.
+func testGroupCommit(t *testing.T, sends, endpoints int) {
 	var (
 		fsyncs atomic.Int64
 		hold   atomic.Pointer[Queue]
@@ -30,28 +44,31 @@ func TestQueueGroupCommitAcrossEndpoints(t *testing.T) {
 		o.syncFile = func(f *os.File) error {
 			if q := hold.Load(); q != nil && fsyncs.Add(1) == 1 {
 				deadline := time.Now().Add(5 * time.Second)
-				for len(q.appends) < n-q.log.w.blocks && time.Now().Before(deadline) {
+				for len(q.appends) < sends-q.log.w.blocks && time.Now().Before(deadline) {
 					time.Sleep(time.Millisecond)
 				}
 			}
 			return f.Sync()
 		}
 	})
-	url := func(i int) string { return fmt.Sprintf("http://vminsert/insert/%d/prometheus/api/v1/write", i%10) }
-	for i := range 10 {
+	url := func(i int) string {
+		return fmt.Sprintf("http://vminsert/insert/%d/prometheus/api/v1/write", i%endpoints)
+	}
+	for i := range endpoints {
 		mustSend(t, q, url(i), "warm-up") // creates the endpoints
 	}
 	hold.Store(q)
 	var wg sync.WaitGroup
-	for i := range n {
+	for i := range sends {
 		wg.Go(func() { mustSend(t, q, url(i), fmt.Sprint(i)) })
 	}
 	wg.Wait()
 	if got := fsyncs.Load(); got < 1 || got > 2 {
-		t.Fatalf("%d concurrent Sends to 10 endpoints took %d fsyncs, want at most 2", n, got)
+		t.Fatalf("%d concurrent Sends to %d endpoints took %d fsyncs, want at most 2 (the first, and one for all that waited)",
+			sends, endpoints, got)
 	}
-	for i := range 10 {
-		waitUntil(t, "delivery", func() bool { return len(up.got(url(i))) == 1+n/10 })
+	for i := range endpoints {
+		waitUntil(t, "delivery", func() bool { return len(up.got(url(i))) == 1+sends/endpoints })
 	}
 }
 
