@@ -101,24 +101,8 @@ func TestPrometheusRemoteWriteThroughScoreproxy(t *testing.T) {
 	defer cancel()
 
 	// Let Prometheus scrape a few times.
-	var snapshot []testenv.Series
-	at := time.Now()
-	deadline := time.Now().Add(40 * time.Second)
-	for {
-		at = time.Now()
-		var err error
-		snapshot, err = prom.RawSamples(ctx, `{job=~"model|scoreproxy"}`, 10*time.Minute, at)
-		if err != nil {
-			t.Fatalf("query Prometheus: %v", err)
-		}
-		if minSamples(snapshot, `anomaly_score`) >= 5 && minSamples(snapshot, "scoreproxy_requests_received_total") >= 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Prometheus did not scrape 5 times in 40s; it has %d series", len(snapshot))
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	snapshot := waitForScrapes(ctx, t, prom, `{job=~"model|scoreproxy"}`,
+		map[string]int{"anomaly_score": 5, "scoreproxy_requests_received_total": 3})
 
 	// What VictoriaMetrics must hold: each Prometheus series renamed, with its
 	// samples up to the snapshot. VictoriaMetrics drops NaN samples on
@@ -204,6 +188,31 @@ func TestPrometheusRemoteWriteThroughScoreproxy(t *testing.T) {
 }
 
 // minSamples is the smallest sample count among the series named name; 0 if none.
+// waitForScrapes polls Prometheus for the raw samples of sel until every
+// metric of atLeast has that many samples in each of its series, and
+// returns them; it fails the test after 40 s.
+func waitForScrapes(ctx context.Context, t *testing.T, prom *testenv.Prometheus, sel string, atLeast map[string]int) []testenv.Series {
+	t.Helper()
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		snapshot, err := prom.RawSamples(ctx, sel, 10*time.Minute, time.Now())
+		if err != nil {
+			t.Fatalf("query Prometheus: %v", err)
+		}
+		enough := true
+		for name, n := range atLeast {
+			enough = enough && minSamples(snapshot, name) >= n
+		}
+		if enough {
+			return snapshot
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Prometheus did not scrape %v often enough in 40s (samples per series wanted: %v); it has %d series", sel, atLeast, len(snapshot))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
 func minSamples(ss []testenv.Series, name string) int {
 	min := -1
 	for _, s := range ss {

@@ -248,23 +248,9 @@ func scrapeTLS(t *testing.T, tc *tls.Config, url string) testenv.Metrics {
 func comparePromToVM(ctx context.Context, t *testing.T, prom *testenv.Prometheus, vm *testenv.VictoriaMetrics) {
 	t.Helper()
 	const sel = `{job=~"prometheus|scoreproxy"}`
-	var snapshot []testenv.Series
-	deadline := time.Now().Add(40 * time.Second)
-	for {
-		var err error
-		snapshot, err = prom.RawSamples(ctx, sel, 10*time.Minute, time.Now())
-		if err != nil {
-			t.Fatalf("query Prometheus: %v", err)
-		}
-		// scoreproxy_requests_received_total only exists when the HTTPS scrape worked.
-		if minSamples(snapshot, "up") >= 3 && minSamples(snapshot, "scoreproxy_requests_received_total") >= 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Prometheus did not scrape itself and scoreproxy 3 times in 40s; it has %d series", len(snapshot))
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	// scoreproxy_requests_received_total only exists when the HTTPS scrape worked.
+	snapshot := waitForScrapes(ctx, t, prom, sel,
+		map[string]int{"up": 3, "scoreproxy_requests_received_total": 3})
 	want := make([]testenv.Series, 0, len(snapshot))
 	wantBy := map[string]testenv.Series{}
 	for _, s := range snapshot {
