@@ -11,8 +11,10 @@ type KnownLabelSets interface {
 	EndKnown()
 	// Known returns a non-nil value when labelFields (the encoded label
 	// fields of a series, see Series.LabelFields) were seen before in a
-	// series that passed validation, and nil otherwise.
-	Known(labelFields []byte) any
+	// series that passed validation, and nil otherwise. index is the
+	// series' position in the request, which an implementation may use as
+	// a hint: producers tend to send the same series in the same order.
+	Known(index int, labelFields []byte) any
 }
 
 // DecodeWriteRequestKnown is DecodeWriteRequest, except that a series whose
@@ -41,7 +43,7 @@ func (r *Request) appendKnownSeries(b []byte) bool {
 	if end == 0 {
 		return false
 	}
-	v := r.known.Known(b[:end])
+	v := r.known.Known(len(r.Series), b[:end])
 	if v == nil {
 		return false
 	}

@@ -15,7 +15,7 @@ type knownSet struct {
 
 func (k *knownSet) BeginKnown() { k.begun++ }
 func (k *knownSet) EndKnown()   { k.ended++ }
-func (k *knownSet) Known(labelFields []byte) any {
+func (k *knownSet) Known(_ int, labelFields []byte) any {
 	if k.sets[string(labelFields)] {
 		return "known"
 	}

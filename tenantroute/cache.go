@@ -2,6 +2,7 @@ package tenantroute
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
 
@@ -11,6 +12,7 @@ import (
 // rewrite is the cached outcome of routing one label set: the encoded output
 // labels and the destination. Entries are immutable once stored.
 type rewrite struct {
+	key         string // the input label fields it is the rewrite of
 	labelFields []byte // output labels as TimeSeries label fields
 	tenant      Tenant
 	ep          *endpoint // the endpoint of tenant
@@ -23,8 +25,9 @@ type rewrite struct {
 // defaultCacheBytes bounds the memory of the rewrite cache (both generations).
 const defaultCacheBytes = 32 << 20
 
-// entryOverhead approximates the map and struct memory of one entry.
-const entryOverhead = 96
+// entryOverhead approximates the map and struct memory of one entry (the
+// key's bytes are shared by the map key and rewrite.key).
+const entryOverhead = 112
 
 var (
 	cacheHits   = metrics.NewCounter("scoreproxy_rewrite_cache_hits_total")
@@ -45,7 +48,15 @@ type rewriteCache struct {
 	prev     map[string]*rewrite // guarded by mu; read-only
 	curBytes int                 // guarded by mu: memory of cur
 	genBytes int                 // memory at which cur becomes prev
+	// hints[i] is the rewrite found last for the series at position i of a
+	// request (see Known). A hint may outlive its generation: at most
+	// hintSlots entries are kept that way.
+	hints [hintSlots]atomic.Pointer[rewrite]
 }
+
+// hintSlots is how many series positions have a hint; series further into
+// a request are looked up in the maps only.
+const hintSlots = 1 << 14
 
 func newRewriteCache(maxBytes int) *rewriteCache {
 	return &rewriteCache{cur: map[string]*rewrite{}, genBytes: maxBytes / 2}
@@ -102,14 +113,33 @@ func (r *Router) EndKnown() {
 
 // Known returns the cached rewrite of labelFields, or nil. It must be called
 // between BeginKnown and EndKnown.
-func (r *Router) Known(labelFields []byte) any {
-	if r.cache == nil {
+//
+// Producers send the same series in the same order request after request
+// (a model runner writes its outputs query by query; a Prometheus shard its
+// series in series order), so the rewrite found last at the same position
+// is checked first: a comparison of the label bytes instead of hashing
+// them and probing two maps. A wrong hint costs one comparison, which
+// usually stops at the first bytes.
+func (r *Router) Known(index int, labelFields []byte) any {
+	c := r.cache
+	if c == nil {
 		return nil
 	}
-	if e := r.cache.getLocked(labelFields); e != nil {
-		return e
+	var hint *atomic.Pointer[rewrite]
+	if index < hintSlots {
+		hint = &c.hints[index]
+		if e := hint.Load(); e != nil && e.key == string(labelFields) {
+			return e
+		}
 	}
-	return nil // a nil interface, not a nil *rewrite
+	e := c.getLocked(labelFields)
+	if e == nil {
+		return nil // a nil interface, not a nil *rewrite
+	}
+	if hint != nil {
+		hint.Store(e)
+	}
+	return e
 }
 
 // freshEntry is a rewrite computed during a request, stored at its end.
@@ -170,9 +200,9 @@ func (r *Router) routeAndRemember(w *work, s *remotewrite.Series) *rewrite {
 	key := s.LabelFields()
 	res := r.resolve(w, s, nil)
 	if res.drop != dropNone {
-		e := &rewrite{drop: res.drop}
+		e := &rewrite{drop: res.drop, key: string(key)}
 		if key != nil {
-			w.fresh = append(w.fresh, freshEntry{key: string(key), e: e})
+			w.fresh = append(w.fresh, freshEntry{key: e.key, e: e})
 		}
 		return e
 	}
@@ -182,8 +212,8 @@ func (r *Router) routeAndRemember(w *work, s *remotewrite.Series) *rewrite {
 		b.count(s)
 		return nil
 	}
-	e := &rewrite{tenant: res.tenant, ep: r.endpoints.get(res.tenant),
+	e := &rewrite{key: string(key), tenant: res.tenant, ep: r.endpoints.get(res.tenant),
 		labelFields: remotewrite.AppendLabelFields(nil, res.labels)}
-	w.fresh = append(w.fresh, freshEntry{key: string(key), e: e})
+	w.fresh = append(w.fresh, freshEntry{key: e.key, e: e})
 	return e
 }
