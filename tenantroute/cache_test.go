@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/scoreproxy/scoreproxy/remotewrite"
@@ -27,6 +28,7 @@ func processKnown(t testing.TB, r *Router, wr *prompb.WriteRequest) {
 		t.Error(err)
 		return
 	}
+	req.Compressed = snappy.Encode(nil, raw) // as the receive handler sets it
 	if err := r.Process(context.Background(), &req, ""); err != nil {
 		t.Error(err)
 	}
@@ -114,5 +116,45 @@ func TestKnownHintsUnderConcurrentRequests(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("concurrent producers: upstream got %v, want every series %d times at its tenant: %v", got, producers*rounds, want)
+	}
+}
+
+// TestEveryCachedRewriteKnowsItsKey: a hint is taken only when the cached
+// rewrite's key equals the series' label bytes, so a rewrite stored without
+// its key would make every hint miss. Every way of filling the cache must
+// store the key.
+func TestEveryCachedRewriteKnowsItsKey(t *testing.T) {
+	modes := map[string]struct {
+		opts   Options
+		format map[string]string
+	}{
+		"pass-through":  {Options{BaseURL: base, TenantID: Multitenant}, nil},
+		"metric_format": {Options{BaseURL: base, TenantID: Multitenant}, seedFormat},
+		"split":         {Options{BaseURL: base, TenantID: Multitenant, SplitTenants: true}, seedFormat},
+	}
+	for name, m := range modes {
+		t.Run(name, func(t *testing.T) {
+			r := newTestRouter(t, m.opts, m.format, newRecorder())
+			wr := &prompb.WriteRequest{Timeseries: hintWorkload(20)}
+			for range 2 {
+				processKnown(t, r, wr)
+			}
+			c := r.cache
+			c.mu.RLock()
+			defer c.mu.RUnlock()
+			if len(c.cur) == 0 {
+				t.Fatal("nothing was cached")
+			}
+			for k, e := range c.cur {
+				if e.key != k {
+					t.Fatalf("cached rewrite has key %q, stored under %q", e.key, k)
+				}
+			}
+			for i := range 20 {
+				if c.hints[i].Load() == nil {
+					t.Errorf("series %d has no hint after two requests", i)
+				}
+			}
+		})
 	}
 }

@@ -41,7 +41,7 @@ func (r *Router) forwardUnchanged(ctx context.Context, w *work, req *remotewrite
 		}
 		if key := s.LabelFields(); !warned && key != nil {
 			k := string(key)
-			w.fresh = append(w.fresh, freshEntry{key: k, e: &rewrite{ep: r.endpoints.get(Tenant{}), labelFields: []byte(k)}})
+			w.fresh = append(w.fresh, freshEntry{key: k, e: &rewrite{key: k, ep: r.endpoints.get(Tenant{}), labelFields: []byte(k)}})
 		}
 	}
 	r.cache.addAll(w.fresh)
