@@ -39,7 +39,10 @@ func (c *Client) postH1(ctx context.Context, t *h1Target, body []byte, f wireFor
 		conn.close()
 		// A reused connection the server closed meanwhile fails before any
 		// answer: send again once on a new connection, as net/http does.
+		// The other idle connections are dropped first: when the upstream
+		// restarted they are all dead, and each would fail a request.
 		if reused && !answered && attempt == 0 && ctx.Err() == nil && !isTimeout(err) {
+			t.pool.closeIdle()
 			continue
 		}
 		return SendResult{Message: c.h1Message(ctx, err)}, classify(ctx, err), true

@@ -499,3 +499,36 @@ func TestH1OverTLSKeepsBodiesIntact(t *testing.T) {
 		t.Errorf("%d TLS connections, want 1", n)
 	}
 }
+
+// TestH1UpstreamRestartFailsNoRequest: when the upstream restarts, every
+// idle connection is dead at once. The first request to find that out
+// drops them all and sends on a new connection, so no request fails.
+func TestH1UpstreamRestartFailsNoRequest(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		time.Sleep(20 * time.Millisecond) // so that concurrent sends need their own connections
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	c := newTestClient(t, ClientConfig{}, defaultRecheck)
+	u := srv.URL + "/api/v1/write"
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() { c.Send(context.Background(), u, []byte("x"), BatchStats{}) })
+	}
+	wg.Wait()
+	pool := c.h1.target(u).pool
+	pool.mu.Lock()
+	idle := len(pool.idle)
+	pool.mu.Unlock()
+	if idle < 2 {
+		t.Fatalf("%d idle connections, want several for this test", idle)
+	}
+	srv.CloseClientConnections() // the restart, as the client sees it
+	time.Sleep(20 * time.Millisecond)
+	for i := range 4 {
+		if res := c.Send(context.Background(), u, []byte("y"), BatchStats{}); res.StatusCode != 204 {
+			t.Fatalf("request %d after the restart: %+v", i, res)
+		}
+	}
+}
