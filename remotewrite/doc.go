@@ -4,7 +4,9 @@
 // gogo prompb types in tests), and the upstream client that sends snappy RW1 to
 // VictoriaMetrics with the writer's auth and TLS options (or, with
 // writer.debug, the DebugWriter that prints each request instead). The
-// client can send zstd instead, negotiated as vmagent does (client_zstd.go),
+// client posts remote write through its own HTTP/1.1 client where it can
+// (h1.go) and through net/http otherwise; it can send zstd instead,
+// negotiated as vmagent does (client_zstd.go),
 // and ImportJSON turns the batches into VictoriaMetrics JSON lines for
 // writer.output: import_json (importjson.go).
 //
