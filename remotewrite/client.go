@@ -114,21 +114,31 @@ func newClient(cfg ClientConfig, recheck time.Duration) (*Client, error) {
 	return c, nil
 }
 
+// Connection limits shared by net/http's transport and h1 (h1.go): enough
+// idle connections per host that concurrent senders do not re-dial.
+const (
+	maxIdlePerHost  = 64
+	idleConnTimeout = 90 * time.Second
+)
+
+// newDialer returns the dialer of upstream connections; the dial is also
+// bounded by the request's timeout.
+func newDialer() *net.Dialer {
+	return &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+}
+
 // newTransport tunes net/http for a proxy that sends many concurrent requests
 // to a few hosts: enough idle connections per host that concurrent senders do
 // not re-dial, HTTP/1.1 (what vminsert is tuned for), and no gzip negotiation.
 func newTransport(tc *tls.Config) *http.Transport {
 	return &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{
-			Timeout:   10 * time.Second, // also bounded by the request context
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           newDialer().DialContext,
 		TLSClientConfig:       tc,
 		TLSHandshakeTimeout:   10 * time.Second,
 		MaxIdleConns:          512,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   maxIdlePerHost,
+		IdleConnTimeout:       idleConnTimeout,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
 		ForceAttemptHTTP2:     false,

@@ -2,15 +2,9 @@ package remotewrite
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -18,77 +12,20 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/scoreproxy/scoreproxy/internal/testenv"
 )
 
-// testPKI is a throw-away CA with the server and client certificates it signed.
+// testPKI is a throw-away CA (testenv.CA) and a directory for the
+// certificate files it issues.
 type testPKI struct {
-	caCert *x509.Certificate
-	caKey  *ecdsa.PrivateKey
-	caPEM  []byte
-	dir    string
+	*testenv.CA
+	dir string
 }
 
 func newTestPKI(t *testing.T) *testPKI {
 	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "scoreproxy test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testPKI{caCert: cert, caKey: key, caPEM: pemBlock("CERTIFICATE", der), dir: t.TempDir()}
-}
-
-func newKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
-}
-
-func pemBlock(typ string, der []byte) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
-}
-
-// issue signs a leaf certificate; server certificates are for 127.0.0.1.
-func (p *testPKI) issue(t *testing.T, cn string, server bool, serial int64) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &key.PublicKey, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pemBlock("CERTIFICATE", der), pemBlock("PRIVATE KEY", keyDER)
+	return &testPKI{CA: testenv.NewCA(t, "scoreproxy test CA"), dir: t.TempDir()}
 }
 
 // writePEM writes content into the PKI's directory and returns the path.
@@ -103,13 +40,13 @@ func (p *testPKI) writePEM(t *testing.T, name string, content []byte, mtime time
 // signed by the PKI and records the client certificate's common name.
 func (p *testPKI) mtlsServer(t *testing.T) (*httptest.Server, func() string) {
 	t.Helper()
-	certPEM, keyPEM := p.issue(t, "127.0.0.1", true, 2)
+	certPEM, keyPEM := p.Issue(t, 2, false)
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
-	pool.AddCert(p.caCert)
+	pool.AddCert(p.Cert)
 	var mu sync.Mutex
 	var lastCN string
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -135,9 +72,9 @@ func TestTLSServerVerification(t *testing.T) {
 	defer srv.Close()
 	dir := t.TempDir()
 	serverCA := filepath.Join(dir, "server.pem")
-	writeFile(t, serverCA, string(pemBlock("CERTIFICATE", srv.Certificate().Raw)), time.Now())
+	writeFile(t, serverCA, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})), time.Now())
 	otherCA := filepath.Join(dir, "other.pem")
-	writeFile(t, otherCA, string(newTestPKI(t).caPEM), time.Now())
+	writeFile(t, otherCA, string(newTestPKI(t).PEM), time.Now())
 
 	tests := []struct {
 		name    string
@@ -171,8 +108,8 @@ func TestTLSServerVerification(t *testing.T) {
 func TestTLSClientCertificate(t *testing.T) {
 	pki := newTestPKI(t)
 	srv, _ := pki.mtlsServer(t)
-	ca := pki.writePEM(t, "ca.pem", pki.caPEM, time.Now())
-	certPEM, keyPEM := pki.issue(t, "client-1", false, 3)
+	ca := pki.writePEM(t, "ca.pem", pki.PEM, time.Now())
+	certPEM, keyPEM := pki.Issue(t, 3, true)
 	cert := pki.writePEM(t, "client.pem", certPEM, time.Now())
 	key := pki.writePEM(t, "client.key", keyPEM, time.Now())
 
@@ -198,9 +135,9 @@ func TestTLSClientCertificate(t *testing.T) {
 func TestTLSClientCertificateRotation(t *testing.T) {
 	pki := newTestPKI(t)
 	srv, lastCN := pki.mtlsServer(t)
-	ca := pki.writePEM(t, "ca.pem", pki.caPEM, time.Now())
+	ca := pki.writePEM(t, "ca.pem", pki.PEM, time.Now())
 	t0 := time.Now().Add(-time.Hour)
-	certPEM, keyPEM := pki.issue(t, "client-1", false, 3)
+	certPEM, keyPEM := pki.Issue(t, 3, true)
 	cert := pki.writePEM(t, "client.pem", certPEM, t0)
 	key := pki.writePEM(t, "client.key", keyPEM, t0)
 	c := newTestClient(t, ClientConfig{CAFile: ca, CertFile: cert, KeyFile: key}, 0)
@@ -214,20 +151,20 @@ func TestTLSClientCertificateRotation(t *testing.T) {
 		return lastCN()
 	}
 
-	if cn := send(); cn != "client-1" {
+	if cn := send(); cn != testenv.LeafCN(3) {
 		t.Fatalf("before rotation: client %q", cn)
 	}
-	certPEM, keyPEM = pki.issue(t, "client-2", false, 4)
+	certPEM, keyPEM = pki.Issue(t, 4, true)
 	pki.writePEM(t, "client.pem", certPEM, t0.Add(time.Minute))
 	// Until the key follows, the pair does not match: keep the old pair.
-	if cn := send(); cn != "client-1" {
+	if cn := send(); cn != testenv.LeafCN(3) {
 		t.Fatalf("half-rotated: client %q, want the last good one", cn)
 	}
 	if c.CredentialsError() == nil {
 		t.Fatal("no CredentialsError while the pair does not match")
 	}
 	pki.writePEM(t, "client.key", keyPEM, t0.Add(time.Minute))
-	if cn := send(); cn != "client-2" {
+	if cn := send(); cn != testenv.LeafCN(4) {
 		t.Fatalf("after rotation: client %q", cn)
 	}
 	if err := c.CredentialsError(); err != nil {

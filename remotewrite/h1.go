@@ -32,7 +32,7 @@ import (
 type h1Client struct {
 	tls     *tls.Config // the writer's TLS options; nil: defaults
 	proxy   func(*http.Request) (*url.URL, error)
-	dialer  net.Dialer
+	dialer  *net.Dialer
 	targets sync.Map // raw URL -> *h1Target; nil *h1Target: not for h1
 
 	mu    sync.Mutex
@@ -46,22 +46,18 @@ type h1Target struct {
 	head string // "POST <request-uri> HTTP/1.1\r\nHost: <host>\r\n"
 }
 
-// Idle connections: at most h1MaxIdle per host (net/http's
-// MaxIdleConnsPerHost in newTransport), closed after h1IdleTimeout unused,
+// Idle connections: at most maxIdlePerHost per host, closed after
+// idleConnTimeout unused (the limits of net/http's transport, client.go),
 // and checked for a close by the server before reuse once idle for
 // h1CheckAfter (a server's idle timeout closes them; net/http notices it
 // with its always-reading goroutine, h1 with one non-blocking peek).
-const (
-	h1MaxIdle     = 64
-	h1IdleTimeout = 90 * time.Second
-	h1CheckAfter  = 200 * time.Millisecond
-)
+const h1CheckAfter = 200 * time.Millisecond
 
 func newH1Client(tc *tls.Config, proxy func(*http.Request) (*url.URL, error)) *h1Client {
 	return &h1Client{
 		tls:    tc,
 		proxy:  proxy,
-		dialer: net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second},
+		dialer: newDialer(),
 		pools:  map[string]*h1Pool{},
 	}
 }
@@ -122,7 +118,7 @@ func (h *h1Client) pool(scheme, addr, serverName string) *h1Pool {
 	if p := h.pools[key]; p != nil {
 		return p
 	}
-	p := &h1Pool{addr: addr, dialer: &h.dialer, idleTimeout: h1IdleTimeout}
+	p := &h1Pool{addr: addr, dialer: h.dialer, idleTimeout: idleConnTimeout}
 	if scheme == "https" {
 		p.tls = &tls.Config{}
 		if h.tls != nil {
@@ -194,7 +190,7 @@ func (p *h1Pool) takeIdle() *h1Conn {
 func (p *h1Pool) put(c *h1Conn) {
 	c.idleSince = time.Now()
 	p.mu.Lock()
-	if len(p.idle) < h1MaxIdle {
+	if len(p.idle) < maxIdlePerHost {
 		p.idle = append(p.idle, c)
 		c = nil
 		if !p.sweeping {

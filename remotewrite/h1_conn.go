@@ -54,27 +54,34 @@ type h1Head struct {
 // connection can serve another request; answered whether any byte of a
 // response arrived (a request on a reused connection that got none may be
 // sent again on a new one, as net/http does).
-func (c *h1Conn) roundTrip(body []byte, wantMessage bool) (res SendResult, keep, answered bool, err error) {
+func (c *h1Conn) roundTrip(body []byte) (res SendResult, keep, answered bool, err error) {
 	if werr := c.write(body); werr != nil {
 		// A server may answer before it has read the whole body (a 413, or
 		// a 400 for a body over its limit) and close the connection, which
 		// fails the write: its answer, if it arrived, says more than the
 		// write error (net/http reads it too).
-		if h, _, rerr := c.readHead(); rerr == nil {
-			res.StatusCode, res.RetryAfter = h.status, h.retryAfter
-			res.Message, _ = c.readBody(h, wantMessage && !res.OK())
-			return res, false, true, nil
+		if res, _, answered, err := c.readAnswer(); err == nil {
+			return res, false, answered, nil
 		}
 		return res, false, false, fmt.Errorf("writing request: %w", werr)
 	}
+	res, keep, answered, err = c.readAnswer()
+	if err != nil {
+		err = fmt.Errorf("reading response: %w", err)
+	}
+	return res, keep, answered, err
+}
+
+// readAnswer reads a response: its status, Retry-After and, for a non-2xx
+// status, the start of its body as the message.
+func (c *h1Conn) readAnswer() (res SendResult, keep, answered bool, err error) {
 	h, answered, err := c.readHead()
 	if err != nil {
-		return res, false, answered, fmt.Errorf("reading response: %w", err)
+		return res, false, answered, err
 	}
 	res.StatusCode, res.RetryAfter = h.status, h.retryAfter
-	msg, complete := c.readBody(h, wantMessage && !res.OK())
-	res.Message = msg
-	return res, complete && !h.close, true, nil
+	res.Message, keep = c.readBody(h, !res.OK())
+	return res, keep, true, nil
 }
 
 // h1JoinLimit bounds the head-plus-body copy of a TLS request; a larger body
@@ -208,19 +215,20 @@ func (h *h1Head) field(name, value []byte) error {
 
 // readBody reads the body of a final response: its first maxMessage bytes
 // as the message when wantMessage, the rest discarded up to maxDrain bytes.
-// complete says the body was read to its end (the connection can be reused).
-func (c *h1Conn) readBody(h h1Head, wantMessage bool) (msg string, complete bool) {
+// keep says the body was read to its end and the server keeps the
+// connection open: it can serve another request.
+func (c *h1Conn) readBody(h h1Head, wantMessage bool) (msg string, keep bool) {
 	var r io.Reader
 	switch {
 	case h.status == 204 || h.status == 304:
-		return "", true
+		return "", !h.close
 	case h.chunked:
 		// A chunked body with a Content-Length is a framing error on the
 		// server's side: read it as chunked and do not reuse the connection.
 		h.close = h.close || h.contentLength >= 0
 		r = httputil.NewChunkedReader(c.br)
 	case h.contentLength == 0:
-		return "", true
+		return "", !h.close
 	case h.contentLength > 0:
 		c.body = io.LimitedReader{R: c.br, N: h.contentLength}
 		r = &c.body
@@ -232,7 +240,7 @@ func (c *h1Conn) readBody(h h1Head, wantMessage bool) (msg string, complete bool
 		n, _ := io.ReadFull(r, buf)
 		msg = messageText(buf[:n])
 	}
-	complete = c.discard(r, maxDrain)
+	complete := c.discard(r, maxDrain)
 	if complete && h.chunked {
 		complete = c.skipTrailer()
 	}

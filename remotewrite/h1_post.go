@@ -67,10 +67,10 @@ func roundTripBounded(ctx context.Context, conn *h1Conn, body []byte, deadline t
 		return res, false, false, err
 	}
 	if ctx.Done() == nil {
-		return conn.roundTrip(body, true)
+		return conn.roundTrip(body)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	res, keep, answered, err = conn.roundTrip(body, true)
+	res, keep, answered, err = conn.roundTrip(body)
 	if !stop() {
 		keep = false // the deadline may have been cut: do not reuse
 		if err != nil && ctx.Err() != nil {

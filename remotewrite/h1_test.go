@@ -413,7 +413,7 @@ func TestH1ReadsAnAnswerSentBeforeTheBodyWasRead(t *testing.T) {
 	} {
 		fw := &closedForWrites{answer: strings.NewReader(tt.answer)}
 		c := &h1Conn{Conn: fw, tls: true, br: newH1Reader(fw)}
-		res, keep, _, err := c.roundTrip([]byte("body"), true)
+		res, keep, _, err := c.roundTrip([]byte("body"))
 		if res.StatusCode != tt.wantCode || keep {
 			t.Errorf("answer %q: got %+v keep=%v err=%v, want status %d, not kept", tt.answer, res, keep, err, tt.wantCode)
 		}

@@ -142,29 +142,26 @@ func (r *Router) Known(index int, labelFields []byte) any {
 	return e
 }
 
-// freshEntry is a rewrite computed during a request, stored at its end.
-type freshEntry struct {
-	key string
-	e   *rewrite
-}
-
-// addAll stores the rewrites computed by one request.
-func (c *rewriteCache) addAll(fresh []freshEntry) {
-	if len(fresh) == 0 {
+// storeFresh stores the rewrites computed during w's request (w.fresh), each
+// under its key, and empties w.fresh.
+func (c *rewriteCache) storeFresh(w *work) {
+	if len(w.fresh) == 0 {
 		return
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, f := range fresh {
-		if _, ok := c.cur[f.key]; ok {
+	for _, e := range w.fresh {
+		if _, ok := c.cur[e.key]; ok {
 			continue
 		}
-		c.cur[f.key] = f.e
-		c.curBytes += len(f.key) + len(f.e.labelFields) + entryOverhead
+		c.cur[e.key] = e
+		c.curBytes += len(e.key) + len(e.labelFields) + entryOverhead
 		if c.curBytes >= c.genBytes {
 			c.prev, c.cur, c.curBytes = c.cur, make(map[string]*rewrite, len(c.cur)), 0
 		}
 	}
+	c.mu.Unlock()
+	clear(w.fresh)
+	w.fresh = w.fresh[:0]
 }
 
 // routeAllCached routes every series of a request through the cache.
@@ -186,9 +183,7 @@ func (r *Router) routeAllCached(w *work, series []remotewrite.Series) {
 			b.count(s)
 		}
 	}
-	r.cache.addAll(w.fresh)
-	clear(w.fresh)
-	w.fresh = w.fresh[:0]
+	r.cache.storeFresh(w)
 }
 
 // routeAndRemember routes a series the cache does not know. It returns the
@@ -202,7 +197,7 @@ func (r *Router) routeAndRemember(w *work, s *remotewrite.Series) *rewrite {
 	if res.drop != dropNone {
 		e := &rewrite{drop: res.drop, key: string(key)}
 		if key != nil {
-			w.fresh = append(w.fresh, freshEntry{key: e.key, e: e})
+			w.fresh = append(w.fresh, e)
 		}
 		return e
 	}
@@ -214,6 +209,6 @@ func (r *Router) routeAndRemember(w *work, s *remotewrite.Series) *rewrite {
 	}
 	e := &rewrite{key: string(key), tenant: res.tenant, ep: r.endpoints.get(res.tenant),
 		labelFields: remotewrite.AppendLabelFields(nil, res.labels)}
-	w.fresh = append(w.fresh, freshEntry{key: e.key, e: e})
+	w.fresh = append(w.fresh, e)
 	return e
 }

@@ -41,12 +41,10 @@ func (r *Router) forwardUnchanged(ctx context.Context, w *work, req *remotewrite
 		}
 		if key := s.LabelFields(); !warned && key != nil {
 			k := string(key)
-			w.fresh = append(w.fresh, freshEntry{key: k, e: &rewrite{key: k, ep: r.endpoints.get(Tenant{}), labelFields: []byte(k)}})
+			w.fresh = append(w.fresh, &rewrite{key: k, ep: r.endpoints.get(Tenant{}), labelFields: []byte(k)})
 		}
 	}
-	r.cache.addAll(w.fresh)
-	clear(w.fresh)
-	w.fresh = w.fresh[:0]
+	r.cache.storeFresh(w)
 	series, samples, _, histograms := req.Totals()
 	w.batches = append(w.batches[:0], batch{})
 	b := &w.batches[0]

@@ -73,8 +73,8 @@ type work struct {
 
 	results []remotewrite.SendResult
 
-	hits  []*rewrite   // cached rewrite of each series of the request, nil for a miss
-	fresh []freshEntry // rewrites computed in this request, to cache at its end
+	hits  []*rewrite // cached rewrite of each series of the request, nil for a miss
+	fresh []*rewrite // rewrites computed in this request, to cache at its end
 }
 
 // batchSlot is the position in work.batches of one endpoint's batch in the

@@ -7,7 +7,7 @@ const workerIdle = 10 * time.Second
 
 // sendWorkers runs the extra send workers of split requests (sendParallel)
 // on goroutines kept between requests. A fresh goroutine per worker and
-// request grew its stack again each time, deep into net/http and the
+// request grew its stack again each time, deep into the HTTP client and the
 // snappy encoder (about 5% of split mode's CPU went to copying stacks);
 // a kept worker has grown it once. Idle workers exit after workerIdle, so
 // a Router replaced by a reload leaves nothing behind.

@@ -45,6 +45,9 @@ func NewCA(t testing.TB, name string) *CA {
 	return &CA{Cert: cert, PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), key: key}
 }
 
+// LeafCN is the common name of the leaf certificate Issue makes with serial.
+func LeafCN(serial int64) string { return fmt.Sprint("leaf-", serial) }
+
 // Issue returns the PEM certificate and key of a leaf with the given serial
 // number: a server certificate for 127.0.0.1 (IP SAN), or with client set a
 // client certificate.
@@ -54,7 +57,7 @@ func (ca *CA) Issue(t testing.TB, serial int64, client bool) (certPEM, keyPEM []
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: fmt.Sprint("leaf-", serial)},
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: LeafCN(serial)},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
 	if client {
