@@ -303,9 +303,10 @@ func readMessage(r io.Reader) string {
 }
 
 // messageText is the start of an error response as SendResult.Message:
-// trimmed, valid UTF-8.
+// trimmed, valid UTF-8, at most maxMessage bytes (each invalid byte becomes
+// a 3-byte replacement character, so the valid text is cut again).
 func messageText(b []byte) string {
-	return strings.ToValidUTF8(strings.TrimSpace(string(b)), "\uFFFD")
+	return truncateUTF8(strings.ToValidUTF8(strings.TrimSpace(string(b)), "\uFFFD"), maxMessage)
 }
 
 // transportMessage is the text of a transport error without the URL that
