@@ -34,8 +34,8 @@ func TestQueueSurvivesSIGKILL(t *testing.T) {
 	t.Logf("first SIGKILL with %v blocks queued, %d requests acknowledged", backlog, len(load.ackedIDs()))
 	sp = testenv.StartScoreproxy(t, bin, cfg)
 	load.setTarget(sp.URL)
-	if !strings.Contains(sp.Logs(), "undelivered blocks found") {
-		t.Errorf("the restart did not report the blocks left queued; its log:\n%s", sp.Logs())
+	if logs, ok := sp.WaitLogs(10*time.Second, "undelivered blocks found"); !ok {
+		t.Errorf("the restart did not report the blocks left queued; its log:\n%s", logs)
 	}
 
 	up.up(t, vm.Addr)
@@ -109,7 +109,7 @@ func TestQueueCorruptedSegment(t *testing.T) {
 	if got := metricValue(t, sp, "scoreproxy_queue_corrupted_bytes_total", nil); got == 0 {
 		t.Errorf("scoreproxy_queue_corrupted_bytes_total = 0, want the bytes lost")
 	}
-	logs := sp.Logs()
+	logs, _ := sp.WaitLogs(5*time.Second, "skipped a torn or corrupted record", "bytes_lost=")
 	if n := strings.Count(logs, "skipped a torn or corrupted record"); n != 2 || !strings.Contains(logs, "bytes_lost=") {
 		t.Errorf("%d log lines about corrupted records (want 2, with bytes_lost):\n%s", n, logs)
 	}

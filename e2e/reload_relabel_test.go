@@ -178,11 +178,9 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if p.Exited() {
 		t.Fatal("scoreproxy exited after an invalid reload")
 	}
-	logs := p.Logs()
-	for _, want := range []string{"config reload failed", "writer.metric_format.__name__", "has no $VAR"} {
-		if !strings.Contains(logs, want) {
-			t.Errorf("the log does not say %q after an invalid reload; log:\n%s", want, logs)
-		}
+	if logs, ok := p.WaitLogs(5*time.Second, "config reload failed", "writer.metric_format.__name__", "has no $VAR"); !ok {
+		t.Errorf("the log does not say %q, naming %q (%q), after an invalid reload; log:\n%s",
+			"config reload failed", "writer.metric_format.__name__", "has no $VAR", logs)
 	}
 	push(t, write, reloadRequest(at(2), 3))
 	check(reloadStored("old_anomaly_score", []int64{at(0)}, []float64{1}),

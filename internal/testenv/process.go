@@ -223,6 +223,26 @@ func (p *Process) Pid() int { return p.cmd.Process.Pid }
 // Logs returns the captured stdout and stderr (the last 256 KiB).
 func (p *Process) Logs() string { return p.logs.String() }
 
+// WaitLogs waits until the captured output holds every one of want, for at
+// most timeout, and returns it. A line the process has written may not be in
+// Logs yet (it goes through a pipe), and a process may update a metric a
+// moment before it logs what the metric counts: read logs with WaitLogs
+// after something else showed that the event happened.
+func (p *Process) WaitLogs(timeout time.Duration, want ...string) (logs string, ok bool) {
+	deadline := time.Now().Add(timeout)
+	for {
+		logs = p.Logs()
+		missing := false
+		for _, w := range want {
+			missing = missing || !strings.Contains(logs, w)
+		}
+		if !missing || time.Now().After(deadline) {
+			return logs, !missing
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
