@@ -3,6 +3,7 @@ package remotewrite
 import (
 	"bytes"
 	"fmt"
+	"slices"
 )
 
 // Reasons a request is rejected, used in error messages and as the `reason`
@@ -60,6 +61,7 @@ const (
 // is not. In the steady state (req reused) it does not allocate.
 func DecodeWriteRequest(body []byte, req *Request) error {
 	req.Reset()
+	req.total = len(body)
 	// invalid is the first invalid series. It is reported only once the whole
 	// body is known to be well formed, so that a malformed body is always
 	// bad_protobuf, as it is for prompb.
@@ -69,7 +71,7 @@ func DecodeWriteRequest(body []byte, req *Request) error {
 		if err != nil {
 			return badProtobuf("at byte %d: %v", i, err)
 		}
-		i = next
+		req.done, i = i, next
 		switch {
 		case f.num == fieldWriteTimeseries && f.wire == wireBytes:
 			bad, err := req.decodeSeries(f.bytes)
@@ -89,6 +91,22 @@ func DecodeWriteRequest(body []byte, req *Request) error {
 		}
 	}
 	return invalid
+}
+
+// Each label takes at least 4 bytes of the body (a tag and a length for
+// the label and for its name); each series at least 2.
+const (
+	minLabelBytes  = 4
+	minSeriesBytes = 2
+)
+
+// appendSeries appends s to r.Series, growing it to the size the body
+// suggests when it is full (see grownCap).
+func (r *Request) appendSeries(s Series) {
+	if len(r.Series) == cap(r.Series) {
+		r.Series = slices.Grow(r.Series, grownCap(len(r.Series), r.done, r.total, minSeriesBytes)-len(r.Series))
+	}
+	r.Series = append(r.Series, s)
 }
 
 // decodeSeries parses one TimeSeries message and appends it to r.Series. It
@@ -125,6 +143,9 @@ func (r *Request) decodeSeries(b []byte) (invalid, err error) {
 					return nil, badProtobuf("series #%d label #%d: %v", index, len(r.labels)-start, err)
 				}
 			}
+			if len(r.labels) == cap(r.labels) {
+				r.labels = slices.Grow(r.labels, grownCap(len(r.labels), r.done, r.total, minLabelBytes)-len(r.labels))
+			}
 			r.labels = append(r.labels, l)
 		} else {
 			if s.RestOffset < 0 {
@@ -143,7 +164,7 @@ func (r *Request) decodeSeries(b []byte) (invalid, err error) {
 		s.RestOffset = -1
 	}
 	s.Labels = r.labels[start:len(r.labels):len(r.labels)]
-	r.Series = append(r.Series, s)
+	r.appendSeries(s)
 	return validateLabels(index, s.Labels), nil
 }
 

@@ -55,7 +55,7 @@ func (r *Request) appendKnownSeries(b []byte) bool {
 		}
 		i = next
 	}
-	r.Series = append(r.Series, s)
+	r.appendSeries(s)
 	return true
 }
 

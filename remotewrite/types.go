@@ -55,17 +55,54 @@ type Request struct {
 	labels []Label
 	// known is consulted by the decoder for the duration of one decode.
 	known KnownLabelSets
+	// done and total are how far the decoder is into the body, for sizing
+	// the slices above when they fill up (see grownCap).
+	done, total int
 }
 
 // Reset empties the request while keeping its buffers.
 func (r *Request) Reset() {
 	clear(r.labels) // drop references into the old body so it can be collected
-	r.labels = r.labels[:0]
+	r.labels = trimArena(r.labels)
 	clear(r.Series)
 	r.Series = r.Series[:0]
 	clear(r.Metadata)
 	r.Metadata = r.Metadata[:0]
 	r.Compressed = nil
+}
+
+// retainedLabels is the label arena size a Request always keeps for reuse.
+const retainedLabels = 4096
+
+// trimArena empties the label arena for the next request, and lets it go
+// when this request used less than an eighth of it: once the rewrite cache
+// knows a producer's series the decoder stops parsing their labels (see
+// DecodeWriteRequestKnown), and an arena that warm-up grew to every label
+// of a request (48 bytes each: 400 KB for the standard 1,000-series
+// request) would otherwise stay in every pooled Request for good. A
+// workload that keeps parsing labels keeps its arena.
+func trimArena(labels []Label) []Label {
+	if cap(labels) > retainedLabels && len(labels) < cap(labels)/8 {
+		return nil
+	}
+	return labels[:0]
+}
+
+// grownCap is the capacity for a slice that is full at n items, decoded
+// from the first done of total body bytes: n extrapolated to the whole
+// body, plus an eighth. Growing to the estimate once, rather than by
+// append's factor of 1.25 for large slices, keeps the copies a cold request
+// leaves behind (a dozen for 9,000 labels) from setting the process's peak
+// memory while the caches warm up. A skewed body costs at most another
+// growth; the estimate is bounded by what the body can hold, each item
+// taking at least minBytes of it.
+func grownCap(n, done, total, minBytes int) int {
+	c := 2*n + 16
+	if done > 0 && n > 0 {
+		est := int(min(int64(n)*int64(total)/int64(done), int64(total/minBytes)))
+		c = max(c, est+est/8)
+	}
+	return c
 }
 
 // Totals returns the number of series, samples, exemplars and histograms.

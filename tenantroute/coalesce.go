@@ -157,12 +157,34 @@ func rejectedAsBad(res remotewrite.SendResult) bool {
 	return res.StatusCode >= 400 && res.StatusCode < 500 && res.StatusCode != 429
 }
 
-// compress snappy-encodes the batch into its reused compressed buffer.
-// EncodeSnappy writes the plain snappy block format remote write requires
-// (any snappy decoder reads it), faster than golang/snappy.
-func (b *batch) compress() {
-	if n := s2.MaxEncodedLen(len(b.buf)); cap(b.compressed) < n {
-		b.compressed = make([]byte, n)
+// compressAll snappy-encodes every batch into the work's one buffer for
+// compressed blocks. s2 needs room for the worst case (a little more than
+// the input) to encode in place, but a block takes a fifth of that on
+// typical data; a buffer per batch sized for the worst case held five
+// times the memory it used, for every batch of every pooled work. Here the
+// blocks follow each other and only the block being encoded needs the
+// headroom. EncodeSnappy writes the plain snappy block format remote write
+// requires (any snappy decoder reads it), faster than golang/snappy.
+func (w *work) compressAll() {
+	out := w.compressed[:0]
+	for i := range w.batches {
+		b := &w.batches[i]
+		need := s2.MaxEncodedLen(len(b.buf))
+		if cap(out)-len(out) < need {
+			grown := make([]byte, len(out), max(2*cap(out), len(out)+need))
+			copy(grown, out)
+			out = grown
+		}
+		block := s2.EncodeSnappy(out[len(out):len(out)+need], b.buf)
+		out = out[:len(out)+len(block)]
+		b.compressedEnd = len(out)
 	}
-	b.compressed = s2.EncodeSnappy(b.compressed[:cap(b.compressed)], b.buf)
+	w.compressed = out
+	// Slice only now: the buffer may have moved while it grew.
+	start := 0
+	for i := range w.batches {
+		b := &w.batches[i]
+		b.compressed = out[start:b.compressedEnd:b.compressedEnd]
+		start = b.compressedEnd
+	}
 }

@@ -183,9 +183,11 @@ func TestConcurrentSplitRequestsDeliverEverySeriesOnce(t *testing.T) {
 	}
 }
 
-// TestJoinSnappyDecodesToTheConcatenation: joined blocks decode, with the
-// reference decoder, to the batches' bodies one after another, for empty,
-// tiny, incompressible and above-64-KiB bodies (s2 encodes those in chunks).
+// TestJoinSnappyDecodesToTheConcatenation: compressAll gives each batch a
+// block that decodes, with the reference decoder, to its body (also when
+// the work's buffer grows while the batches are encoded), and joined blocks
+// decode to the batches' bodies one after another, for empty, tiny,
+// incompressible and above-64-KiB bodies (s2 encodes those in chunks).
 func TestJoinSnappyDecodesToTheConcatenation(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	random := func(n int) []byte {
@@ -202,13 +204,20 @@ func TestJoinSnappyDecodesToTheConcatenation(t *testing.T) {
 		{repetitive(3000), random(500), repetitive(1)},
 		{random(70_000), repetitive(200_000), random(65_536), repetitive(65_537)},
 	} {
+		w := &work{compressed: make([]byte, 0, 16)}
 		var group []*batch
 		var want []byte
 		for _, body := range bodies {
-			b := &batch{buf: body}
-			b.compress()
-			group = append(group, b)
+			w.batches = append(w.batches, batch{buf: body})
 			want = append(want, body...)
+		}
+		w.compressAll()
+		for i := range w.batches {
+			b := &w.batches[i]
+			if got, err := snappy.Decode(nil, b.compressed); err != nil || !bytes.Equal(got, b.buf) {
+				t.Fatalf("batch %d of %d: its block does not decode to its body (err %v)", i, len(w.batches), err)
+			}
+			group = append(group, b)
 		}
 		got, err := snappy.Decode(nil, joinSnappy(nil, group))
 		if err != nil {

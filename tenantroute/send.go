@@ -21,9 +21,7 @@ func (r *Router) send(ctx context.Context, w *work, started time.Time) error {
 	// Compress every batch before any is sent: a batch may join a group
 	// another request's goroutine leads, which only concatenates
 	// compressed blocks (see sendBatch and joinSnappy).
-	for i := range w.batches {
-		w.batches[i].compress()
-	}
+	w.compressAll()
 	serialize := time.Since(started) / time.Duration(len(w.batches))
 	if cap(w.results) < len(w.batches) {
 		w.results = make([]remotewrite.SendResult, len(w.batches))

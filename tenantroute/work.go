@@ -15,9 +15,11 @@ type batch struct {
 	ep         *endpoint // where the batch goes
 	tenant     Tenant    // the endpoint's tenant (SplitMode), zero otherwise
 	buf        []byte    // uncompressed WriteRequest being built
-	compressed []byte    // snappy block of buf, or of joined
-	series     int
-	samples    int // samples + histograms
+	compressed []byte    // snappy block of buf, in the work's compressed buffer
+	// compressedEnd is where compressed ends in that buffer (compressAll).
+	compressedEnd int
+	series        int
+	samples       int // samples + histograms
 
 	// Coalescing (see lane): the answer to this batch, the batches this one
 	// sends for when it leads a group, the group's concatenated bodies, and
@@ -72,6 +74,8 @@ type work struct {
 	overrideBuf []byte
 
 	results []remotewrite.SendResult
+	// compressed holds every batch's snappy block, one after another.
+	compressed []byte
 
 	hits  []*rewrite // cached rewrite of each series of the request, nil for a miss
 	fresh []*rewrite // rewrites computed in this request, to cache at its end
@@ -114,9 +118,9 @@ func (w *work) clearRefs() {
 }
 
 func (w *work) retainedBytes() int {
-	n := cap(w.values) + cap(w.overrideBuf)
+	n := cap(w.values) + cap(w.overrideBuf) + cap(w.compressed)
 	for _, b := range w.batches[:cap(w.batches)] {
-		n += cap(b.buf) + cap(b.compressed) + cap(b.joined)
+		n += cap(b.buf) + cap(b.joined)
 	}
 	return n
 }
@@ -176,7 +180,7 @@ func (w *work) newBatch(ep *endpoint, t Tenant) int {
 		w.batches = append(w.batches, batch{})
 	}
 	b := &w.batches[pos]
-	b.ep, b.tenant, b.buf, b.compressed, b.series, b.samples = ep, t, b.buf[:0], b.compressed[:0], 0, 0
+	b.ep, b.tenant, b.buf, b.compressed, b.series, b.samples = ep, t, b.buf[:0], nil, 0, 0
 	return pos
 }
 
