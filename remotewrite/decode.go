@@ -100,13 +100,11 @@ const (
 	minSeriesBytes = 2
 )
 
-// appendSeries appends s to r.Series, growing it to the size the body
-// suggests when it is full (see grownCap).
-func (r *Request) appendSeries(s Series) {
-	if len(r.Series) == cap(r.Series) {
-		r.Series = slices.Grow(r.Series, grownCap(len(r.Series), r.done, r.total, minSeriesBytes)-len(r.Series))
-	}
-	r.Series = append(r.Series, s)
+// growSeries makes room in a full r.Series for the series the body
+// suggests are still to come (see grownCap). Callers check for a full
+// slice themselves, so that their append stays inlined.
+func (r *Request) growSeries() {
+	r.Series = slices.Grow(r.Series, grownCap(len(r.Series), r.done, r.total, minSeriesBytes)-len(r.Series))
 }
 
 // decodeSeries parses one TimeSeries message and appends it to r.Series. It
@@ -164,7 +162,10 @@ func (r *Request) decodeSeries(b []byte) (invalid, err error) {
 		s.RestOffset = -1
 	}
 	s.Labels = r.labels[start:len(r.labels):len(r.labels)]
-	r.appendSeries(s)
+	if len(r.Series) == cap(r.Series) {
+		r.growSeries()
+	}
+	r.Series = append(r.Series, s)
 	return validateLabels(index, s.Labels), nil
 }
 

@@ -55,7 +55,10 @@ func (r *Request) appendKnownSeries(b []byte) bool {
 		}
 		i = next
 	}
-	r.appendSeries(s)
+	if len(r.Series) == cap(r.Series) {
+		r.growSeries()
+	}
+	r.Series = append(r.Series, s)
 	return true
 }
 
