@@ -42,12 +42,17 @@ func (discard) Send(_ context.Context, url string, _ []byte, _ remotewrite.Batch
 // anomalyRequest is the guide's workload shape: n series, 2 samples each,
 // 9 labels with tenant labels spread over `tenants` tenants.
 func anomalyRequest(n, tenants int) *prompb.WriteRequest {
+	return anomalyRequestBy(n, func(i int) int { return i % tenants })
+}
+
+// anomalyRequestBy is anomalyRequest with series i sent to tenant tenantOf(i).
+func anomalyRequestBy(n int, tenantOf func(i int) int) *prompb.WriteRequest {
 	outputs := []string{"anomaly_score", "y", "yhat", "yhat_lower", "yhat_upper"}
 	wr := &prompb.WriteRequest{}
 	for i := 0; i < n; i++ {
 		s := ts("__name__", outputs[i%5], "for", fmt.Sprint("query_", i%7), "instance", fmt.Sprintf("host-%d:9100", i/5),
 			"job", "node", "model", "prophet", "scheduler", "s1", "preset", "default",
-			"vm_account_id", fmt.Sprint(i%tenants), "vm_project_id", "0")
+			"vm_account_id", fmt.Sprint(tenantOf(i)), "vm_project_id", "0")
 		s.Samples = []prompb.Sample{{Value: 1, Timestamp: 1000}, {Value: 2, Timestamp: 2000}}
 		wr.Timeseries = append(wr.Timeseries, s)
 	}
