@@ -78,6 +78,8 @@ func (c *checker) server(raw rawServer) Server {
 		IdleTimeout:         c.duration("server.idle_timeout", raw.IdleTimeout, DefaultIdleTimeout),
 		ShutdownTimeout:     c.duration("server.shutdown_timeout", raw.ShutdownTimeout, DefaultShutdownTimeout),
 		HealthCheckInterval: c.duration("server.health_check_interval", raw.HealthCheckInterval, DefaultHealthCheckPeriod),
+		ReloadAuthKey:       c.str("server.reload_auth_key", raw.ReloadAuthKey, ""),
+		MetricsAuthKey:      c.str("server.metrics_auth_key", raw.MetricsAuthKey, ""),
 		ServerTLS:           c.serverTLS(raw.rawServerTLS),
 	}
 }

@@ -147,13 +147,19 @@ type Limits struct {
 	RequestLimits `yaml:",inline"`
 }
 
-// Server holds the HTTP server timeouts and the upstream health check period.
+// Server holds the HTTP server timeouts, the upstream health check period
+// and the keys of the operational endpoints.
 type Server struct {
 	ReadHeaderTimeout   time.Duration `yaml:"read_header_timeout"`
 	ReadTimeout         time.Duration `yaml:"read_timeout"`
 	IdleTimeout         time.Duration `yaml:"idle_timeout"`
 	ShutdownTimeout     time.Duration `yaml:"shutdown_timeout"`
 	HealthCheckInterval time.Duration `yaml:"health_check_interval"`
+	// ReloadAuthKey and MetricsAuthKey, when set, must be given as the
+	// authKey query argument of POST /-/reload and GET /metrics, as with
+	// vmagent's -reloadAuthKey and -metricsAuthKey.
+	ReloadAuthKey  string `yaml:"reload_auth_key"`
+	MetricsAuthKey string `yaml:"metrics_auth_key"`
 	// Inbound TLS and mTLS: see tls.go.
 	ServerTLS `yaml:",inline"`
 }

@@ -83,5 +83,7 @@ type rawServer struct {
 	IdleTimeout         value `yaml:"idle_timeout"`
 	ShutdownTimeout     value `yaml:"shutdown_timeout"`
 	HealthCheckInterval value `yaml:"health_check_interval"`
+	ReloadAuthKey       value `yaml:"reload_auth_key"`
+	MetricsAuthKey      value `yaml:"metrics_auth_key"`
 	rawServerTLS        `yaml:",inline"`
 }

@@ -127,6 +127,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{`server.read_timeout: "forever" is not a duration`}},
 		{"server timeouts are positive", ds + "server:\n  shutdown_timeout: 0s\n",
 			[]string{`server.shutdown_timeout: "0s" must be positive, e.g. "30s"`}},
+		{"an auth key is one value", ds + "server:\n  reload_auth_key: [a, b]\n",
+			[]string{`server.reload_auth_key: must be a single value, got a list`}},
 
 		// structure
 		{"a section is a mapping", "writer: http://localhost:8428\n",

@@ -117,6 +117,9 @@ func (rl *reloader) acquire() *live {
 // serveReload is POST /-/reload: 200 when the new config runs, else 400
 // with the reasons (the old config keeps running).
 func (rl *reloader) serveReload(w http.ResponseWriter, r *http.Request) {
+	if !authKeyOK(w, r, rl.current().cfg.Server.ReloadAuthKey, "server.reload_auth_key") {
+		return
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "use POST /-/reload to reload the config file", http.StatusMethodNotAllowed)

@@ -91,7 +91,10 @@ func (p *Proxy) routes(receiver http.Handler) http.Handler {
 		}
 		fmt.Fprintln(w, "OK")
 	})
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		if !authKeyOK(w, r, p.cfg.Server.MetricsAuthKey, "server.metrics_auth_key") {
+			return
+		}
 		metrics.WritePrometheus(w, true)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
