@@ -18,7 +18,9 @@ type Credential struct {
 	// name key, else the username, else "auth[<index>]". Never a secret.
 	Name string `yaml:"name"`
 	// BearerToken is the token to present as "Authorization: Bearer <token>";
-	// with bearer_token_file it is the file's content (trimmed), read at start-up.
+	// with bearer_token_file it is the file's content (trimmed) at start-up,
+	// which validates the file; the server then re-reads the file when it
+	// changes (internal/app, remotewrite.TokenFile).
 	BearerToken     string `yaml:"bearer_token"`
 	BearerTokenFile string `yaml:"bearer_token_file"`
 	// Username and Password are HTTP basic-auth credentials (both or neither).

@@ -50,10 +50,12 @@ func statVersion(path string) (fileVersion, error) {
 	return fileVersion{mtime: fi.ModTime(), size: fi.Size()}, nil
 }
 
-// tokenFile is a bearer token read from a file that may be rotated while the
-// proxy runs (Kubernetes service-account tokens, vault agents). The header
-// value is swapped atomically; a failed re-read keeps the last good token.
-type tokenFile struct {
+// TokenFile is a bearer token read from a file that may be rotated while the
+// proxy runs (Kubernetes service-account tokens and secrets, vault agents):
+// the upstream client's writer.bearer_token_file, and the inbound auth:
+// entries' bearer_token_file. The value is swapped atomically; a failed
+// re-read keeps the last good token.
+type TokenFile struct {
 	path  string
 	check throttle
 	// header is "Bearer <token>", ready to put in the Authorization header.
@@ -66,10 +68,11 @@ type tokenFile struct {
 	err atomic.Pointer[error]
 }
 
-// newTokenFile reads the token once; an unreadable or empty file is a
-// configuration error at start-up, unlike a failed re-read later.
-func newTokenFile(path string, recheck time.Duration) (*tokenFile, error) {
-	t := &tokenFile{path: path, check: throttle{interval: recheck}}
+// NewTokenFile reads the token once; an unreadable or empty file is a
+// configuration error at start-up, unlike a failed re-read later. The file
+// is checked for a change at most once per recheck.
+func NewTokenFile(path string, recheck time.Duration) (*TokenFile, error) {
+	t := &TokenFile{path: path, check: throttle{interval: recheck}}
 	t.check.last.Store(time.Now().UnixNano())
 	if err := t.reload(); err != nil {
 		return nil, err
@@ -77,9 +80,15 @@ func newTokenFile(path string, recheck time.Duration) (*tokenFile, error) {
 	return t, nil
 }
 
+// Token returns the token, re-reading the file at most once per check
+// interval if its version changed.
+func (t *TokenFile) Token(now time.Time) string {
+	return strings.TrimPrefix(t.authHeader(now), "Bearer ")
+}
+
 // authHeader returns the Authorization value, re-reading the file at most
 // once per check interval if its version changed.
-func (t *tokenFile) authHeader(now time.Time) string {
+func (t *TokenFile) authHeader(now time.Time) string {
 	if t.check.due(now) {
 		if err := t.reload(); err != nil {
 			t.err.Store(&err)
@@ -91,7 +100,7 @@ func (t *tokenFile) authHeader(now time.Time) string {
 }
 
 // reload re-reads the token when the file's version changed.
-func (t *tokenFile) reload() error {
+func (t *TokenFile) reload() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ver, err := statVersion(t.path)
@@ -115,8 +124,8 @@ func (t *tokenFile) reload() error {
 	return nil
 }
 
-// lastErr returns the last re-read failure, or nil.
-func (t *tokenFile) lastErr() error {
+// Err returns the last re-read failure, or nil once a re-read succeeded.
+func (t *TokenFile) Err() error {
 	if p := t.err.Load(); p != nil {
 		return *p
 	}
@@ -128,7 +137,7 @@ func (t *tokenFile) lastErr() error {
 // net/http use userinfo from the URL, if any).
 type authenticator struct {
 	static string     // precomputed "Basic ..." or "Bearer ..."; "" when unused
-	file   *tokenFile // rotated bearer token; nil when unused
+	file   *TokenFile // rotated bearer token; nil when unused
 }
 
 // newAuthenticator checks that at most one kind of credential is configured
@@ -152,7 +161,7 @@ func newAuthenticator(cfg ClientConfig, recheck time.Duration) (authenticator, e
 	case cfg.BearerToken != "":
 		return authenticator{static: "Bearer " + strings.TrimSpace(cfg.BearerToken)}, nil
 	case cfg.BearerTokenFile != "":
-		f, err := newTokenFile(cfg.BearerTokenFile, recheck)
+		f, err := NewTokenFile(cfg.BearerTokenFile, recheck)
 		if err != nil {
 			return authenticator{}, err
 		}
@@ -172,7 +181,7 @@ func (a *authenticator) header(now time.Time) string {
 // lastErr returns the last credential re-read failure, or nil.
 func (a *authenticator) lastErr() error {
 	if a.file != nil {
-		return a.file.lastErr()
+		return a.file.Err()
 	}
 	return nil
 }

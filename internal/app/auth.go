@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
@@ -40,7 +41,16 @@ type credential struct {
 	token      [sha256.Size]byte // bearer
 	user, pass [sha256.Size]byte // basic
 	permit     *tenantroute.Permit
+	// file is bearer_token_file, re-read when it changes: then token is
+	// the digest of the file's current token, taken per request.
+	file *remotewrite.TokenFile
+	path string // of file, for the log
 }
+
+// tokenRecheck is how often a bearer_token_file is checked for a change:
+// a rotated secret works within a second, and a request pays one atomic
+// load in between.
+var tokenRecheck = time.Second
 
 // authenticator requires a valid credential on every request it wraps (the
 // write paths) and passes the credential's tenant permit on in the request
@@ -71,7 +81,13 @@ func newAuthenticator(creds []config.Credential, next http.Handler, logger *slog
 			patterns = append(patterns, pt)
 		}
 		cr := credential{permit: tenantroute.NewPermit(c.Name, patterns)}
-		if c.BearerToken != "" {
+		if c.BearerTokenFile != "" {
+			tf, err := remotewrite.NewTokenFile(c.BearerTokenFile, tokenRecheck)
+			if err != nil {
+				return nil, fmt.Errorf("auth[%d].bearer_token_file: %w", i, err)
+			}
+			cr.bearer, cr.file, cr.path, hasBearer = true, tf, c.BearerTokenFile, true
+		} else if c.BearerToken != "" {
 			cr.bearer, cr.token, hasBearer = true, sha256.Sum256([]byte(c.BearerToken)), true
 		} else {
 			cr.user, cr.pass, hasBasic = sha256.Sum256([]byte(c.Username)), sha256.Sum256([]byte(c.Password)), true
@@ -116,11 +132,16 @@ func (a *authenticator) authenticate(r *http.Request) (*tenantroute.Permit, stri
 		return nil, authUnsupported
 	}
 	var found *tenantroute.Permit
+	now := time.Now()
 	for i := range a.creds {
 		c := &a.creds[i]
 		var eq int
 		if c.bearer {
-			eq = subtle.ConstantTimeCompare(token[:], c.token[:])
+			want := c.token
+			if c.file != nil {
+				want = a.fileToken(c, now)
+			}
+			eq = subtle.ConstantTimeCompare(token[:], want[:])
 			eq &= boolInt(bearer)
 		} else {
 			eq = subtle.ConstantTimeCompare(user[:], c.user[:]) & subtle.ConstantTimeCompare(pass[:], c.pass[:])
@@ -134,6 +155,20 @@ func (a *authenticator) authenticate(r *http.Request) (*tenantroute.Permit, stri
 		return nil, authInvalid
 	}
 	return found, ""
+}
+
+// fileToken returns the digest of c's token file as it is now. A file that
+// cannot be read again keeps its last token working, and says so in the
+// log (at most every defaultLogEvery).
+func (a *authenticator) fileToken(c *credential, now time.Time) [sha256.Size]byte {
+	token := c.file.Token(now)
+	if err := c.file.Err(); err != nil {
+		if ok, suppressed := a.limit.Allow("auth_file_" + c.path); ok {
+			a.log.Warn("cannot re-read an auth: bearer_token_file; its last token stays valid", "file", c.path,
+				"error", err, "suppressed_since_last", suppressed)
+		}
+	}
+	return sha256.Sum256([]byte(token))
 }
 
 // refuse answers 401 with the challenges; the message says what to send,

@@ -7,8 +7,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/prometheus/prompb"
 )
@@ -224,4 +227,35 @@ func TestAuthCachedRewriteStillChecked(t *testing.T) {
 	if m := get(t, srv.URL+"/metrics"); !strings.Contains(m, `scoreproxy_auth_failures_total{reason="forbidden_tenant"}`) {
 		t.Errorf("/metrics lacks scoreproxy_auth_failures_total{reason=\"forbidden_tenant\"}")
 	}
+}
+
+// TestAuthTokenFileRotation: an auth: entry's bearer_token_file is re-read
+// when it changes, so a rotated secret replaces the old token without a
+// reload; a file that disappears keeps its last token working.
+func TestAuthTokenFileRotation(t *testing.T) {
+	old := tokenRecheck
+	tokenRecheck = 10 * time.Millisecond
+	t.Cleanup(func() { tokenRecheck = old })
+	_, upSrv := newUpstream(t)
+	file := filepath.Join(t.TempDir(), "team.token")
+	writeFileT(t, file, "old-token\n")
+	_, srv, _ := startReloader(t, reloadConfig(upSrv.URL, "a", "auth:\n  - bearer_token_file: "+file+"\n    tenants: [\"*\"]\n"))
+	url := srv.URL + "/api/v1/write"
+	expect := func(step, token string, want int) {
+		t.Helper()
+		if code, _, body := postWith(t, url, tenantSeries("5:0"), bearer(token)); code != want {
+			t.Errorf("%s: token %q answered %d %q, want %d", step, token, code, body, want)
+		}
+	}
+	expect("before the rotation", "old-token", 204)
+	expect("before the rotation", "new-token-2", 401)
+	writeFileT(t, file, "new-token-2\n")
+	time.Sleep(30 * time.Millisecond)
+	expect("after the rotation", "old-token", 401)
+	expect("after the rotation", "new-token-2", 204)
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(30 * time.Millisecond)
+	expect("file gone", "new-token-2", 204)
 }
