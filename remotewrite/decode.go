@@ -93,8 +93,9 @@ func DecodeWriteRequest(body []byte, req *Request) error {
 	return invalid
 }
 
-// Each label takes at least 4 bytes of the body (a tag and a length for
-// the label and for its name); each series at least 2.
+// The fewest body bytes a valid label (a tag and a length for the label
+// and for its name) and a series (a tag and a length) take: they bound
+// grownCap's estimate. An invalid body of smaller items only grows again.
 const (
 	minLabelBytes  = 4
 	minSeriesBytes = 2
