@@ -317,10 +317,7 @@ func TestExprNames(t *testing.T) {
 // aside) and every rejection reason the dashboard's description lists.
 func TestExportedMetricsAreLive(t *testing.T) {
 	t.Parallel()
-	bin := scoreproxy(t)
-	vm := testenv.StartVictoriaMetrics(t)
-	proxy := testenv.StartScoreproxy(t, bin, fmt.Sprintf("listen: {{LISTEN}}\nwriter:\n  datasource_url: %s\n", vm.URL))
-	proxy.WaitReady(t, 15*time.Second)
+	_, proxy := scoreproxyBeforeVM(t, "listen: {{LISTEN}}\nwriter:\n  datasource_url: %s\n")
 	push(t, proxy.URL+"/api/v1/write", &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{
 		Labels:  testenv.Labels("__name__", "live", "for", "q"),
 		Samples: []prompb.Sample{{Timestamp: time.Now().UnixMilli(), Value: 1}},

@@ -11,6 +11,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/scoreproxy/scoreproxy/internal/testenv"
 )
@@ -49,4 +50,16 @@ func scoreproxy(t *testing.T) string {
 		t.Fatalf("open the product's sources: %v", touchErr)
 	}
 	return scoreproxyBinary
+}
+
+// scoreproxyBeforeVM starts VictoriaMetrics and, in front of it, scoreproxy
+// with configFormat (whose one %s is VictoriaMetrics' URL), and waits until
+// scoreproxy is ready: the opening of most end-to-end tests.
+func scoreproxyBeforeVM(t *testing.T, configFormat string) (*testenv.VictoriaMetrics, *testenv.Scoreproxy) {
+	t.Helper()
+	bin := scoreproxy(t)
+	vm := testenv.StartVictoriaMetrics(t)
+	proxy := testenv.StartScoreproxy(t, bin, fmt.Sprintf(configFormat, vm.URL))
+	proxy.WaitReady(t, 15*time.Second)
+	return vm, proxy
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -122,10 +121,7 @@ func (r modelRun) expected(format map[string]string) []testenv.Series {
 // metric_format.
 func TestModelRunnerOutputsReachVictoriaMetrics(t *testing.T) {
 	t.Parallel()
-	bin := scoreproxy(t)
-	vm := testenv.StartVictoriaMetrics(t)
-	proxy := testenv.StartScoreproxy(t, bin, fmt.Sprintf(seedWriterConfig, vm.URL))
-	proxy.WaitReady(t, 15*time.Second)
+	vm, proxy := scoreproxyBeforeVM(t, seedWriterConfig)
 
 	run := modelRun{
 		queryKeys: []string{"ingestion_rate", "cpu_seconds_total", "disk_write_bytes"},

@@ -89,10 +89,7 @@ server:
 // scoreproxy and VictoriaMetrics report must agree.
 func TestPrometheusRemoteWriteThroughScoreproxy(t *testing.T) {
 	t.Parallel()
-	bin := scoreproxy(t)
-	vm := testenv.StartVictoriaMetrics(t)
-	proxy := testenv.StartScoreproxy(t, bin, fmt.Sprintf(promScoreproxyConfig, vm.URL))
-	proxy.WaitReady(t, 15*time.Second)
+	vm, proxy := scoreproxyBeforeVM(t, promScoreproxyConfig)
 	exporter := modelExporter(t)
 	prom := testenv.StartPrometheus(t, fmt.Sprintf(promConfig,
 		strings.TrimPrefix(exporter.URL, "http://"), proxy.Addr, proxy.Addr))

@@ -300,10 +300,7 @@ func mixedStored(req *prompb.WriteRequest) []testenv.Series {
 // VictoriaMetrics, and reads back exactly what each stage promises.
 func TestRelabelAndFormatMatchMixedTraffic(t *testing.T) {
 	t.Parallel()
-	bin := scoreproxy(t)
-	vm := testenv.StartVictoriaMetrics(t)
-	p := testenv.StartScoreproxy(t, bin, fmt.Sprintf(mixedConfig, vm.URL))
-	p.WaitReady(t, 15*time.Second)
+	vm, p := scoreproxyBeforeVM(t, mixedConfig)
 
 	// The same series twice: the first request computes every rewrite, the
 	// second takes them (and the drops) from the rewrite cache.

@@ -117,10 +117,7 @@ func zstdBytes(t *testing.T, raw []byte) []byte {
 // compressed with zstd (the VictoriaMetrics protocol) is accepted too.
 func TestRemoteWrite2IntoVictoriaMetrics(t *testing.T) {
 	t.Parallel()
-	bin := scoreproxy(t)
-	vm := testenv.StartVictoriaMetrics(t)
-	proxy := testenv.StartScoreproxy(t, bin, fmt.Sprintf(rw2ScoreproxyConfig, vm.URL))
-	proxy.WaitReady(t, 15*time.Second)
+	vm, proxy := scoreproxyBeforeVM(t, rw2ScoreproxyConfig)
 	ts := recentMinute(30 * time.Minute)
 	const rw2Type = "application/x-protobuf;proto=io.prometheus.write.v2.Request"
 
