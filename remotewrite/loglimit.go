@@ -51,6 +51,18 @@ func (l *LogLimiter) Allow(key string) (ok bool, suppressed int) {
 	return true, suppressed
 }
 
+// AllowN is Allow for n occurrences of key at once: at most one line is let
+// through, and the other occurrences count as suppressed.
+func (l *LogLimiter) AllowN(key string, n int) (ok bool, suppressed int) {
+	ok, suppressed = l.Allow(key)
+	if n > 1 {
+		l.mu.Lock()
+		l.state[key].suppressed += n - 1
+		l.mu.Unlock()
+	}
+	return ok, suppressed
+}
+
 // Warn logs msg at warning level through the limiter.
 func (l *LogLimiter) Warn(logger *slog.Logger, key, msg string, args ...any) {
 	ok, suppressed := l.Allow(key)

@@ -1,6 +1,7 @@
 package tenantroute
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -20,6 +21,9 @@ type rewrite struct {
 	// keeps it. A drop entry has no labels or endpoint: each occurrence is
 	// counted, not forwarded.
 	drop dropStage
+	// warnings are the tenant warnings the label set raises, raised again
+	// for every occurrence (see repeats).
+	warnings []warning
 }
 
 // defaultCacheBytes bounds the memory of the rewrite cache (both generations).
@@ -28,6 +32,9 @@ const defaultCacheBytes = 32 << 20
 // entryOverhead approximates the map and struct memory of one entry (the
 // key's bytes are shared by the map key and rewrite.key).
 const entryOverhead = 112
+
+// warningOverhead approximates the memory of one warning of an entry.
+const warningOverhead = 64
 
 var (
 	cacheHits   = metrics.NewCounter("scoreproxy_rewrite_cache_hits_total")
@@ -154,7 +161,7 @@ func (c *rewriteCache) storeFresh(w *work) {
 			continue
 		}
 		c.cur[e.key] = e
-		c.curBytes += len(e.key) + len(e.labelFields) + entryOverhead
+		c.curBytes += len(e.key) + len(e.labelFields) + entryOverhead + len(e.warnings)*warningOverhead
 		if c.curBytes >= c.genBytes {
 			c.prev, c.cur, c.curBytes = c.cur, make(map[string]*rewrite, len(c.cur)), 0
 		}
@@ -178,6 +185,9 @@ func (r *Router) routeAllCached(w *work, series []remotewrite.Series) {
 		case e.drop != dropNone:
 			w.pipe.countDrop(e.drop, s)
 		default:
+			if e.warnings != nil && w.hits[i] != nil { // a miss raised them already
+				w.repeats.note(e)
+			}
 			b := w.batchOf(e.ep, e.tenant)
 			b.buf = remotewrite.AppendSeriesLabelFields(b.buf, e.labelFields, s)
 			b.count(s)
@@ -189,8 +199,7 @@ func (r *Router) routeAllCached(w *work, series []remotewrite.Series) {
 // routeAndRemember routes a series the cache does not know. It returns the
 // rewrite to store and to append with (a drop entry for a series that
 // relabeling drops), or nil when the series was appended already because it
-// cannot be cached (it warned, or its labels are not contiguous in its
-// encoding).
+// cannot be cached (its labels are not contiguous in its encoding).
 func (r *Router) routeAndRemember(w *work, s *remotewrite.Series) *rewrite {
 	key := s.LabelFields()
 	res := r.resolve(w, s, nil)
@@ -201,14 +210,14 @@ func (r *Router) routeAndRemember(w *work, s *remotewrite.Series) *rewrite {
 		}
 		return e
 	}
-	if key == nil || res.warned {
+	if key == nil {
 		b := w.batchFor(res.tenant)
 		b.buf = remotewrite.AppendSeries(b.buf, res.labels, s)
 		b.count(s)
 		return nil
 	}
 	e := &rewrite{key: string(key), tenant: res.tenant, ep: r.endpoints.get(res.tenant),
-		labelFields: remotewrite.AppendLabelFields(nil, res.labels)}
+		labelFields: remotewrite.AppendLabelFields(nil, res.labels), warnings: slices.Clone(res.warnings)}
 	w.fresh = append(w.fresh, e)
 	return e
 }

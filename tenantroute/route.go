@@ -12,9 +12,10 @@ type resolved struct {
 	labels []remotewrite.Label // output labels; may point into the work's scratch
 	// rewritten is false when labels are the series' own, unchanged.
 	rewritten bool
-	// warned is true when a tenant warning was raised: such a series is never
-	// cached, so that every occurrence is counted and may be logged.
-	warned bool
+	// warnings are the tenant warnings the series raised (counted and
+	// logged already); a cached rewrite keeps a copy to raise them again.
+	// They point into the work's scratch.
+	warnings []warning
 	// drop is the relabeling stage that dropped the series (dropNone: kept);
 	// a dropped series has no labels and no tenant.
 	drop dropStage
@@ -47,25 +48,40 @@ func (r *Router) resolve(w *work, s *remotewrite.Series, override []remotewrite.
 	if res.drop != dropNone {
 		return res
 	}
+	w.warns = w.warns[:0]
 	switch r.mode {
 	case SplitMode:
-		res.tenant, res.labels, res.warned = r.splitTenant(w, in, res.labels)
+		res.tenant, res.labels = r.splitTenant(w, in, res.labels)
 		res.rewritten = true
 	case MultitenantMode:
-		res.warned = r.checkMultitenant(in, res.labels)
+		r.checkMultitenant(w, in, res.labels)
 	default:
-		if _, ok, _, _ := findTenantLabels(res.labels); ok {
-			r.warn.tenantLabels(in)
-			res.warned = true
-		}
+		r.checkNoTenantLabels(w, in, res.labels)
 	}
+	res.warnings = w.warns
 	return res
+}
+
+// checkNoTenantLabels raises case 4 of the writer docs (a fixed tenant or a
+// single node, and tenant labels on the series) for the series in whose
+// output labels are labels.
+func (r *Router) checkNoTenantLabels(w *work, in, labels []remotewrite.Label) {
+	if _, ok, _, _ := findTenantLabels(labels); ok {
+		r.raise(w, in, warning{kind: caseTenantLabels})
+	}
+}
+
+// raise raises wn for the series whose input labels are in, and keeps it
+// in w.warns for the series' cached rewrite.
+func (r *Router) raise(w *work, in []remotewrite.Label, wn warning) {
+	r.warn.raise(wn, in)
+	w.warns = append(w.warns, wn)
 }
 
 // splitTenant resolves the tenant of a series in SplitMode and returns its
 // labels without vm_account_id / vm_project_id, in one pass over the labels.
 // A missing or unparsable id becomes 0, as vminsert would make it.
-func (r *Router) splitTenant(w *work, in, labels []remotewrite.Label) (Tenant, []remotewrite.Label, bool) {
+func (r *Router) splitTenant(w *work, in, labels []remotewrite.Label) (Tenant, []remotewrite.Label) {
 	var account, project []byte
 	hasAccount, hasProject := false, false
 	w.stripped = w.stripped[:0]
@@ -79,16 +95,14 @@ func (r *Router) splitTenant(w *work, in, labels []remotewrite.Label) (Tenant, [
 			w.stripped = append(w.stripped, l)
 		}
 	}
-	t, warned := r.tenantOf(in, account, hasAccount, project, hasProject)
-	return t, w.stripped, warned
+	return r.tenantOf(w, in, account, hasAccount, project, hasProject), w.stripped
 }
 
 // checkMultitenant raises the warnings of MultitenantMode; the labels go
 // upstream unchanged and vminsert resolves the tenant.
-func (r *Router) checkMultitenant(in, labels []remotewrite.Label) bool {
+func (r *Router) checkMultitenant(w *work, in, labels []remotewrite.Label) {
 	account, hasAccount, project, hasProject := findTenantLabels(labels)
-	_, warned := r.tenantOf(in, account, hasAccount, project, hasProject)
-	return warned
+	r.tenantOf(w, in, account, hasAccount, project, hasProject)
 }
 
 var accountLabelBytes = []byte(AccountLabel)
@@ -113,23 +127,19 @@ func findTenantLabels(labels []remotewrite.Label) (account []byte, hasAccount bo
 
 // tenantOf reads the tenant labels as vminsert does and raises the warnings
 // of a missing account (case 3) and of unparsable ids.
-func (r *Router) tenantOf(in []remotewrite.Label, account []byte, hasAccount bool, project []byte, hasProject bool) (Tenant, bool) {
+func (r *Router) tenantOf(w *work, in []remotewrite.Label, account []byte, hasAccount bool, project []byte, hasProject bool) Tenant {
 	var t Tenant
 	var accountOK, projectOK bool
 	t.AccountID, accountOK = parseLabelID(account)
 	t.ProjectID, projectOK = parseLabelID(project)
-	warned := false
 	switch {
 	case !hasAccount:
-		r.warn.missingAccount(in)
-		warned = true
+		r.raise(w, in, warning{kind: caseMissingAccount})
 	case !accountOK:
-		r.warn.invalidTenant(in, AccountLabel, account, t)
-		warned = true
+		r.raise(w, in, warning{kind: caseInvalidTenant, label: AccountLabel, value: string(account), tenant: t})
 	}
 	if hasProject && !projectOK {
-		r.warn.invalidTenant(in, ProjectLabel, project, t)
-		warned = true
+		r.raise(w, in, warning{kind: caseInvalidTenant, label: ProjectLabel, value: string(project), tenant: t})
 	}
-	return t, warned
+	return t
 }

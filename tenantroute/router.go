@@ -213,6 +213,7 @@ func (r *Router) Process(ctx context.Context, req *remotewrite.Request, pathTena
 		}
 	}
 	w.pipe.flushDrops()
+	w.repeats.flush(r.warn)
 	w.addMetadata(req.Metadata, defaultTenant)
 	if err := r.authorize(ctx, w, pathTenant); err != nil { // before anything is sent: see auth.go
 		return err

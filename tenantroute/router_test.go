@@ -403,10 +403,10 @@ func TestNewRejectsBadOptions(t *testing.T) {
 }
 
 // TestUnchangedRemembersCheckedSeries: in pass-through, a series checked
-// once without a warning is known to the rewrite cache, so the decoder
-// skips its labels the next time and it is not checked again; a series
-// that warned is checked (and counted) every time; the body still goes
-// upstream byte for byte.
+// once is known to the rewrite cache, so the decoder skips its labels the
+// next time and it is not checked again; a series that warned is known
+// too, with its warning, which is still counted for every occurrence; the
+// body still goes upstream byte for byte.
 func TestUnchangedRemembersCheckedSeries(t *testing.T) {
 	up := &bodyRecorder{}
 	r := newTestRouter(t, Options{BaseURL: base, TenantID: Multitenant}, nil, up)
@@ -425,11 +425,10 @@ func TestUnchangedRemembersCheckedSeries(t *testing.T) {
 			t.Fatal(err)
 		}
 		req.Compressed = snappy.Encode(nil, raw)
-		if known := req.Series[0].Known != nil; known != (round > 0) {
-			t.Errorf("round %d: clean series known = %v, want %v", round, known, round > 0)
-		}
-		if req.Series[1].Known != nil {
-			t.Errorf("round %d: the series that warned is known; it must be checked every time", round)
+		for i, what := range []string{"clean series", "series that warned"} {
+			if known := req.Series[i].Known != nil; known != (round > 0) {
+				t.Errorf("round %d: %s known = %v, want %v", round, what, known, round > 0)
+			}
 		}
 		if err := r.Process(context.Background(), &req, ""); err != nil {
 			t.Fatal(err)
@@ -439,6 +438,6 @@ func TestUnchangedRemembersCheckedSeries(t *testing.T) {
 		}
 	}
 	if got := warnings()["3"] - before; got != 3 {
-		t.Errorf("case 3 warnings: %d, want 3 (one per request)", got)
+		t.Errorf("case 3 warnings: %d, want 3 (one per occurrence)", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/scoreproxy/scoreproxy/remotewrite"
@@ -124,5 +125,74 @@ func TestFindTenantLabels(t *testing.T) {
 		if string(a) != tc.account || ha != tc.hasAccount || string(p) != tc.project || hp != tc.hasProject {
 			t.Errorf("%v: got %q %v %q %v", tc.labels, a, ha, p, hp)
 		}
+	}
+}
+
+// TestCachedWarningsRaisedAgain: a series that raised a tenant warning is
+// cached with it (the decoder skips its labels the next time), and every
+// later occurrence raises it again: counted each time, and logged with the
+// same text, the occurrences beyond the first of a request counted as
+// suppressed.
+func TestCachedWarningsRaisedAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		opts   Options
+		format map[string]string
+		series prompb.TimeSeries
+		kind   string
+		text   string
+	}{
+		{"multitenant, no account", Options{TenantID: Multitenant}, nil, ts("__name__", "y", "for", "q"),
+			caseMissingAccount, "The label `vm_account_id` was not found in the label set of y{for=\"q\"}"},
+		{"multitenant, no account, metric_format", Options{TenantID: Multitenant}, seedFormat, ts("__name__", "y", "for", "q"),
+			caseMissingAccount, "The label `vm_account_id` was not found in the label set of y{for=\"q\"}"},
+		{"multitenant, invalid account", Options{TenantID: Multitenant}, nil, ts("__name__", "y", "vm_account_id", "x"),
+			caseInvalidTenant, `The label vm_account_id="x" of y{vm_account_id="x"} is not a valid tenant number`},
+		{"split, invalid project", Options{TenantID: Multitenant, SplitTenants: true}, seedFormat,
+			ts("__name__", "y", "vm_account_id", "3", "vm_project_id", "-1"),
+			caseInvalidTenant, `The label vm_project_id="-1" of y{vm_account_id="3",vm_project_id="-1"} is not a valid tenant number (0..4294967295); vminsert would treat it as 0, so the data will be written to tenant 3:0`},
+		{"fixed tenant, tenant labels", Options{TenantID: "5"}, seedFormat, ts("__name__", "y", "vm_account_id", "3"),
+			caseTenantLabels, `The label set for the metric y{vm_account_id="3"} contains multi-tenancy labels`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			tc.opts.BaseURL, tc.opts.Logger = base, slog.New(slog.NewTextHandler(&logs, nil))
+			r := newTestRouter(t, tc.opts, tc.format, newRecorder())
+			raw, err := (&prompb.WriteRequest{Timeseries: []prompb.TimeSeries{tc.series, tc.series, tc.series}}).Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := warningsByCase[tc.kind].Get()
+			for round := range 3 {
+				var req remotewrite.Request
+				if err := remotewrite.DecodeWriteRequestKnown(raw, &req, r); err != nil {
+					t.Fatal(err)
+				}
+				req.Compressed = snappy.Encode(nil, raw)
+				if known := req.Series[2].Known != nil; known != (round > 0) {
+					t.Errorf("round %d: the series is known = %v, want %v", round, known, round > 0)
+				}
+				if err := r.Process(context.Background(), &req, ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := warningsByCase[tc.kind].Get() - before; got != 9 {
+				t.Errorf("counted %d warnings of case %s, want 9 (3 series x 3 requests)", got, tc.kind)
+			}
+			// The text handler escapes the quotes of the message.
+			lines := strings.Split(strings.TrimSpace(strings.ReplaceAll(logs.String(), `\"`, `"`)), "\n")
+			// Round 0 logs each of its 3 misses; rounds 1 and 2 log once each.
+			if len(lines) != 5 {
+				t.Fatalf("logged %d lines, want 5:\n%s", len(lines), logs.String())
+			}
+			for i, line := range lines {
+				if !strings.Contains(line, tc.text) {
+					t.Errorf("line %d does not carry %q: %s", i, tc.text, line)
+				}
+			}
+			if !strings.Contains(lines[4], "suppressed_since_last=2") {
+				t.Errorf("the last line should count the 2 repeats of the request before as suppressed: %s", lines[4])
+			}
+		})
 	}
 }

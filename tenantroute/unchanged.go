@@ -2,6 +2,7 @@ package tenantroute
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/scoreproxy/scoreproxy/remotewrite"
@@ -17,10 +18,10 @@ func (r *Router) unchanged() bool {
 
 // forwardUnchanged checks every series for the tenant warnings of the mode,
 // then sends the request's original compressed body. A series checked
-// before without a warning is in the rewrite cache (as its own, identity
-// rewrite), so the decoder did not even parse its labels (Series.Known):
-// it is skipped; the others are checked and, when clean, remembered. A
-// request of known series allocates nothing.
+// before is in the rewrite cache (as its own, identity rewrite, with the
+// warnings it raised), so the decoder did not even parse its labels
+// (Series.Known): its warnings are raised again from the cache; the others
+// are checked and remembered. A request of known series allocates nothing.
 func (r *Router) forwardUnchanged(ctx context.Context, w *work, req *remotewrite.Request) error {
 	start := time.Now()
 	// The cache is consulted here too, not only by the decoder: a caller
@@ -28,22 +29,26 @@ func (r *Router) forwardUnchanged(ctx context.Context, w *work, req *remotewrite
 	w.hits = r.cache.lookupAll(w.hits[:0], req.Series)
 	for i := range req.Series {
 		s := &req.Series[i]
-		if w.hits[i] != nil {
+		if e := w.hits[i]; e != nil {
+			if e.warnings != nil {
+				w.repeats.note(e)
+			}
 			continue
 		}
 		in := w.inputLabels(s)
-		warned := false
+		w.warns = w.warns[:0]
 		if r.mode == MultitenantMode {
-			warned = r.checkMultitenant(in, in)
-		} else if _, ok, _, _ := findTenantLabels(in); ok {
-			r.warn.tenantLabels(in)
-			warned = true
+			r.checkMultitenant(w, in, in)
+		} else {
+			r.checkNoTenantLabels(w, in, in)
 		}
-		if key := s.LabelFields(); !warned && key != nil {
+		if key := s.LabelFields(); key != nil {
 			k := string(key)
-			w.fresh = append(w.fresh, &rewrite{key: k, ep: r.endpoints.get(Tenant{}), labelFields: []byte(k)})
+			w.fresh = append(w.fresh, &rewrite{key: k, ep: r.endpoints.get(Tenant{}), labelFields: []byte(k),
+				warnings: slices.Clone(w.warns)})
 		}
 	}
+	w.repeats.flush(r.warn)
 	r.cache.storeFresh(w)
 	series, samples, _, histograms := req.Totals()
 	w.batches = append(w.batches[:0], batch{})

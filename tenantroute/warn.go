@@ -64,15 +64,35 @@ func (w *warner) emit(c string, suppressed int, msg string) {
 	w.log.Warn(msg, "case", c, "suppressed_since_last", suppressed)
 }
 
-func (w *warner) missingAccount(series []remotewrite.Label) {
-	if ok, n := w.allow(caseMissingAccount); ok {
-		w.emit(caseMissingAccount, n, fmt.Sprintf(textMissingAccount, remotewrite.FormatLabels(series)))
+// warning is a tenant warning one series raises. It is kept with the
+// series' cached rewrite, so that every later occurrence raises it again
+// (counted, and logged within the limiter) without the series being
+// parsed and routed again: a producer that keeps sending such series
+// would otherwise run every one of them through the slow path.
+type warning struct {
+	kind string // caseMissingAccount, caseTenantLabels or caseInvalidTenant
+	// caseInvalidTenant: the label, its value and the tenant vminsert reads.
+	label, value string
+	tenant       Tenant
+}
+
+// text is the log line of w for the series whose labels are in.
+func (w warning) text(in []remotewrite.Label) string {
+	switch w.kind {
+	case caseMissingAccount:
+		return fmt.Sprintf(textMissingAccount, remotewrite.FormatLabels(in))
+	case caseTenantLabels:
+		return fmt.Sprintf(textTenantLabels, remotewrite.FormatLabels(in))
+	default:
+		return fmt.Sprintf(textInvalidTenant, w.label, w.value, remotewrite.FormatLabels(in), w.tenant)
 	}
 }
 
-func (w *warner) tenantLabels(series []remotewrite.Label) {
-	if ok, n := w.allow(caseTenantLabels); ok {
-		w.emit(caseTenantLabels, n, fmt.Sprintf(textTenantLabels, remotewrite.FormatLabels(series)))
+// raise counts wn, raised by the series whose labels are in, and logs it
+// when the limiter lets it through.
+func (w *warner) raise(wn warning, in []remotewrite.Label) {
+	if ok, n := w.allow(wn.kind); ok {
+		w.emit(wn.kind, n, wn.text(in))
 	}
 }
 
@@ -82,8 +102,55 @@ func (w *warner) pathTenant(pathTenant, destination string) {
 	}
 }
 
-func (w *warner) invalidTenant(series []remotewrite.Label, label string, value []byte, t Tenant) {
-	if ok, n := w.allow(caseInvalidTenant); ok {
-		w.emit(caseInvalidTenant, n, fmt.Sprintf(textInvalidTenant, label, value, remotewrite.FormatLabels(series), t))
+// warningKinds indexes the cases for repeats.
+var warningKinds = [...]string{caseMissingAccount, caseTenantLabels, caseInvalidTenant}
+
+// repeats gathers, over one request, the warnings of series whose cached
+// rewrite carries them: each kind is counted once per request with the
+// number of occurrences, and logged (the first occurrence) within the
+// limiter, which counts the others as suppressed. Per occurrence that is
+// an increment, not a lock.
+type repeats struct {
+	n     [len(warningKinds)]int
+	first [len(warningKinds)]*rewrite
+}
+
+// note records the warnings of e, a cached rewrite that carries some.
+func (rp *repeats) note(e *rewrite) {
+	for _, wn := range e.warnings {
+		k := kindIndex(wn.kind)
+		if rp.n[k]++; rp.first[k] == nil {
+			rp.first[k] = e
+		}
 	}
+}
+
+func kindIndex(kind string) int {
+	for i, k := range warningKinds {
+		if k == kind {
+			return i
+		}
+	}
+	return len(warningKinds) - 1 // cannot happen: every warning has one of the kinds
+}
+
+// flush counts and logs what the request repeated, and empties rp.
+func (rp *repeats) flush(w *warner) {
+	for k, n := range rp.n {
+		if n == 0 {
+			continue
+		}
+		kind := warningKinds[k]
+		warningsByCase[kind].Add(n)
+		if ok, suppressed := w.limit.AllowN(kind, n); ok {
+			e := rp.first[k]
+			for _, wn := range e.warnings {
+				if wn.kind == kind {
+					w.emit(kind, suppressed, wn.text(remotewrite.AppendLabels(nil, []byte(e.key))))
+					break
+				}
+			}
+		}
+	}
+	*rp = repeats{}
 }
