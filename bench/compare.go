@@ -23,6 +23,7 @@ type compareConfig struct {
 	pool                int
 	out                 string
 	scenarios           []Scenario
+	workload            Workload
 	vmagentSplitURLs    bool
 	sinkFast            bool // the sink decodes with the wire walker instead of prompb
 	startTimeout        time.Duration
@@ -44,6 +45,7 @@ func parseCompareFlags(args []string) (*compareConfig, error) {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	c := &compareConfig{}
 	var scen, split, decode string
+	wf := bindWorkloadFlags(fs)
 	fs.StringVar(&c.scoreproxy, "scoreproxy", "", "scoreproxy binary (go build -o /tmp/scoreproxy ./cmd/scoreproxy); empty = skip")
 	fs.StringVar(&c.vmagent, "vmagent", defaultVmagent(), "vmagent binary; empty = skip")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds per scenario and proxy; the report shows medians")
@@ -64,6 +66,19 @@ func parseCompareFlags(args []string) (*compareConfig, error) {
 	var err error
 	if c.scenarios, err = selectScenarios(scen); err != nil {
 		return nil, usageErrorf("%v", err)
+	}
+	if c.workload, err = wf.Resolve(); err != nil {
+		return nil, usageErrorf("%v", err)
+	}
+	for i := range c.scenarios {
+		if !c.scenarios[i].Split {
+			continue
+		}
+		if !c.workload.hasLabel("vm_account_id") {
+			return nil, usageErrorf("the split scenario needs series with tenant labels: add -tenants N, " +
+				"or choose -scenarios passthrough,metric_format")
+		}
+		c.scenarios[i].Title = fmt.Sprintf("split across %d tenants", c.workload.Tenants)
 	}
 	c.vmagentSplitURLs, c.sinkFast = split == "urls", decode == "fast"
 	switch {
@@ -113,7 +128,7 @@ func compareCommand(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	w, _ := Presets("anomaly")
+	w := cfg.workload
 	pool, err := BuildPool(w, cfg.pool, time.Now())
 	if err != nil {
 		return err

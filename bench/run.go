@@ -176,7 +176,7 @@ func (c *compareConfig) verify(env runEnv, res *RunResult) error {
 	ackedRequests := res.AckedSamples / int64(env.w.SamplesPerRequest())
 	exact := noErrors && counts.Samples == res.AckedSamples
 	peerMultitenant := env.proxy.name == "vmagent" && !c.vmagentSplitURLs
-	return env.sc.expect(peerMultitenant).check(counts, perRequest, ackedRequests, exact)
+	return env.sc.expect(peerMultitenant, env.w.hasLabel("vm_account_id")).check(counts, perRequest, ackedRequests, exact)
 }
 
 // waitDelivered polls the sink until it has accepted at least want samples

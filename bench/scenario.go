@@ -143,10 +143,11 @@ type expectation struct {
 }
 
 // expect returns what the sink must see for the scenario; peerMultitenant is
-// true for vmagent in the split scenario without -vmagent-split=urls.
-func (s Scenario) expect(peerMultitenant bool) expectation {
+// true for vmagent in the split scenario without -vmagent-split=urls, and
+// tenantLabelled whether the workload's series carry tenant labels.
+func (s Scenario) expect(peerMultitenant, tenantLabelled bool) expectation {
 	e := expectation{multitenantPath: !s.Split || peerMultitenant}
-	e.tenantLabels = e.multitenantPath
+	e.tenantLabels = e.multitenantPath && tenantLabelled
 	if s.MetricFormat {
 		e.namePrefix = "vmanomaly_"
 	}

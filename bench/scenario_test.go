@@ -81,7 +81,7 @@ func TestExpectationCheck(t *testing.T) {
 		Paths:   map[string]*Counter{"/insert/multitenant/prometheus/api/v1/write": {Samples: 20}},
 		Tenants: map[string]*Counter{"1:0": {Samples: 8}, "2:0": {Samples: 12}},
 		Names:   map[string]*Counter{"vmanomaly_y": {Samples: 20}}}
-	mf := allScenarios[1].expect(false)
+	mf := allScenarios[1].expect(false, true)
 	if err := mf.check(good, perRequest, 2, true); err != nil {
 		t.Fatal(err)
 	}
@@ -92,11 +92,11 @@ func TestExpectationCheck(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "prefix") || !strings.Contains(err.Error(), "tenant 2:0") {
 		t.Fatalf("error %v", err)
 	}
-	split := allScenarios[2].expect(false)
+	split := allScenarios[2].expect(false, true)
 	if err := split.check(good, perRequest, 2, true); err == nil || !strings.Contains(err.Error(), "write path") {
 		t.Fatalf("split accepted the multitenant path: %v", err)
 	}
-	if err := allScenarios[2].expect(true).check(good, perRequest, 2, true); err != nil {
+	if err := allScenarios[2].expect(true, true).check(good, perRequest, 2, true); err != nil {
 		t.Fatalf("vmagent multitenant split: %v", err)
 	}
 }

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestCompareFlags: compare takes load's workload flags (the anomaly preset
+// by default), names the split scenario after the tenant count, and refuses
+// a split of series without tenant labels with a message saying what to do.
+func TestCompareFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		wantErr   string
+		preset    string
+		scenarios int
+		split     string // the split scenario's title, "" if none
+	}{
+		{"defaults", nil, "", "anomaly", 3, "split across 10 tenants"},
+		{"scrape preset, all scenarios", []string{"-preset", "scrape"}, "add -tenants N", "", 0, ""},
+		{"scrape preset without split", []string{"-preset", "scrape", "-scenarios", "passthrough,metric_format"}, "", "scrape", 2, ""},
+		{"scrape preset with tenants", []string{"-preset", "scrape", "-tenants", "4", "-scenarios", "split"}, "", "scrape", 1, "split across 4 tenants"},
+		{"unknown preset", []string{"-preset", "nope"}, `unknown preset "nope"`, "", 0, ""},
+		{"bad workload", []string{"-series", "0", "-scenarios", "passthrough"}, "-series 0: want 1..100000", "", 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseCompareFlags(append([]string{"-scoreproxy", "/bin/true", "-vmagent", ""}, tc.args...))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.workload.Preset != tc.preset || len(c.scenarios) != tc.scenarios {
+				t.Errorf("preset %q with %d scenarios, want %q with %d", c.workload.Preset, len(c.scenarios), tc.preset, tc.scenarios)
+			}
+			for _, s := range c.scenarios {
+				if s.Split && s.Title != tc.split {
+					t.Errorf("split title %q, want %q", s.Title, tc.split)
+				}
+			}
+		})
+	}
+}
