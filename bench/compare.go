@@ -71,6 +71,10 @@ func parseCompareFlags(args []string) (*compareConfig, error) {
 		return nil, usageErrorf("%v", err)
 	}
 	for i := range c.scenarios {
+		if c.scenarios[i].MetricFormat && !c.workload.hasLabel("for") {
+			return nil, usageErrorf("the metric_format scenario needs series with a for label (metric_format applies to " +
+				"those by default, see routing.format_match): add -query-keys N, or leave metric_format out of -scenarios")
+		}
 		if !c.scenarios[i].Split {
 			continue
 		}

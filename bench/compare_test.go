@@ -19,7 +19,9 @@ func TestCompareFlags(t *testing.T) {
 	}{
 		{"defaults", nil, "", "anomaly", 3, "split across 10 tenants"},
 		{"scrape preset, all scenarios", []string{"-preset", "scrape"}, "add -tenants N", "", 0, ""},
-		{"scrape preset without split", []string{"-preset", "scrape", "-scenarios", "passthrough,metric_format"}, "", "scrape", 2, ""},
+		{"scrape preset without split", []string{"-preset", "scrape", "-scenarios", "passthrough"}, "", "scrape", 1, ""},
+		{"scrape preset, metric_format without for", []string{"-preset", "scrape", "-scenarios", "metric_format"}, "add -query-keys N", "", 0, ""},
+		{"scrape preset, metric_format with for", []string{"-preset", "scrape", "-query-keys", "10", "-scenarios", "passthrough,metric_format"}, "", "scrape", 2, ""},
 		{"scrape preset with tenants", []string{"-preset", "scrape", "-tenants", "4", "-scenarios", "split"}, "", "scrape", 1, "split across 4 tenants"},
 		{"unknown preset", []string{"-preset", "nope"}, `unknown preset "nope"`, "", 0, ""},
 		{"bad workload", []string{"-series", "0", "-scenarios", "passthrough"}, "-series 0: want 1..100000", "", 0, ""},
