@@ -1,5 +1,7 @@
 package remotewrite
 
+import "slices"
+
 // LabelFields returns the encoded label fields of s (the bytes of its
 // TimeSeries before the first non-label field) when all labels come first,
 // as every known producer writes them, or nil. Two series with equal
@@ -13,8 +15,14 @@ func (s *Series) LabelFields() []byte {
 }
 
 // AppendLabelFields appends labels encoded as TimeSeries label fields,
-// exactly as AppendSeries writes them.
+// exactly as AppendSeries writes them. It grows dst once, to the size
+// needed: the rewrite cache builds each new entry's fields from nil.
 func AppendLabelFields(dst []byte, labels []Label) []byte {
+	size := 0
+	for _, l := range labels {
+		size += bytesFieldLen(labelLen(l))
+	}
+	dst = slices.Grow(dst, size)
 	for _, l := range labels {
 		dst = append(dst, tagSeriesLabels)
 		dst = appendVarint(dst, uint64(labelLen(l)))
