@@ -18,7 +18,8 @@ func TestCompareFlags(t *testing.T) {
 		split     string // the split scenario's title, "" if none
 	}{
 		{"defaults", nil, "", "anomaly", 3, "split across 10 tenants"},
-		{"scrape preset, all scenarios", []string{"-preset", "scrape"}, "add -tenants N", "", 0, ""},
+		{"scrape preset, all scenarios", []string{"-preset", "scrape"}, "add -query-keys N", "", 0, ""},
+		{"scrape preset, split without tenants", []string{"-preset", "scrape", "-query-keys", "3"}, "add -tenants N", "", 0, ""},
 		{"scrape preset without split", []string{"-preset", "scrape", "-scenarios", "passthrough"}, "", "scrape", 1, ""},
 		{"scrape preset, metric_format without for", []string{"-preset", "scrape", "-scenarios", "metric_format"}, "add -query-keys N", "", 0, ""},
 		{"scrape preset, metric_format with for", []string{"-preset", "scrape", "-query-keys", "10", "-scenarios", "passthrough,metric_format"}, "", "scrape", 2, ""},
