@@ -61,7 +61,9 @@ const (
 // is not. In the steady state (req reused) it does not allocate.
 func DecodeWriteRequest(body []byte, req *Request) error {
 	req.Reset()
+	req.trimArena()
 	req.total = len(body)
+	defer func() { req.lastLabels = len(req.labels) }()
 	// invalid is the first invalid series. It is reported only once the whole
 	// body is known to be well formed, so that a malformed body is always
 	// bad_protobuf, as it is for prompb.

@@ -58,12 +58,14 @@ type Request struct {
 	// done and total are how far the decoder is into the body, for sizing
 	// the slices above when they fill up (see grownCap).
 	done, total int
+	// lastLabels is how many labels the last decode parsed (see trimArena).
+	lastLabels int
 }
 
 // Reset empties the request while keeping its buffers.
 func (r *Request) Reset() {
 	clear(r.labels) // drop references into the old body so it can be collected
-	r.labels = trimArena(r.labels)
+	r.labels = r.labels[:0]
 	clear(r.Series)
 	r.Series = r.Series[:0]
 	clear(r.Metadata)
@@ -74,18 +76,19 @@ func (r *Request) Reset() {
 // retainedLabels is the label arena size a Request always keeps for reuse.
 const retainedLabels = 4096
 
-// trimArena empties the label arena for the next request, and lets it go
-// when this request used less than an eighth of it: once the rewrite cache
-// knows a producer's series the decoder stops parsing their labels (see
-// DecodeWriteRequestKnown), and an arena that warm-up grew to every label
-// of a request (48 bytes each: 400 KB for the standard 1,000-series
+// trimArena, called by a decode before it starts, lets the label arena go
+// when the decode before used less than an eighth of it: once the rewrite
+// cache knows a producer's series the decoder stops parsing their labels
+// (see DecodeWriteRequestKnown), and an arena that warm-up grew to every
+// label of a request (48 bytes each: 400 KB for the standard 1,000-series
 // request) would otherwise stay in every pooled Request for good. A
-// workload that keeps parsing labels keeps its arena.
-func trimArena(labels []Label) []Label {
-	if cap(labels) > retainedLabels && len(labels) < cap(labels)/8 {
-		return nil
+// workload that keeps parsing labels keeps its arena. (The count is the
+// last decode's, not the arena's length: a Reset between two decodes must
+// not look like a decode that parsed nothing.)
+func (r *Request) trimArena() {
+	if cap(r.labels) > retainedLabels && r.lastLabels < cap(r.labels)/8 {
+		r.labels = nil
 	}
-	return labels[:0]
 }
 
 // grownCap is the capacity for a slice that is full at n items, decoded
