@@ -180,6 +180,9 @@ func (r *Router) checkPermit(ctx context.Context, w *work, pathTenant string) er
 			}
 		}
 	case MultitenantMode:
+		if w.tenants.complete() && !r.checkBatches {
+			return checkNoted(p, w.tenants.seen)
+		}
 		for i := range w.batches {
 			if err := authorizeBatch(p, w.batches[i].buf); err != nil {
 				return err

@@ -24,6 +24,9 @@ type rewrite struct {
 	// warnings are the tenant warnings the label set raises, raised again
 	// for every occurrence (see repeats).
 	warnings []warning
+	// upTenants is, in MultitenantMode, the tenant vminsert will read from
+	// the output labels, both ways (see labelTenants and tenantNotes).
+	upTenants [2]Tenant
 }
 
 // defaultCacheBytes bounds the memory of the rewrite cache (both generations).
@@ -188,6 +191,9 @@ func (r *Router) routeAllCached(w *work, series []remotewrite.Series) {
 			if e.warnings != nil && w.hits[i] != nil { // a miss raised them already
 				w.repeats.note(e)
 			}
+			if w.tenants.on {
+				w.tenants.note(e, s)
+			}
 			b := w.batchOf(e.ep, e.tenant)
 			b.buf = remotewrite.AppendSeriesLabelFields(b.buf, e.labelFields, s)
 			b.count(s)
@@ -211,6 +217,7 @@ func (r *Router) routeAndRemember(w *work, s *remotewrite.Series) *rewrite {
 		return e
 	}
 	if key == nil {
+		w.tenants.incomplete = true
 		b := w.batchFor(res.tenant)
 		b.buf = remotewrite.AppendSeries(b.buf, res.labels, s)
 		b.count(s)
@@ -218,6 +225,9 @@ func (r *Router) routeAndRemember(w *work, s *remotewrite.Series) *rewrite {
 	}
 	e := &rewrite{key: string(key), tenant: res.tenant, ep: r.endpoints.get(res.tenant),
 		labelFields: remotewrite.AppendLabelFields(nil, res.labels), warnings: slices.Clone(res.warnings)}
+	if r.mode == MultitenantMode {
+		e.upTenants = upTenants(res.labels)
+	}
 	w.fresh = append(w.fresh, e)
 	return e
 }

@@ -135,6 +135,10 @@ func (r *Router) admitRate(w *work) error {
 			counts = append(counts, tenantCount{w.batches[i].tenant, w.batches[i].samples})
 		}
 	case MultitenantMode:
+		if w.tenants.complete() && !r.checkBatches {
+			counts = countNoted(counts, w.tenants.seen)
+			break
+		}
 		var err error
 		for i := range w.batches {
 			if counts, err = countByTenant(counts, w.batches[i].buf); err != nil {

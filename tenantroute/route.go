@@ -23,6 +23,7 @@ type resolved struct {
 
 // route rewrites one series, resolves its tenant and appends it to its batch.
 func (r *Router) route(w *work, s *remotewrite.Series, override []remotewrite.Label) {
+	w.tenants.incomplete = true // no rewrite to note the tenant of
 	res := r.resolve(w, s, override)
 	if res.drop != dropNone {
 		w.pipe.countDrop(res.drop, s)

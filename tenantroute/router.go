@@ -78,20 +78,24 @@ type Sender interface {
 // metric_format, resolves its tenant, groups series into per-endpoint
 // batches and hands the batches to a Sender. It is safe for concurrent use.
 type Router struct {
-	mode      Mode
-	fixed     Tenant // the tenant of FixedTenant mode
-	base      string // datasource_url without trailing slash
-	format    *relabel.Format
-	pipe      pipeline // relabeling around format; see rewriteLabels
-	sender    Sender
-	parallel  int
-	workers   *sendWorkers // goroutines for parallel sends, kept between requests
-	inflight  int          // upstream requests in flight per endpoint at most
-	warn      *warner
-	endpoints endpointCache
-	cache     *rewriteCache // rewrites of the label sets seen (the identity when unchanged)
-	pool      sync.Pool     // of *work
-	rate      *TenantRate   // nil: no per-tenant rate limit (see rate.go)
+	mode     Mode
+	fixed    Tenant // the tenant of FixedTenant mode
+	base     string // datasource_url without trailing slash
+	format   *relabel.Format
+	pipe     pipeline // relabeling around format; see rewriteLabels
+	sender   Sender
+	parallel int
+	workers  *sendWorkers // goroutines for parallel sends, kept between requests
+	inflight int          // upstream requests in flight per endpoint at most
+	// checkBatches makes the multitenant tenant check and rate read the
+	// encoded batches even when the rewrites noted every tenant: for the
+	// tests that compare the two.
+	checkBatches bool
+	warn         *warner
+	endpoints    endpointCache
+	cache        *rewriteCache // rewrites of the label sets seen (the identity when unchanged)
+	pool         sync.Pool     // of *work
+	rate         *TenantRate   // nil: no per-tenant rate limit (see rate.go)
 
 	// bases are the SplitMode tenants with a base URL of their own (see endpoints.go).
 	bases map[Tenant]string
@@ -205,6 +209,7 @@ func (r *Router) Process(ctx context.Context, req *remotewrite.Request, pathTena
 		}
 		return r.forwardUnchanged(sendContext(ctx), w, req)
 	}
+	w.tenants.reset(r.mode == MultitenantMode && r.guarded(ctx))
 	if r.cache != nil && override == nil {
 		r.routeAllCached(w, req.Series)
 	} else {

@@ -44,8 +44,11 @@ func (r *Router) forwardUnchanged(ctx context.Context, w *work, req *remotewrite
 		}
 		if key := s.LabelFields(); key != nil {
 			k := string(key)
-			w.fresh = append(w.fresh, &rewrite{key: k, ep: r.endpoints.get(Tenant{}), labelFields: []byte(k),
-				warnings: slices.Clone(w.warns)})
+			e := &rewrite{key: k, ep: r.endpoints.get(Tenant{}), labelFields: []byte(k), warnings: slices.Clone(w.warns)}
+			if r.mode == MultitenantMode {
+				e.upTenants = upTenants(in)
+			}
+			w.fresh = append(w.fresh, e)
 		}
 	}
 	w.repeats.flush(r.warn)

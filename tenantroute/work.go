@@ -80,8 +80,9 @@ type work struct {
 	hits  []*rewrite // cached rewrite of each series of the request, nil for a miss
 	fresh []*rewrite // rewrites computed in this request, to cache at its end
 
-	warns   []warning // tenant warnings of the series being resolved
-	repeats repeats   // warnings of cached series seen in this request
+	warns   []warning   // tenant warnings of the series being resolved
+	repeats repeats     // warnings of cached series seen in this request
+	tenants tenantNotes // upstream tenants of a guarded multitenant request
 }
 
 // batchSlot is the position in work.batches of one endpoint's batch in the
@@ -114,6 +115,7 @@ func (w *work) clearRefs() {
 	clear(w.hits[:cap(w.hits)])
 	clear(w.warns[:cap(w.warns)])
 	w.repeats = repeats{}
+	w.tenants.reset(false)
 	all := w.batches[:cap(w.batches)]
 	for i := range all {
 		all[i].ep = nil

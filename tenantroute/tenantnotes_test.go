@@ -1,0 +1,135 @@
+package tenantroute
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sort"
+	"testing"
+
+	"github.com/prometheus/prometheus/prompb"
+)
+
+// TestNotedTenantsMatchBatches: in multitenant mode the tenant check of a
+// restricted credential and the per-tenant sample counts, taken from the
+// rewrites' noted tenants, are the same as when the encoded batches are
+// read again, for tenant labels of every shape (missing, invalid, leading
+// zeros that the two readings of labelTenants differ on), with and without
+// metric_format, on the first request (cache misses) and the next (hits).
+func TestNotedTenantsMatchBatches(t *testing.T) {
+	series := []prompb.TimeSeries{
+		ts("__name__", "y", "for", "a", "vm_account_id", "5", "vm_project_id", "0"),
+		ts("__name__", "y", "for", "b", "vm_account_id", "5"),
+		ts("__name__", "y", "for", "c", "vm_account_id", "7", "vm_project_id", "3"),
+		ts("__name__", "y", "for", "d"),
+		ts("__name__", "y", "for", "e", "vm_account_id", "x"),
+		ts("__name__", "y", "for", "f", "vm_account_id", "00000000005"),
+		ts("__name__", "y", "for", "g", "vm_account_id", "5", "vm_project_id", "-1"),
+		ts("__name__", "y", "for", "h", "vm_account_id", "5"),
+	}
+	permits := map[string][]string{
+		"5:0 only":      {"5:0"},
+		"5 and 7":       {"5:*", "7:*"},
+		"0, 5, 7":       {"0:*", "5:*", "7:*"},
+		"7:3 only":      {"7:3"},
+		"every account": {"*"},
+	}
+	for name, patterns := range permits {
+		var pats []TenantPattern
+		for _, s := range patterns {
+			pt, err := ParseTenantPattern(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pats = append(pats, pt)
+		}
+		ctx := WithPermit(context.Background(), NewPermit("team", pats))
+		for _, format := range []map[string]string{nil, seedFormat} {
+			for _, subset := range [][]int{{0, 1, 7}, {0, 2}, {2, 3}, {4}, {5}, {6, 0}, {0, 1, 2, 3, 4, 5, 6, 7}} {
+				var wr prompb.WriteRequest
+				for _, i := range subset {
+					wr.Timeseries = append(wr.Timeseries, series[i])
+				}
+				t.Run(fmt.Sprintf("%s/format=%v/%v", name, format != nil, subset), func(t *testing.T) {
+					noted := newTestRouter(t, Options{BaseURL: base, TenantID: Multitenant}, format, newRecorder())
+					batches := newTestRouter(t, Options{BaseURL: base, TenantID: Multitenant}, format, newRecorder())
+					batches.checkBatches = true
+					for round := range 2 {
+						errNoted := noted.Process(ctx, decoded(t, &wr), "")
+						errBatches := batches.Process(ctx, decoded(t, &wr), "")
+						if fmt.Sprint(errNoted) != fmt.Sprint(errBatches) {
+							t.Fatalf("round %d: noted tenants give %v, the batches %v", round, errNoted, errBatches)
+						}
+						if got, want := countsOf(t, noted, &wr, false), countsOf(t, noted, &wr, true); !reflect.DeepEqual(got, want) {
+							t.Fatalf("round %d: noted counts %v, batch counts %v", round, got, want)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// countsOf routes wr with r's cache, noting tenants, and returns the
+// samples per tenant from the notes or from the encoded batches.
+func countsOf(t *testing.T, r *Router, wr *prompb.WriteRequest, fromBatches bool) []tenantCount {
+	t.Helper()
+	w := r.pool.Get().(*work)
+	defer r.release(w)
+	w.reset()
+	w.tenants.reset(true)
+	r.routeAllCached(w, decoded(t, wr).Series)
+	if !w.tenants.complete() {
+		t.Fatal("the notes are incomplete for a request of cacheable series")
+	}
+	var counts []tenantCount
+	if fromBatches {
+		for i := range w.batches {
+			var err error
+			if counts, err = countByTenant(counts, w.batches[i].buf); err != nil {
+				t.Fatal(err)
+			}
+		}
+	} else {
+		counts = countNoted(nil, w.tenants.seen)
+	}
+	sort.Slice(counts, func(i, j int) bool { return counts[i].tenant.String() < counts[j].tenant.String() })
+	return counts
+}
+
+// BenchmarkRestrictedPermit: a multitenant request under a credential
+// bound to some tenants, its tenants checked from the rewrites' notes or
+// (batches) by reading the encoded batches again, against no permit.
+func BenchmarkRestrictedPermit(b *testing.B) {
+	var pats []TenantPattern
+	for i := range 11 {
+		pt, err := ParseTenantPattern(fmt.Sprint(i, ":*"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		pats = append(pats, pt)
+	}
+	for _, bc := range []struct {
+		name              string
+		permit, readBatch bool
+	}{{"no-permit", false, false}, {"permit-noted", true, false}, {"permit-batches", true, true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := newTestRouter(b, Options{BaseURL: base, TenantID: Multitenant}, seedFormat, discard{})
+			r.checkBatches = bc.readBatch
+			req := decoded(b, anomalyRequest(1000, 10))
+			ctx := context.Background()
+			if bc.permit {
+				ctx = WithPermit(ctx, NewPermit("t", pats))
+			}
+			cpu := processCPU(b)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := r.Process(ctx, req, ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			reportPerSample(b, 2000, cpu)
+		})
+	}
+}
