@@ -27,6 +27,10 @@ type rewrite struct {
 	// upTenants is, in MultitenantMode, the tenant vminsert will read from
 	// the output labels, both ways (see labelTenants and tenantNotes).
 	upTenants [2]Tenant
+	// owner is the cache the rewrite belongs to: with several writers the
+	// decoder consults the first writer's cache (Series.Known), and the
+	// others must not take its rewrites for theirs.
+	owner *rewriteCache
 }
 
 // defaultCacheBytes bounds the memory of the rewrite cache (both generations).
@@ -73,14 +77,16 @@ func newRewriteCache(maxBytes int) *rewriteCache {
 }
 
 // lookupAll appends to dst the cached rewrite of every series (nil for a
-// miss), taking the read lock once for the whole request.
+// miss), taking the read lock once for the whole request. A series the
+// decoder found in this cache has its rewrite already; the others are
+// looked up by position hint first, as Known does, then in the maps.
 func (c *rewriteCache) lookupAll(dst []*rewrite, series []remotewrite.Series) []*rewrite {
 	hits := 0
 	c.mu.RLock()
 	for i := range series {
-		e, _ := series[i].Known.(*rewrite) // found by the decoder already
-		if e == nil {
-			e = c.getLocked(series[i].LabelFields())
+		e, _ := series[i].Known.(*rewrite)
+		if e == nil || e.owner != c {
+			e = c.lookupLocked(i, series[i].LabelFields())
 		}
 		if e != nil {
 			hits++
@@ -91,6 +97,28 @@ func (c *rewriteCache) lookupAll(dst []*rewrite, series []remotewrite.Series) []
 	cacheHits.Add(hits)
 	cacheMisses.Add(len(series) - hits)
 	return dst
+}
+
+// lookupLocked returns the rewrite of the encoded label set key of the
+// series at position index of a request, or nil: the hint of the position
+// when it matches, else the maps' (which then becomes the hint). The
+// caller holds mu for reading.
+func (c *rewriteCache) lookupLocked(index int, key []byte) *rewrite {
+	if key == nil {
+		return nil
+	}
+	var hint *atomic.Pointer[rewrite]
+	if index < hintSlots {
+		hint = &c.hints[index]
+		if e := hint.Load(); e != nil && e.key == string(key) {
+			return e
+		}
+	}
+	e := c.getLocked(key)
+	if e != nil && hint != nil {
+		hint.Store(e)
+	}
+	return e
 }
 
 // getLocked returns the rewrite of an encoded label set, or nil; the caller
@@ -131,25 +159,13 @@ func (r *Router) EndKnown() {
 // them and probing two maps. A wrong hint costs one comparison, which
 // usually stops at the first bytes.
 func (r *Router) Known(index int, labelFields []byte) any {
-	c := r.cache
-	if c == nil {
+	if r.cache == nil {
 		return nil
 	}
-	var hint *atomic.Pointer[rewrite]
-	if index < hintSlots {
-		hint = &c.hints[index]
-		if e := hint.Load(); e != nil && e.key == string(labelFields) {
-			return e
-		}
+	if e := r.cache.lookupLocked(index, labelFields); e != nil {
+		return e
 	}
-	e := c.getLocked(labelFields)
-	if e == nil {
-		return nil // a nil interface, not a nil *rewrite
-	}
-	if hint != nil {
-		hint.Store(e)
-	}
-	return e
+	return nil // a nil interface, not a nil *rewrite
 }
 
 // storeFresh stores the rewrites computed during w's request (w.fresh), each
@@ -210,7 +226,7 @@ func (r *Router) routeAndRemember(w *work, s *remotewrite.Series) *rewrite {
 	key := s.LabelFields()
 	res := r.resolve(w, s, nil)
 	if res.drop != dropNone {
-		e := &rewrite{drop: res.drop, key: string(key)}
+		e := &rewrite{drop: res.drop, key: string(key), owner: r.cache}
 		if key != nil {
 			w.fresh = append(w.fresh, e)
 		}
@@ -223,7 +239,7 @@ func (r *Router) routeAndRemember(w *work, s *remotewrite.Series) *rewrite {
 		b.count(s)
 		return nil
 	}
-	e := &rewrite{key: string(key), tenant: res.tenant, ep: r.endpoints.get(res.tenant),
+	e := &rewrite{key: string(key), tenant: res.tenant, ep: r.endpoints.get(res.tenant), owner: r.cache,
 		labelFields: remotewrite.AppendLabelFields(nil, res.labels), warnings: slices.Clone(res.warnings)}
 	if r.mode == MultitenantMode {
 		e.upTenants = upTenants(res.labels)

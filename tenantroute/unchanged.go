@@ -44,7 +44,8 @@ func (r *Router) forwardUnchanged(ctx context.Context, w *work, req *remotewrite
 		}
 		if key := s.LabelFields(); key != nil {
 			k := string(key)
-			e := &rewrite{key: k, ep: r.endpoints.get(Tenant{}), labelFields: []byte(k), warnings: slices.Clone(w.warns)}
+			e := &rewrite{key: k, ep: r.endpoints.get(Tenant{}), labelFields: []byte(k), warnings: slices.Clone(w.warns),
+				owner: r.cache}
 			if r.mode == MultitenantMode {
 				e.upTenants = upTenants(in)
 			}

@@ -273,11 +273,15 @@ func retryable(err error) bool {
 
 // processor is what the receive handler hands requests to, and known what
 // it may use to skip the labels of known series: the router itself with one
-// writer; with several, the fanout and no skipping, since each router's
-// rewrite cache knows different series.
+// writer; with several, the first writer's router. Its rewrite cache knows
+// the series every writer has seen (each writer gets every series), so the
+// decoder skips their labels; each other router finds its own rewrites by
+// position hint and map (a rewrite carries its cache, so none takes the
+// first writer's for its own) and parses the labels of a series it does not
+// know from their bytes.
 func processor(pipes []*writerPipe) (remotewrite.Processor, remotewrite.KnownLabelSets) {
 	if len(pipes) == 1 {
 		return pipes[0].router, pipes[0].router
 	}
-	return &fanout{writers: pipes}, nil
+	return &fanout{writers: pipes}, pipes[0].router
 }
