@@ -150,7 +150,11 @@ func (h *Handler) serve(r *http.Request, tenant string, f *bodyFormat) (written,
 		}
 		body = bufs.rw1
 	}
-	if err := DecodeWriteRequestKnown(body, &bufs.req, h.cfg.Known); err != nil {
+	known := h.cfg.Known
+	if pk, ok := known.(PathKnownLabelSets); ok && tenant != "" {
+		known = pk.KnownForPath(tenant)
+	}
+	if err := DecodeWriteRequestKnown(body, &bufs.req, known); err != nil {
 		return written{}, err
 	}
 	if !f.rw2 && !f.zstd {

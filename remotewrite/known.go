@@ -17,6 +17,14 @@ type KnownLabelSets interface {
 	Known(index int, labelFields []byte) any
 }
 
+// PathKnownLabelSets is a KnownLabelSets whose label sets depend on the
+// tenant of a vminsert-shaped request path (/insert/<tenant>/...): the
+// handler decodes such a request with KnownForPath(tenant), which may be nil.
+type PathKnownLabelSets interface {
+	KnownLabelSets
+	KnownForPath(tenant string) KnownLabelSets
+}
+
 // DecodeWriteRequestKnown is DecodeWriteRequest, except that a series whose
 // encoded labels known recognizes is not parsed label by label: its Labels
 // stay nil and Known holds what known returned. Everything else (samples,

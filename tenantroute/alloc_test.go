@@ -26,6 +26,19 @@ func processCPU(tb testing.TB) time.Duration {
 // its start. CPU time, not wall time, is the number the 1,000-tenant target
 // is about: a split request compresses its batches on several cores, and
 // other processes' load should not count.
+// benchPerSample runs run once to warm the caches, then b.N times, and
+// reports the CPU and wall time per sample of a request of samples samples.
+func benchPerSample(b *testing.B, samples float64, run func()) {
+	run()
+	cpu := processCPU(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		run()
+	}
+	b.StopTimer()
+	reportPerSample(b, samples, cpu)
+}
+
 func reportPerSample(b *testing.B, samples float64, cpu time.Duration) {
 	perSample := float64(b.N) * samples
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/perSample, "ns/sample")

@@ -136,37 +136,14 @@ func (c *rewriteCache) getLocked(key []byte) *rewrite {
 // BeginKnown, Known and EndKnown implement remotewrite.KnownLabelSets, so
 // the decoder skips parsing the labels of series this router has rewritten
 // before (see remotewrite.DecodeWriteRequestKnown).
-func (r *Router) BeginKnown() {
-	if r.cache != nil {
-		r.cache.mu.RLock()
-	}
-}
+func (r *Router) BeginKnown() { r.cache.BeginKnown() }
 
 // EndKnown ends the lookups begun by BeginKnown.
-func (r *Router) EndKnown() {
-	if r.cache != nil {
-		r.cache.mu.RUnlock()
-	}
-}
+func (r *Router) EndKnown() { r.cache.EndKnown() }
 
 // Known returns the cached rewrite of labelFields, or nil. It must be called
 // between BeginKnown and EndKnown.
-//
-// Producers send the same series in the same order request after request
-// (a model runner writes its outputs query by query; a Prometheus shard its
-// series in series order), so the rewrite found last at the same position
-// is checked first: a comparison of the label bytes instead of hashing
-// them and probing two maps. A wrong hint costs one comparison, which
-// usually stops at the first bytes.
-func (r *Router) Known(index int, labelFields []byte) any {
-	if r.cache == nil {
-		return nil
-	}
-	if e := r.cache.lookupLocked(index, labelFields); e != nil {
-		return e
-	}
-	return nil // a nil interface, not a nil *rewrite
-}
+func (r *Router) Known(index int, labelFields []byte) any { return r.cache.Known(index, labelFields) }
 
 // storeFresh stores the rewrites computed during w's request (w.fresh), each
 // under its key, and empties w.fresh.
@@ -190,14 +167,15 @@ func (c *rewriteCache) storeFresh(w *work) {
 	w.fresh = w.fresh[:0]
 }
 
-// routeAllCached routes every series of a request through the cache.
-func (r *Router) routeAllCached(w *work, series []remotewrite.Series) {
-	w.hits = r.cache.lookupAll(w.hits[:0], series)
+// routeAllCached routes every series of a request through cache c (the
+// router's, or a path tenant's with its override labels).
+func (r *Router) routeAllCached(w *work, c *rewriteCache, series []remotewrite.Series, override []remotewrite.Label) {
+	w.hits = c.lookupAll(w.hits[:0], series)
 	for i := range series {
 		s := &series[i]
 		e := w.hits[i]
 		if e == nil {
-			e = r.routeAndRemember(w, s)
+			e = r.routeAndRemember(w, c, s, override)
 		}
 		switch {
 		case e == nil:
@@ -215,18 +193,18 @@ func (r *Router) routeAllCached(w *work, series []remotewrite.Series) {
 			b.count(s)
 		}
 	}
-	r.cache.storeFresh(w)
+	c.storeFresh(w)
 }
 
 // routeAndRemember routes a series the cache does not know. It returns the
 // rewrite to store and to append with (a drop entry for a series that
 // relabeling drops), or nil when the series was appended already because it
 // cannot be cached (its labels are not contiguous in its encoding).
-func (r *Router) routeAndRemember(w *work, s *remotewrite.Series) *rewrite {
+func (r *Router) routeAndRemember(w *work, c *rewriteCache, s *remotewrite.Series, override []remotewrite.Label) *rewrite {
 	key := s.LabelFields()
-	res := r.resolve(w, s, nil)
+	res := r.resolve(w, s, override)
 	if res.drop != dropNone {
-		e := &rewrite{drop: res.drop, key: string(key), owner: r.cache}
+		e := &rewrite{drop: res.drop, key: string(key), owner: c}
 		if key != nil {
 			w.fresh = append(w.fresh, e)
 		}
@@ -239,7 +217,7 @@ func (r *Router) routeAndRemember(w *work, s *remotewrite.Series) *rewrite {
 		b.count(s)
 		return nil
 	}
-	e := &rewrite{key: string(key), tenant: res.tenant, ep: r.endpoints.get(res.tenant), owner: r.cache,
+	e := &rewrite{key: string(key), tenant: res.tenant, ep: r.endpoints.get(res.tenant), owner: c,
 		labelFields: remotewrite.AppendLabelFields(nil, res.labels), warnings: slices.Clone(res.warnings)}
 	if r.mode == MultitenantMode {
 		e.upTenants = upTenants(res.labels)

@@ -94,14 +94,7 @@ func BenchmarkTwoWriters(b *testing.B) {
 					}
 				}
 			}
-			run()
-			cpu := processCPU(b)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				run()
-			}
-			b.StopTimer()
-			reportPerSample(b, 2000, cpu)
+			benchPerSample(b, 2000, run)
 		})
 	}
 }

@@ -94,6 +94,7 @@ type Router struct {
 	warn         *warner
 	endpoints    endpointCache
 	cache        *rewriteCache // rewrites of the label sets seen (the identity when unchanged)
+	paths        pathCaches    // rewrites for requests to /insert/<tenant>/ (see pathcache.go)
 	pool         sync.Pool     // of *work
 	rate         *TenantRate   // nil: no per-tenant rate limit (see rate.go)
 
@@ -210,8 +211,8 @@ func (r *Router) Process(ctx context.Context, req *remotewrite.Request, pathTena
 		return r.forwardUnchanged(sendContext(ctx), w, req)
 	}
 	w.tenants.reset(r.mode == MultitenantMode && r.guarded(ctx))
-	if r.cache != nil && override == nil {
-		r.routeAllCached(w, req.Series)
+	if c := r.cacheForPath(pathTenant); c != nil {
+		r.routeAllCached(w, c, req.Series, override)
 	} else {
 		for i := range req.Series {
 			r.route(w, &req.Series[i], override)

@@ -78,7 +78,7 @@ func countsOf(t *testing.T, r *Router, wr *prompb.WriteRequest, fromBatches bool
 	defer r.release(w)
 	w.reset()
 	w.tenants.reset(true)
-	r.routeAllCached(w, decoded(t, wr).Series)
+	r.routeAllCached(w, r.cache, decoded(t, wr).Series, nil)
 	if !w.tenants.complete() {
 		t.Fatal("the notes are incomplete for a request of cacheable series")
 	}
@@ -121,15 +121,11 @@ func BenchmarkRestrictedPermit(b *testing.B) {
 			if bc.permit {
 				ctx = WithPermit(ctx, NewPermit("t", pats))
 			}
-			cpu := processCPU(b)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
+			benchPerSample(b, 2000, func() {
 				if err := r.Process(ctx, req, ""); err != nil {
 					b.Fatal(err)
 				}
-			}
-			b.StopTimer()
-			reportPerSample(b, 2000, cpu)
+			})
 		})
 	}
 }

@@ -1,0 +1,91 @@
+package tenantroute
+
+import (
+	"sync"
+
+	"github.com/scoreproxy/scoreproxy/remotewrite"
+)
+
+// A request to a vminsert-shaped path (/insert/<tenant>/...) in multitenant
+// or split mode has its series' tenant labels set to the path's tenant
+// before metric_format and relabeling (see pathOverride), so its rewrites
+// differ from those of the same series sent to /api/v1/write, and from
+// those for another path tenant. Each path tenant therefore gets a rewrite
+// cache of its own, made on first use, so that producers that write to
+// /insert/<tenant>/ (as they would to vminsert) get the same cached path as
+// the others. Their number and size are bounded: requests for path tenants
+// beyond maxPathCaches are routed without a cache (correct, slower).
+
+const (
+	// maxPathCaches is how many path tenants get a rewrite cache.
+	maxPathCaches = 8
+	// pathCacheBytes bounds each path tenant's cache (both generations).
+	pathCacheBytes = defaultCacheBytes / 4
+)
+
+// pathCaches holds the rewrite caches of the path tenants.
+type pathCaches struct {
+	mu sync.Mutex
+	m  map[Tenant]*rewriteCache // guarded by mu
+}
+
+// get returns the cache of path tenant t, making it on first use, or nil
+// when maxPathCaches tenants have one already.
+func (p *pathCaches) get(t Tenant) *rewriteCache {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c := p.m[t]; c != nil {
+		return c
+	}
+	if len(p.m) >= maxPathCaches {
+		return nil
+	}
+	if p.m == nil {
+		p.m = map[Tenant]*rewriteCache{}
+	}
+	c := newRewriteCache(pathCacheBytes)
+	p.m[t] = c
+	return c
+}
+
+// cacheForPath returns the rewrite cache for requests to the path tenant
+// pathTenant: the router's own when the path does not change the labels
+// (no path tenant, multitenant, or a mode that ignores it), a path tenant's
+// otherwise, nil when the path tenant is invalid or has no cache.
+func (r *Router) cacheForPath(pathTenant string) *rewriteCache {
+	if pathTenant == "" || pathTenant == Multitenant || (r.mode != MultitenantMode && r.mode != SplitMode) {
+		return r.cache
+	}
+	t, err := ParseTenant(pathTenant)
+	if err != nil {
+		return nil
+	}
+	return r.paths.get(t)
+}
+
+// KnownForPath implements remotewrite.PathKnownLabelSets: the decoder of a
+// request to a vminsert-shaped path skips the labels of the series the
+// path tenant's cache knows.
+func (r *Router) KnownForPath(pathTenant string) remotewrite.KnownLabelSets {
+	c := r.cacheForPath(pathTenant)
+	if c == nil {
+		return nil
+	}
+	return c
+}
+
+// BeginKnown, Known and EndKnown make a rewriteCache a
+// remotewrite.KnownLabelSets (see Router.Known).
+func (c *rewriteCache) BeginKnown() { c.mu.RLock() }
+
+// EndKnown ends the lookups begun by BeginKnown.
+func (c *rewriteCache) EndKnown() { c.mu.RUnlock() }
+
+// Known returns the cached rewrite of labelFields, or nil; between
+// BeginKnown and EndKnown.
+func (c *rewriteCache) Known(index int, labelFields []byte) any {
+	if e := c.lookupLocked(index, labelFields); e != nil {
+		return e
+	}
+	return nil // a nil interface, not a nil *rewrite
+}
