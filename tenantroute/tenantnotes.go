@@ -8,9 +8,9 @@ import "github.com/scoreproxy/scoreproxy/remotewrite"
 // through a cached rewrite has it in the rewrite (upTenants, read once when
 // the rewrite was made); the router notes those while it routes a guarded
 // request, and only a request with a series routed otherwise (a path
-// tenant, labels the cache cannot key) falls back to reading its encoded
-// batches again (authorizeBatch, countByTenant), which costs about as much
-// as routing them.
+// tenant beyond those with a cache, labels the cache cannot key) falls back
+// to reading its encoded batches again (authorizeBatch, countByTenant),
+// which costs about as much as routing them.
 
 // noted is one tenant pair (see labelTenants) of the series of a request:
 // the first rewrite that had it, for the 403's message, and the samples of
@@ -27,11 +27,18 @@ type tenantNotes struct {
 	incomplete bool // a series went upstream without a rewrite: read the batches
 	seen       []noted
 	last       int // index in seen of the previous series' pair
+	// index finds a pair in seen once there are many (a request spread
+	// over many tenants); a scan finds it while there are few.
+	index map[[2]Tenant]int
 }
+
+// notesScanned is how many pairs are found by a scan of seen.
+const notesScanned = 16
 
 func (n *tenantNotes) reset(on bool) {
 	clear(n.seen)
-	*n = tenantNotes{on: on, seen: n.seen[:0]}
+	clear(n.index)
+	*n = tenantNotes{on: on, seen: n.seen[:0], index: n.index}
 }
 
 // note records the tenants of series s, routed with rewrite e.
@@ -41,15 +48,38 @@ func (n *tenantNotes) note(e *rewrite, s *remotewrite.Series) {
 		n.seen[n.last].samples += samples
 		return
 	}
-	for i := range n.seen {
-		if n.seen[i].tenants == e.upTenants {
-			n.seen[i].samples += samples
-			n.last = i
-			return
-		}
+	if i, ok := n.find(e.upTenants); ok {
+		n.seen[i].samples += samples
+		n.last = i
+		return
 	}
 	n.seen = append(n.seen, noted{tenants: e.upTenants, first: e, samples: samples})
 	n.last = len(n.seen) - 1
+	if len(n.seen) > notesScanned {
+		if n.index == nil {
+			n.index = map[[2]Tenant]int{}
+		}
+		if len(n.index) == 0 { // just past notesScanned: index what was scanned so far
+			for i := range n.seen {
+				n.index[n.seen[i].tenants] = i
+			}
+		}
+		n.index[e.upTenants] = n.last
+	}
+}
+
+// find returns the index in seen of the pair t.
+func (n *tenantNotes) find(t [2]Tenant) (int, bool) {
+	if len(n.seen) > notesScanned {
+		i, ok := n.index[t]
+		return i, ok
+	}
+	for i := range n.seen {
+		if n.seen[i].tenants == t {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // complete reports whether the notes cover every series of the request.

@@ -82,6 +82,13 @@ func countsOf(t *testing.T, r *Router, wr *prompb.WriteRequest, fromBatches bool
 	if !w.tenants.complete() {
 		t.Fatal("the notes are incomplete for a request of cacheable series")
 	}
+	pairs := map[[2]Tenant]bool{}
+	for _, s := range w.tenants.seen {
+		if pairs[s.tenants] {
+			t.Fatalf("the notes hold the tenants %v twice", s.tenants)
+		}
+		pairs[s.tenants] = true
+	}
 	var counts []tenantCount
 	if fromBatches {
 		for i := range w.batches {
@@ -127,5 +134,41 @@ func BenchmarkRestrictedPermit(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// TestNotedTenantsManyTenants: past notesScanned distinct tenants the notes
+// find pairs through their index; the check and the counts still match the
+// batches', for a request that visits 40 tenants three times each.
+func TestNotedTenantsManyTenants(t *testing.T) {
+	var wr prompb.WriteRequest
+	for round := range 3 {
+		for a := range 40 {
+			wr.Timeseries = append(wr.Timeseries, ts("__name__", "y", "for", fmt.Sprint("q", round), "vm_account_id", fmt.Sprint(a)))
+		}
+	}
+	for _, patterns := range [][]string{{"*"}, {"0:*"}} {
+		var pats []TenantPattern
+		for _, p := range patterns {
+			pt, err := ParseTenantPattern(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pats = append(pats, pt)
+		}
+		ctx := WithPermit(context.Background(), NewPermit("team", pats))
+		noted := newTestRouter(t, Options{BaseURL: base, TenantID: Multitenant}, nil, newRecorder())
+		batches := newTestRouter(t, Options{BaseURL: base, TenantID: Multitenant}, nil, newRecorder())
+		batches.checkBatches = true
+		for round := range 2 {
+			errNoted, errBatches := noted.Process(ctx, decoded(t, &wr), ""), batches.Process(ctx, decoded(t, &wr), "")
+			if fmt.Sprint(errNoted) != fmt.Sprint(errBatches) {
+				t.Fatalf("%v, round %d: noted %v, batches %v", patterns, round, errNoted, errBatches)
+			}
+			got, want := countsOf(t, noted, &wr, false), countsOf(t, noted, &wr, true)
+			if len(got) != 40 || !reflect.DeepEqual(got, want) {
+				t.Fatalf("%v, round %d: noted counts %v, batch counts %v", patterns, round, got, want)
+			}
+		}
 	}
 }
