@@ -35,15 +35,7 @@ func TestNotedTenantsMatchBatches(t *testing.T) {
 		"every account": {"*"},
 	}
 	for name, patterns := range permits {
-		var pats []TenantPattern
-		for _, s := range patterns {
-			pt, err := ParseTenantPattern(s)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pats = append(pats, pt)
-		}
-		ctx := WithPermit(context.Background(), NewPermit("team", pats))
+		ctx := permitContext(t, patterns...)
 		for _, format := range []map[string]string{nil, seedFormat} {
 			for _, subset := range [][]int{{0, 1, 7}, {0, 2}, {2, 3}, {4}, {5}, {6, 0}, {0, 1, 2, 3, 4, 5, 6, 7}} {
 				var wr prompb.WriteRequest
@@ -108,13 +100,9 @@ func countsOf(t *testing.T, r *Router, wr *prompb.WriteRequest, fromBatches bool
 // bound to some tenants, its tenants checked from the rewrites' notes or
 // (batches) by reading the encoded batches again, against no permit.
 func BenchmarkRestrictedPermit(b *testing.B) {
-	var pats []TenantPattern
+	var patterns []string
 	for i := range 11 {
-		pt, err := ParseTenantPattern(fmt.Sprint(i, ":*"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		pats = append(pats, pt)
+		patterns = append(patterns, fmt.Sprint(i, ":*"))
 	}
 	for _, bc := range []struct {
 		name              string
@@ -126,7 +114,7 @@ func BenchmarkRestrictedPermit(b *testing.B) {
 			req := decoded(b, anomalyRequest(1000, 10))
 			ctx := context.Background()
 			if bc.permit {
-				ctx = WithPermit(ctx, NewPermit("t", pats))
+				ctx = permitContext(b, patterns...)
 			}
 			benchPerSample(b, 2000, func() {
 				if err := r.Process(ctx, req, ""); err != nil {
@@ -148,15 +136,7 @@ func TestNotedTenantsManyTenants(t *testing.T) {
 		}
 	}
 	for _, patterns := range [][]string{{"*"}, {"0:*"}} {
-		var pats []TenantPattern
-		for _, p := range patterns {
-			pt, err := ParseTenantPattern(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pats = append(pats, pt)
-		}
-		ctx := WithPermit(context.Background(), NewPermit("team", pats))
+		ctx := permitContext(t, patterns...)
 		noted := newTestRouter(t, Options{BaseURL: base, TenantID: Multitenant}, nil, newRecorder())
 		batches := newTestRouter(t, Options{BaseURL: base, TenantID: Multitenant}, nil, newRecorder())
 		batches.checkBatches = true
@@ -171,4 +151,19 @@ func TestNotedTenantsManyTenants(t *testing.T) {
 			}
 		}
 	}
+}
+
+// permitContext is a context carrying the permit of a credential "team"
+// bound to the tenant patterns.
+func permitContext(tb testing.TB, patterns ...string) context.Context {
+	tb.Helper()
+	var pats []TenantPattern
+	for _, p := range patterns {
+		pt, err := ParseTenantPattern(p)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		pats = append(pats, pt)
+	}
+	return WithPermit(context.Background(), NewPermit("team", pats))
 }
