@@ -54,8 +54,9 @@ var (
 // series costs one map lookup instead of metric_format, tenant parsing and
 // label encoding. It holds two generations: when the current one is full it
 // becomes the previous one and the oldest is dropped, which bounds memory
-// without per-entry bookkeeping. Series that raised a warning are never
-// cached, so every occurrence is still counted and may be logged.
+// without per-entry bookkeeping. A series that raised a tenant warning is
+// cached with it, and every occurrence raises it again (see repeats). The
+// router has one cache, plus one per path tenant (see pathcache.go).
 type rewriteCache struct {
 	mu       sync.RWMutex
 	cur      map[string]*rewrite // guarded by mu
