@@ -65,16 +65,24 @@ type rewriteCache struct {
 	genBytes int                 // memory at which cur becomes prev
 	// hints[i] is the rewrite found last for the series at position i of a
 	// request (see Known). A hint may outlive its generation: at most
-	// hintSlots entries are kept that way.
-	hints [hintSlots]atomic.Pointer[rewrite]
+	// len(hints) entries are kept that way.
+	hints []atomic.Pointer[rewrite]
 }
 
 // hintSlots is how many series positions have a hint; series further into
 // a request are looked up in the maps only.
 const hintSlots = 1 << 14
 
-func newRewriteCache(maxBytes int) *rewriteCache {
-	return &rewriteCache{cur: map[string]*rewrite{}, genBytes: maxBytes / 2}
+func newRewriteCache(maxBytes, hints int) *rewriteCache {
+	return &rewriteCache{cur: map[string]*rewrite{}, genBytes: maxBytes / 2, hints: make([]atomic.Pointer[rewrite], hints)}
+}
+
+// resize sets the memory the cache may hold (both generations); the next
+// store starts a new generation if the current one is over its new size.
+func (c *rewriteCache) resize(maxBytes int) {
+	c.mu.Lock()
+	c.genBytes = maxBytes / 2
+	c.mu.Unlock()
 }
 
 // lookupAll appends to dst the cached rewrite of every series (nil for a
@@ -109,7 +117,7 @@ func (c *rewriteCache) lookupLocked(index int, key []byte) *rewrite {
 		return nil
 	}
 	var hint *atomic.Pointer[rewrite]
-	if index < hintSlots {
+	if index < len(c.hints) {
 		hint = &c.hints[index]
 		if e := hint.Load(); e != nil && e.key == string(key) {
 			return e

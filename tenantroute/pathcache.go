@@ -13,14 +13,24 @@ import (
 // those for another path tenant. Each path tenant therefore gets a rewrite
 // cache of its own, made on first use, so that producers that write to
 // /insert/<tenant>/ (as they would to vminsert) get the same cached path as
-// the others. Their number and size are bounded: requests for path tenants
-// beyond maxPathCaches are routed without a cache (correct, slower).
+// the others. Their number and memory are bounded: they share
+// pathCacheBytes, each with an equal part (at least minPathCacheBytes), and
+// requests for path tenants beyond maxPathCaches are routed without a cache
+// (correct, about 7x the CPU per sample).
 
 const (
-	// maxPathCaches is how many path tenants get a rewrite cache.
-	maxPathCaches = 8
-	// pathCacheBytes bounds each path tenant's cache (both generations).
-	pathCacheBytes = defaultCacheBytes / 4
+	// pathCacheBytes bounds the memory of all path tenants' caches together.
+	pathCacheBytes = 2 * defaultCacheBytes
+	// minPathCacheBytes is the least a path tenant's cache may hold, so
+	// that one of many tenants still keeps a request's series (about 2,000
+	// of the standard ones).
+	minPathCacheBytes = 1 << 20
+	// maxPathCaches is how many path tenants get a rewrite cache: as many
+	// as pathCacheBytes holds at minPathCacheBytes each.
+	maxPathCaches = pathCacheBytes / minPathCacheBytes
+	// pathHintSlots is how many series positions of a request to a path
+	// tenant have a position hint (the rest are found in the maps).
+	pathHintSlots = 1 << 11
 )
 
 // pathCaches holds the rewrite caches of the path tenants.
@@ -30,7 +40,8 @@ type pathCaches struct {
 }
 
 // get returns the cache of path tenant t, making it on first use, or nil
-// when maxPathCaches tenants have one already.
+// when maxPathCaches tenants have one already. Making one shrinks the
+// others' share of pathCacheBytes (they start a new generation sooner).
 func (p *pathCaches) get(t Tenant) *rewriteCache {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -43,7 +54,11 @@ func (p *pathCaches) get(t Tenant) *rewriteCache {
 	if p.m == nil {
 		p.m = map[Tenant]*rewriteCache{}
 	}
-	c := newRewriteCache(pathCacheBytes)
+	share := max(minPathCacheBytes, pathCacheBytes/(len(p.m)+1))
+	c := newRewriteCache(share, pathHintSlots)
+	for _, other := range p.m {
+		other.resize(share)
+	}
 	p.m[t] = c
 	return c
 }

@@ -127,3 +127,29 @@ func BenchmarkPathTenant(b *testing.B) {
 		})
 	}
 }
+
+// TestPathCachesShareTheirBudget: path tenants' caches together stay within
+// pathCacheBytes, each keeps at least minPathCacheBytes, and there are at
+// most maxPathCaches of them.
+func TestPathCachesShareTheirBudget(t *testing.T) {
+	var p pathCaches
+	for i := range maxPathCaches + 5 {
+		c := p.get(Tenant{AccountID: uint32(i)})
+		if (c == nil) != (i >= maxPathCaches) {
+			t.Fatalf("path tenant #%d: cache %v, want one for the first %d only", i, c != nil, maxPathCaches)
+		}
+		total := 0
+		for _, c := range p.m {
+			if 2*c.genBytes < minPathCacheBytes {
+				t.Fatalf("with %d path tenants a cache holds %d bytes, want at least %d", len(p.m), 2*c.genBytes, minPathCacheBytes)
+			}
+			total += 2 * c.genBytes
+		}
+		if total > pathCacheBytes {
+			t.Fatalf("with %d path tenants the caches hold %d bytes, over %d", len(p.m), total, pathCacheBytes)
+		}
+	}
+	if p.get(Tenant{AccountID: 3}) != p.m[Tenant{AccountID: 3}] {
+		t.Error("a path tenant's cache is not found again")
+	}
+}

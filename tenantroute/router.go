@@ -137,7 +137,7 @@ func New(opts Options, sender Sender) (*Router, error) {
 		return nil, err
 	}
 	r.endpoints.init(r)
-	r.cache = newRewriteCache(defaultCacheBytes)
+	r.cache = newRewriteCache(defaultCacheBytes, hintSlots)
 	r.pool.New = func() any { return &work{endpoints: &r.endpoints, index: map[Tenant]int{}} }
 	return r, nil
 }
