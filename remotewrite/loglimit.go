@@ -30,7 +30,11 @@ func NewLogLimiter(interval time.Duration, burst int) *LogLimiter {
 
 // Allow reports whether a line for key may be logged now, and how many lines
 // for key were suppressed since the last one let through (to mention in it).
-func (l *LogLimiter) Allow(key string) (ok bool, suppressed int) {
+func (l *LogLimiter) Allow(key string) (ok bool, suppressed int) { return l.AllowN(key, 1) }
+
+// AllowN is Allow for n occurrences of key at once: at most one line is let
+// through, and the other occurrences count as suppressed.
+func (l *LogLimiter) AllowN(key string, n int) (ok bool, suppressed int) {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -43,24 +47,12 @@ func (l *LogLimiter) Allow(key string) (ok bool, suppressed int) {
 		w.start, w.logged = now, 0
 	}
 	if w.logged >= l.Burst {
-		w.suppressed++
+		w.suppressed += n
 		return false, 0
 	}
 	w.logged++
-	suppressed, w.suppressed = w.suppressed, 0
+	suppressed, w.suppressed = w.suppressed, n-1
 	return true, suppressed
-}
-
-// AllowN is Allow for n occurrences of key at once: at most one line is let
-// through, and the other occurrences count as suppressed.
-func (l *LogLimiter) AllowN(key string, n int) (ok bool, suppressed int) {
-	ok, suppressed = l.Allow(key)
-	if n > 1 {
-		l.mu.Lock()
-		l.state[key].suppressed += n - 1
-		l.mu.Unlock()
-	}
-	return ok, suppressed
 }
 
 // Warn logs msg at warning level through the limiter.

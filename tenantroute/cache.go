@@ -226,10 +226,18 @@ func (r *Router) routeAndRemember(w *work, c *rewriteCache, s *remotewrite.Serie
 		b.count(s)
 		return nil
 	}
-	e := &rewrite{key: string(key), tenant: res.tenant, ep: r.endpoints.get(res.tenant), owner: c,
-		labelFields: remotewrite.AppendLabelFields(nil, res.labels), warnings: slices.Clone(res.warnings)}
+	return r.remember(w, c, string(key), remotewrite.AppendLabelFields(nil, res.labels), res.labels, res.tenant)
+}
+
+// remember makes the rewrite of the series whose encoded labels are key
+// (its output labels out, encoded as labelFields, going to tenant t, with
+// the warnings in w.warns) and adds it to w.fresh, to be stored in c at the
+// end of the request.
+func (r *Router) remember(w *work, c *rewriteCache, key string, labelFields []byte, out []remotewrite.Label, t Tenant) *rewrite {
+	e := &rewrite{key: key, labelFields: labelFields, tenant: t, ep: r.endpoints.get(t), owner: c,
+		warnings: slices.Clone(w.warns)}
 	if r.mode == MultitenantMode {
-		e.upTenants = upTenants(res.labels)
+		e.upTenants = upTenants(out)
 	}
 	w.fresh = append(w.fresh, e)
 	return e

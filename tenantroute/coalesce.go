@@ -175,16 +175,17 @@ func (w *work) compressAll() {
 			copy(grown, out)
 			out = grown
 		}
-		block := s2.EncodeSnappy(out[len(out):len(out)+need], b.buf)
-		out = out[:len(out)+len(block)]
-		b.compressedEnd = len(out)
+		b.compressed = s2.EncodeSnappy(out[len(out):len(out)+need], b.buf)
+		out = out[:len(out)+len(b.compressed)]
 	}
 	w.compressed = out
-	// Slice only now: the buffer may have moved while it grew.
+	// Slice again now: the buffer may have moved while it grew, and only
+	// the blocks' lengths are still right.
 	start := 0
 	for i := range w.batches {
 		b := &w.batches[i]
-		b.compressed = out[start:b.compressedEnd:b.compressedEnd]
-		start = b.compressedEnd
+		end := start + len(b.compressed)
+		b.compressed = out[start:end:end]
+		start = end
 	}
 }

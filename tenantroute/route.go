@@ -12,10 +12,6 @@ type resolved struct {
 	labels []remotewrite.Label // output labels; may point into the work's scratch
 	// rewritten is false when labels are the series' own, unchanged.
 	rewritten bool
-	// warnings are the tenant warnings the series raised (counted and
-	// logged already); a cached rewrite keeps a copy to raise them again.
-	// They point into the work's scratch.
-	warnings []warning
 	// drop is the relabeling stage that dropped the series (dropNone: kept);
 	// a dropped series has no labels and no tenant.
 	drop dropStage
@@ -41,7 +37,7 @@ func (r *Router) route(w *work, s *remotewrite.Series, override []remotewrite.La
 // resolve rewrites one series' labels (relabel_configs, metric_format with
 // the path tenant's labels, write_relabel_configs: see pipeline) and finds
 // its tenant for the router's mode from the result, raising the mode's
-// tenant warnings.
+// tenant warnings (left in w.warns, for the series' cached rewrite).
 func (r *Router) resolve(w *work, s *remotewrite.Series, override []remotewrite.Label) resolved {
 	in := w.inputLabels(s)
 	res := resolved{}
@@ -59,7 +55,6 @@ func (r *Router) resolve(w *work, s *remotewrite.Series, override []remotewrite.
 	default:
 		r.checkNoTenantLabels(w, in, res.labels)
 	}
-	res.warnings = w.warns
 	return res
 }
 
@@ -68,7 +63,7 @@ func (r *Router) resolve(w *work, s *remotewrite.Series, override []remotewrite.
 // output labels are labels.
 func (r *Router) checkNoTenantLabels(w *work, in, labels []remotewrite.Label) {
 	if _, ok, _, _ := findTenantLabels(labels); ok {
-		r.raise(w, in, warning{kind: caseTenantLabels})
+		r.raise(w, in, warning{kind: kindTenantLabels})
 	}
 }
 
@@ -135,12 +130,12 @@ func (r *Router) tenantOf(w *work, in []remotewrite.Label, account []byte, hasAc
 	t.ProjectID, projectOK = parseLabelID(project)
 	switch {
 	case !hasAccount:
-		r.raise(w, in, warning{kind: caseMissingAccount})
+		r.raise(w, in, warning{kind: kindMissingAccount})
 	case !accountOK:
-		r.raise(w, in, warning{kind: caseInvalidTenant, label: AccountLabel, value: string(account), tenant: t})
+		r.raise(w, in, warning{kind: kindInvalidTenant, label: AccountLabel, value: string(account), tenant: t})
 	}
 	if hasProject && !projectOK {
-		r.raise(w, in, warning{kind: caseInvalidTenant, label: ProjectLabel, value: string(project), tenant: t})
+		r.raise(w, in, warning{kind: kindInvalidTenant, label: ProjectLabel, value: string(project), tenant: t})
 	}
 	return t
 }

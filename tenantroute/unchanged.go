@@ -2,7 +2,6 @@ package tenantroute
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"github.com/scoreproxy/scoreproxy/remotewrite"
@@ -44,12 +43,7 @@ func (r *Router) forwardUnchanged(ctx context.Context, w *work, req *remotewrite
 		}
 		if key := s.LabelFields(); key != nil {
 			k := string(key)
-			e := &rewrite{key: k, ep: r.endpoints.get(Tenant{}), labelFields: []byte(k), warnings: slices.Clone(w.warns),
-				owner: r.cache}
-			if r.mode == MultitenantMode {
-				e.upTenants = upTenants(in)
-			}
-			w.fresh = append(w.fresh, e)
+			r.remember(w, r.cache, k, []byte(k), in, Tenant{})
 		}
 	}
 	w.repeats.flush(r.warn)

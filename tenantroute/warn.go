@@ -70,18 +70,34 @@ func (w *warner) emit(c string, suppressed int, msg string) {
 // parsed and routed again: a producer that keeps sending such series
 // would otherwise run every one of them through the slow path.
 type warning struct {
-	kind string // caseMissingAccount, caseTenantLabels or caseInvalidTenant
-	// caseInvalidTenant: the label, its value and the tenant vminsert reads.
+	kind warningKind
+	// kindInvalidTenant: the label, its value and the tenant vminsert reads.
 	label, value string
 	tenant       Tenant
 }
 
+// warningKind is the writer docs' case of a series warning.
+type warningKind uint8
+
+const (
+	kindMissingAccount warningKind = iota // case 3
+	kindTenantLabels                      // case 4
+	kindInvalidTenant                     // invalid
+	numWarningKinds
+)
+
+// warningCases are the cases of the warning kinds, by kind.
+var warningCases = [numWarningKinds]string{caseMissingAccount, caseTenantLabels, caseInvalidTenant}
+
+// name is the case of k, as in scoreproxy_tenant_warnings_total{case}.
+func (k warningKind) name() string { return warningCases[k] }
+
 // text is the log line of w for the series whose labels are in.
 func (w warning) text(in []remotewrite.Label) string {
 	switch w.kind {
-	case caseMissingAccount:
+	case kindMissingAccount:
 		return fmt.Sprintf(textMissingAccount, remotewrite.FormatLabels(in))
-	case caseTenantLabels:
+	case kindTenantLabels:
 		return fmt.Sprintf(textTenantLabels, remotewrite.FormatLabels(in))
 	default:
 		return fmt.Sprintf(textInvalidTenant, w.label, w.value, remotewrite.FormatLabels(in), w.tenant)
@@ -91,8 +107,8 @@ func (w warning) text(in []remotewrite.Label) string {
 // raise counts wn, raised by the series whose labels are in, and logs it
 // when the limiter lets it through.
 func (w *warner) raise(wn warning, in []remotewrite.Label) {
-	if ok, n := w.allow(wn.kind); ok {
-		w.emit(wn.kind, n, wn.text(in))
+	if ok, n := w.allow(wn.kind.name()); ok {
+		w.emit(wn.kind.name(), n, wn.text(in))
 	}
 }
 
@@ -102,36 +118,23 @@ func (w *warner) pathTenant(pathTenant, destination string) {
 	}
 }
 
-// warningKinds indexes the cases for repeats.
-var warningKinds = [...]string{caseMissingAccount, caseTenantLabels, caseInvalidTenant}
-
 // repeats gathers, over one request, the warnings of series whose cached
 // rewrite carries them: each kind is counted once per request with the
 // number of occurrences, and logged (the first occurrence) within the
 // limiter, which counts the others as suppressed. Per occurrence that is
 // an increment, not a lock.
 type repeats struct {
-	n     [len(warningKinds)]int
-	first [len(warningKinds)]*rewrite
+	n     [numWarningKinds]int
+	first [numWarningKinds]*rewrite
 }
 
 // note records the warnings of e, a cached rewrite that carries some.
 func (rp *repeats) note(e *rewrite) {
 	for _, wn := range e.warnings {
-		k := kindIndex(wn.kind)
-		if rp.n[k]++; rp.first[k] == nil {
-			rp.first[k] = e
+		if rp.n[wn.kind]++; rp.first[wn.kind] == nil {
+			rp.first[wn.kind] = e
 		}
 	}
-}
-
-func kindIndex(kind string) int {
-	for i, k := range warningKinds {
-		if k == kind {
-			return i
-		}
-	}
-	return len(warningKinds) - 1 // cannot happen: every warning has one of the kinds
 }
 
 // flush counts and logs what the request repeated, and empties rp.
@@ -140,13 +143,13 @@ func (rp *repeats) flush(w *warner) {
 		if n == 0 {
 			continue
 		}
-		kind := warningKinds[k]
-		warningsByCase[kind].Add(n)
-		if ok, suppressed := w.limit.AllowN(kind, n); ok {
+		kind := warningKind(k)
+		warningsByCase[kind.name()].Add(n)
+		if ok, suppressed := w.limit.AllowN(kind.name(), n); ok {
 			e := rp.first[k]
 			for _, wn := range e.warnings {
 				if wn.kind == kind {
-					w.emit(kind, suppressed, wn.text(remotewrite.AppendLabels(nil, []byte(e.key))))
+					w.emit(kind.name(), suppressed, wn.text(remotewrite.AppendLabels(nil, []byte(e.key))))
 					break
 				}
 			}

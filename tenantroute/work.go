@@ -16,10 +16,8 @@ type batch struct {
 	tenant     Tenant    // the endpoint's tenant (SplitMode), zero otherwise
 	buf        []byte    // uncompressed WriteRequest being built
 	compressed []byte    // snappy block of buf, in the work's compressed buffer
-	// compressedEnd is where compressed ends in that buffer (compressAll).
-	compressedEnd int
-	series        int
-	samples       int // samples + histograms
+	series     int
+	samples    int // samples + histograms
 
 	// Coalescing (see lane): the answer to this batch, the batches this one
 	// sends for when it leads a group, the group's concatenated bodies, and

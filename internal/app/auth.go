@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -41,10 +42,17 @@ type credential struct {
 	token      [sha256.Size]byte // bearer
 	user, pass [sha256.Size]byte // basic
 	permit     *tenantroute.Permit
-	// file is bearer_token_file, re-read when it changes: then token is
-	// the digest of the file's current token, taken per request.
-	file *remotewrite.TokenFile
-	path string // of file, for the log
+	// file is bearer_token_file, re-read when it changes; digest is the
+	// digest of the token last read from it (see fileToken).
+	file   *remotewrite.TokenFile
+	path   string // of file, for the log
+	digest *atomic.Pointer[fileDigest]
+}
+
+// fileDigest is a token file's token and its SHA-256 digest.
+type fileDigest struct {
+	token string
+	sum   [sha256.Size]byte
 }
 
 // tokenRecheck is how often a bearer_token_file is checked for a change:
@@ -87,6 +95,7 @@ func newAuthenticator(creds []config.Credential, next http.Handler, logger *slog
 				return nil, fmt.Errorf("auth[%d].bearer_token_file: %w", i, err)
 			}
 			cr.bearer, cr.file, cr.path, hasBearer = true, tf, c.BearerTokenFile, true
+			cr.digest = new(atomic.Pointer[fileDigest])
 		} else if c.BearerToken != "" {
 			cr.bearer, cr.token, hasBearer = true, sha256.Sum256([]byte(c.BearerToken)), true
 		} else {
@@ -160,6 +169,7 @@ func (a *authenticator) authenticate(r *http.Request) (*tenantroute.Permit, stri
 // fileToken returns the digest of c's token file as it is now. A file that
 // cannot be read again keeps its last token working, and says so in the
 // log (at most every defaultLogEvery).
+// The digest is taken again only when the token changed.
 func (a *authenticator) fileToken(c *credential, now time.Time) [sha256.Size]byte {
 	token := c.file.Token(now)
 	if err := c.file.Err(); err != nil {
@@ -168,7 +178,12 @@ func (a *authenticator) fileToken(c *credential, now time.Time) [sha256.Size]byt
 				"error", err, "suppressed_since_last", suppressed)
 		}
 	}
-	return sha256.Sum256([]byte(token))
+	if d := c.digest.Load(); d != nil && d.token == token {
+		return d.sum
+	}
+	d := &fileDigest{token: token, sum: sha256.Sum256([]byte(token))}
+	c.digest.Store(d)
+	return d.sum
 }
 
 // refuse answers 401 with the challenges; the message says what to send,
