@@ -24,7 +24,6 @@ type compareConfig struct {
 	out                 string
 	scenarios           []Scenario
 	workload            Workload
-	vmagentSplitURLs    bool
 	sinkFast            bool // the sink decodes with the wire walker instead of prompb
 	startTimeout        time.Duration
 	deliveryTimeout     time.Duration
@@ -44,7 +43,7 @@ func defaultVmagent() string {
 func parseCompareFlags(args []string) (*compareConfig, error) {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	c := &compareConfig{}
-	var scen, split, decode string
+	var scen, decode string
 	wf := bindWorkloadFlags(fs)
 	fs.StringVar(&c.scoreproxy, "scoreproxy", "", "scoreproxy binary (go build -o /tmp/scoreproxy ./cmd/scoreproxy); empty = skip")
 	fs.StringVar(&c.vmagent, "vmagent", defaultVmagent(), "vmagent binary; empty = skip")
@@ -54,9 +53,8 @@ func parseCompareFlags(args []string) (*compareConfig, error) {
 	fs.IntVar(&c.concurrency, "concurrency", 4, "concurrent senders")
 	fs.IntVar(&c.pool, "pool", defaultPoolSize, "distinct pre-built request bodies")
 	fs.StringVar(&c.out, "out", "bench/results", "directory for results.md, results.svg and results.json")
-	fs.StringVar(&scen, "scenarios", "all", "comma-separated: passthrough, metric_format, split")
-	fs.StringVar(&split, "vmagent-split", "multitenant", "vmagent's job in the split scenario: multitenant "+
-		"(forward to /insert/multitenant, vminsert splits) or urls (one -remoteWrite.url per tenant with keep/labeldrop relabeling)")
+	fs.StringVar(&scen, "scenarios", "all", "comma-separated, some of: "+scenarioNames()+" (split: vmagent splits with one "+
+		"-remoteWrite.url per tenant; split_multitenant: vmagent forwards to /insert/multitenant and leaves the split to vminsert)")
 	fs.StringVar(&decode, "sink-decode", "fast", "the in-process sink's protobuf decoder: fast (wire walker, tested against prompb) or prompb")
 	fs.DurationVar(&c.startTimeout, "start-timeout", 20*time.Second, "how long a proxy may take to answer /health")
 	fs.DurationVar(&c.deliveryTimeout, "delivery-timeout", 60*time.Second, "how long to wait for acknowledged samples to reach the sink")
@@ -82,14 +80,12 @@ func parseCompareFlags(args []string) (*compareConfig, error) {
 			return nil, usageErrorf("the split scenario needs series with tenant labels: add -tenants N, " +
 				"or choose -scenarios passthrough,metric_format")
 		}
-		c.scenarios[i].Title = fmt.Sprintf("split across %d tenants", c.workload.Tenants)
+		c.scenarios[i].Title = strings.Replace(c.scenarios[i].Title, "10 tenants", fmt.Sprintf("%d tenants", c.workload.Tenants), 1)
 	}
-	c.vmagentSplitURLs, c.sinkFast = split == "urls", decode == "fast"
+	c.sinkFast = decode == "fast"
 	switch {
 	case decode != "fast" && decode != "prompb":
 		return nil, usageErrorf("-sink-decode %q: want fast or prompb", decode)
-	case split != "urls" && split != "multitenant":
-		return nil, usageErrorf("-vmagent-split %q: want multitenant or urls", split)
 	case c.scoreproxy == "" && c.vmagent == "":
 		return nil, usageErrorf("give -scoreproxy BIN and/or -vmagent BIN")
 	case c.rounds < 1 || c.rounds > 20:

@@ -53,7 +53,6 @@ type Report struct {
 	Duration     string      `json:"duration"`
 	Warmup       string      `json:"warmup"`
 	Concurrency  int         `json:"concurrency"`
-	VmagentSplit string      `json:"vmagent_split"`
 	Rows         []Row       `json:"rows"`
 	Ratios       []Ratio     `json:"ratios"`
 	Runs         []RunResult `json:"runs"`
@@ -66,8 +65,7 @@ func newReport(c *compareConfig, w Workload, p *Pool, runs []RunResult) *Report 
 		Generated: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Machine: machineDescription(),
 		GoVersion: runtime.Version(), Workload: w, BodySnappy: p.AvgCompressed(), BodyRaw: p.AvgRaw(),
 		Rounds: c.rounds, Duration: c.duration.String(), Warmup: c.warmup.String(), Concurrency: c.concurrency,
-		VmagentSplit: map[bool]string{true: "urls", false: "multitenant"}[c.vmagentSplitURLs],
-		Runs:         runs, scenarios: c.scenarios,
+		Runs: runs, scenarios: c.scenarios,
 	}
 	for _, ps := range c.proxies(1) {
 		r.Binaries = append(r.Binaries, ps.name+" "+binaryVersion(ps.bin))
@@ -203,9 +201,26 @@ func (r *Report) markdown() string {
 	w := r.Workload
 	fmt.Fprintf(&b, "- workload: %s preset, %d series x %d samples per request, %d labels, %d tenants, %.1f KB snappy / %.1f KB raw per request, %d concurrent senders\n",
 		w.Preset, w.Series, w.Samples, w.Labels, w.Tenants, float64(r.BodySnappy)/1000, float64(r.BodyRaw)/1000, r.Concurrency)
-	fmt.Fprintf(&b, "- each run: %s warm-up, then %s measured; medians of %d rounds; vmagent split mode: %s\n\n", r.Warmup, r.Duration, r.Rounds, r.VmagentSplit)
+	fmt.Fprintf(&b, "- each run: %s warm-up, then %s measured; medians of %d rounds\n", r.Warmup, r.Duration, r.Rounds)
+	r.describeVmagentSplits(&b)
+	b.WriteString("\n")
 	b.WriteString(r.markdownTables())
 	return b.String()
+}
+
+// describeVmagentSplits says, for each split scenario in the report, what
+// vmagent was given to do: the split itself, or the multitenant forward
+// that leaves it to vminsert.
+func (r *Report) describeVmagentSplits(b *strings.Builder) {
+	for _, sc := range r.scenarios {
+		switch {
+		case !sc.Split:
+		case sc.VmagentMultitenant:
+			fmt.Fprintf(b, "- %s: vmagent forwards whole requests to /insert/multitenant (no split; vminsert would do it, and is not measured)\n", sc.Name)
+		default:
+			fmt.Fprintf(b, "- %s: vmagent does the split, one -remoteWrite.url per tenant keeping that tenant's series and dropping the tenant labels\n", sc.Name)
+		}
+	}
 }
 
 // markdownTables renders the medians table and, with both proxies, the ratios.

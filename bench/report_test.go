@@ -60,7 +60,8 @@ func TestReportMediansAndRatios(t *testing.T) {
 func TestReportWriters(t *testing.T) {
 	r := fakeReport(t)
 	md := r.markdown()
-	for _, want := range []string{"| pass-through, multitenant | scoreproxy | 4.20M |", "| 2.10x | 0.29x |", "2/3 |", "Measured "} {
+	for _, want := range []string{"| pass-through, multitenant | scoreproxy | 4.20M |", "| 2.10x | 0.29x |", "2/3 |", "Measured ",
+		"- split: vmagent does the split, one -remoteWrite.url per tenant"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}

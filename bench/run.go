@@ -103,7 +103,7 @@ func (c *compareConfig) measure(ctx context.Context, env runEnv, res *RunResult)
 // proxyArgs writes the proxy's config into dir and returns its arguments.
 func (c *compareConfig) proxyArgs(env runEnv, listen, dir string) ([]string, error) {
 	if env.proxy.name == "vmagent" {
-		return env.sc.vmagentArgs(listen, env.sinkURL, dir, c.vmagentSplitURLs, sortedKeys(env.w.TenantSamples()))
+		return env.sc.vmagentArgs(listen, env.sinkURL, dir, sortedKeys(env.w.TenantSamples()))
 	}
 	cfgPath := filepath.Join(dir, "scoreproxy.yaml")
 	if err := os.WriteFile(cfgPath, []byte(env.sc.scoreproxyConfig(listen, env.sinkURL)), 0o644); err != nil {
@@ -175,8 +175,7 @@ func (c *compareConfig) verify(env runEnv, res *RunResult) error {
 	perRequest := env.w.TenantSamples()
 	ackedRequests := res.AckedSamples / int64(env.w.SamplesPerRequest())
 	exact := noErrors && counts.Samples == res.AckedSamples
-	peerMultitenant := env.proxy.name == "vmagent" && !c.vmagentSplitURLs
-	return env.sc.expect(peerMultitenant, env.w.hasLabel("vm_account_id")).check(counts, perRequest, ackedRequests, exact)
+	return env.sc.expect(env.proxy.name, env.w.hasLabel("vm_account_id")).check(counts, perRequest, ackedRequests, exact)
 }
 
 // waitDelivered polls the sink until it has accepted at least want samples

@@ -21,6 +21,12 @@ type Scenario struct {
 	// Split routes every series to its own tenant's /insert/A:B path with the
 	// tenant labels removed, instead of one /insert/multitenant path.
 	Split bool
+	// VmagentMultitenant gives vmagent, in a split scenario, the job it can
+	// do without relabeling per tenant: forward whole requests to
+	// /insert/multitenant and leave the split to vminsert (which compare does
+	// not run). Without it vmagent does the split itself, with one
+	// remote-write URL per tenant, each keeping that tenant's series.
+	VmagentMultitenant bool
 }
 
 // allScenarios are the scenarios of compare, in report order.
@@ -28,6 +34,16 @@ var allScenarios = []Scenario{
 	{Name: "passthrough", Title: "pass-through, multitenant"},
 	{Name: "metric_format", Title: "metric_format (seed example), multitenant", MetricFormat: true},
 	{Name: "split", Title: "split across 10 tenants", Split: true},
+	{Name: "split_multitenant", Title: "split across 10 tenants; vmagent: /insert/multitenant, no split", Split: true, VmagentMultitenant: true},
+}
+
+// scenarioNames lists the names of allScenarios for messages.
+func scenarioNames() string {
+	names := make([]string, len(allScenarios))
+	for i, s := range allScenarios {
+		names[i] = s.Name
+	}
+	return strings.Join(names, ", ")
 }
 
 // seedMetricFormat is the metric_format of the seed's writer config example.
@@ -52,7 +68,7 @@ func selectScenarios(list string) ([]Scenario, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("unknown scenario %q: want passthrough, metric_format, split or all", name)
+			return nil, fmt.Errorf("unknown scenario %q: want all or some of %s", name, scenarioNames())
 		}
 	}
 	return out, nil
@@ -100,10 +116,10 @@ const splitRelabel = `- action: keep
 `
 
 // vmagentArgs returns vmagent's flags for the scenario, writing relabel
-// files into dir. splitURLs selects one remote-write URL per tenant for
-// the split scenario (tenants lists them); otherwise vmagent forwards to
-// /insert/multitenant and leaves the split to vminsert.
-func (s Scenario) vmagentArgs(listen, sinkURL, dir string, splitURLs bool, tenants []string) ([]string, error) {
+// files into dir. A split scenario gets one remote-write URL per tenant
+// (tenants lists them) unless VmagentMultitenant is set; then vmagent
+// forwards to /insert/multitenant and leaves the split to vminsert.
+func (s Scenario) vmagentArgs(listen, sinkURL, dir string, tenants []string) ([]string, error) {
 	args := []string{
 		"-httpListenAddr=" + listen,
 		"-remoteWrite.tmpDataPath=" + filepath.Join(dir, "vmagent-data"),
@@ -112,7 +128,7 @@ func (s Scenario) vmagentArgs(listen, sinkURL, dir string, splitURLs bool, tenan
 	if s.Split {
 		args = append(args, "-enableMultitenantHandlers")
 	}
-	if s.Split && splitURLs {
+	if s.Split && !s.VmagentMultitenant {
 		for i, t := range tenants {
 			f := filepath.Join(dir, fmt.Sprintf("split-%d.yml", i))
 			if err := os.WriteFile(f, fmt.Appendf(nil, splitRelabel, t), 0o644); err != nil {
@@ -142,11 +158,10 @@ type expectation struct {
 	namePrefix      string // every metric name starts with this
 }
 
-// expect returns what the sink must see for the scenario; peerMultitenant is
-// true for vmagent in the split scenario without -vmagent-split=urls, and
-// tenantLabelled whether the workload's series carry tenant labels.
-func (s Scenario) expect(peerMultitenant, tenantLabelled bool) expectation {
-	e := expectation{multitenantPath: !s.Split || peerMultitenant}
+// expect returns what the sink must see from proxy in the scenario;
+// tenantLabelled says whether the workload's series carry tenant labels.
+func (s Scenario) expect(proxy string, tenantLabelled bool) expectation {
+	e := expectation{multitenantPath: !s.Split || (proxy == "vmagent" && s.VmagentMultitenant)}
 	e.tenantLabels = e.multitenantPath && tenantLabelled
 	if s.MetricFormat {
 		e.namePrefix = "vmanomaly_"

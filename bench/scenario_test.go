@@ -45,7 +45,7 @@ func TestScoreproxyConfig(t *testing.T) {
 // for metric_format, and per-tenant URLs in the urls split mode.
 func TestVmagentArgs(t *testing.T) {
 	dir := t.TempDir()
-	args, err := allScenarios[1].vmagentArgs("127.0.0.1:1", "http://127.0.0.1:2", dir, false, nil)
+	args, err := allScenarios[1].vmagentArgs("127.0.0.1:1", "http://127.0.0.1:2", dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,12 +64,21 @@ func TestVmagentArgs(t *testing.T) {
 	if err := yaml.Unmarshal(rules, &parsed); err != nil || len(parsed) != 3 {
 		t.Fatalf("relabel YAML: %v %v", err, parsed)
 	}
-	args, err = allScenarios[2].vmagentArgs("127.0.0.1:1", "http://127.0.0.1:2", dir, true, []string{"1:0", "2:0"})
+	args, err = allScenarios[2].vmagentArgs("127.0.0.1:1", "http://127.0.0.1:2", dir, []string{"1:0", "2:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(strings.Join(args, " "), "-remoteWrite.url=http://127.0.0.1:2/insert/"); n != 2 {
-		t.Fatalf("%d URLs in %v", n, args)
+	joined = strings.Join(args, " ")
+	if n := strings.Count(joined, "-remoteWrite.url=http://127.0.0.1:2/insert/"); n != 2 || strings.Contains(joined, "multitenant") {
+		t.Fatalf("split: %d URLs in %v, want one per tenant", n, args)
+	}
+	args, err = allScenarios[3].vmagentArgs("127.0.0.1:1", "http://127.0.0.1:2", dir, []string{"1:0", "2:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined = strings.Join(args, " ")
+	if n := strings.Count(joined, "-remoteWrite.url="); n != 1 || !strings.Contains(joined, "/insert/multitenant/") {
+		t.Fatalf("split_multitenant: %v, want one /insert/multitenant URL", args)
 	}
 }
 
@@ -81,7 +90,7 @@ func TestExpectationCheck(t *testing.T) {
 		Paths:   map[string]*Counter{"/insert/multitenant/prometheus/api/v1/write": {Samples: 20}},
 		Tenants: map[string]*Counter{"1:0": {Samples: 8}, "2:0": {Samples: 12}},
 		Names:   map[string]*Counter{"vmanomaly_y": {Samples: 20}}}
-	mf := allScenarios[1].expect(false, true)
+	mf := allScenarios[1].expect("scoreproxy", true)
 	if err := mf.check(good, perRequest, 2, true); err != nil {
 		t.Fatal(err)
 	}
@@ -92,11 +101,15 @@ func TestExpectationCheck(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "prefix") || !strings.Contains(err.Error(), "tenant 2:0") {
 		t.Fatalf("error %v", err)
 	}
-	split := allScenarios[2].expect(false, true)
-	if err := split.check(good, perRequest, 2, true); err == nil || !strings.Contains(err.Error(), "write path") {
-		t.Fatalf("split accepted the multitenant path: %v", err)
-	}
-	if err := allScenarios[2].expect(true, true).check(good, perRequest, 2, true); err != nil {
-		t.Fatalf("vmagent multitenant split: %v", err)
+	for _, sc := range allScenarios[2:] {
+		for _, proxy := range []string{"scoreproxy", "vmagent"} {
+			err := sc.expect(proxy, true).check(good, perRequest, 2, true)
+			if multitenantOK := proxy == "vmagent" && sc.VmagentMultitenant; multitenantOK != (err == nil) {
+				t.Errorf("%s, %s: multitenant path gave %v", sc.Name, proxy, err)
+			}
+			if err != nil && !strings.Contains(err.Error(), "write path") {
+				t.Errorf("%s, %s: %v, want a write path complaint", sc.Name, proxy, err)
+			}
+		}
 	}
 }
