@@ -42,21 +42,21 @@ type Ratio struct {
 // Report is everything compare writes: the setting, the medians, the
 // ratios and every individual run.
 type Report struct {
-	Generated    string      `json:"generated"`
-	Machine      string      `json:"machine"`
-	GoVersion    string      `json:"go_version"`
-	Binaries     []string    `json:"binaries"`
-	Workload     Workload    `json:"workload"`
-	BodySnappy   int64       `json:"body_snappy_bytes"`
-	BodyRaw      int64       `json:"body_raw_bytes"`
-	Rounds       int         `json:"rounds"`
-	Duration     string      `json:"duration"`
-	Warmup       string      `json:"warmup"`
-	Concurrency  int         `json:"concurrency"`
-	Rows         []Row       `json:"rows"`
-	Ratios       []Ratio     `json:"ratios"`
-	Runs         []RunResult `json:"runs"`
-	scenarios    []Scenario
+	Generated   string      `json:"generated"`
+	Machine     string      `json:"machine"`
+	GoVersion   string      `json:"go_version"`
+	Binaries    []string    `json:"binaries"`
+	Workload    Workload    `json:"workload"`
+	BodySnappy  int64       `json:"body_snappy_bytes"`
+	BodyRaw     int64       `json:"body_raw_bytes"`
+	Rounds      int         `json:"rounds"`
+	Duration    string      `json:"duration"`
+	Warmup      string      `json:"warmup"`
+	Concurrency int         `json:"concurrency"`
+	Rows        []Row       `json:"rows"`
+	Ratios      []Ratio     `json:"ratios"`
+	Runs        []RunResult `json:"runs"`
+	scenarios   []Scenario
 }
 
 // newReport aggregates the runs into medians and ratios.
