@@ -103,3 +103,25 @@ func TestNiceCeil(t *testing.T) {
 		}
 	}
 }
+
+// Group labels wrap at spaces to the group's width, so long scenario titles
+// of neighbouring groups do not overlap, and stop at the lines that fit.
+func TestWrapLabel(t *testing.T) {
+	for _, tc := range []struct {
+		label      string
+		width, max int
+		want       []string
+	}{
+		{"split", 20, 3, []string{"split"}},
+		{"pass-through, multitenant", 20, 3, []string{"pass-through,", "multitenant"}},
+		{"split across 10 tenants; vmagent: /insert/multitenant, no split", 25, 3,
+			[]string{"split across 10 tenants;", "vmagent:", "/insert/multitenant, no…"}},
+		{"a verylongwordthatdoesnotfit b", 8, 3, []string{"a", "verylongwordthatdoesnotfit", "b"}},
+		{"", 10, 3, nil},
+	} {
+		got := wrapLabel(tc.label, tc.width, tc.max)
+		if strings.Join(got, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("wrapLabel(%q, %d) = %q, want %q", tc.label, tc.width, got, tc.want)
+		}
+	}
+}

@@ -34,7 +34,7 @@ var allScenarios = []Scenario{
 	{Name: "passthrough", Title: "pass-through, multitenant"},
 	{Name: "metric_format", Title: "metric_format (seed example), multitenant", MetricFormat: true},
 	{Name: "split", Title: "split across 10 tenants", Split: true},
-	{Name: "split_multitenant", Title: "split across 10 tenants; vmagent: /insert/multitenant, no split", Split: true, VmagentMultitenant: true},
+	{Name: "split_multitenant", Title: "split across 10 tenants (vmagent: multitenant, no split)", Split: true, VmagentMultitenant: true},
 }
 
 // scenarioNames lists the names of allScenarios for messages.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"unicode/utf8"
 )
 
 // Geometry of the hand-written SVG chart.
@@ -98,8 +99,38 @@ func (p barPanel) render(b *strings.Builder, y0 int) {
 		for s := range p.series {
 			p.bar(b, gx+barW*float64(s), barW, base, plotH, top, p.value(g, s), barColors[s%len(barColors)])
 		}
-		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", gx+groupW*0.35, base+18, esc(name))
+		for i, line := range wrapLabel(name, int(groupW/labelCharWidth), maxLabelLines) {
+			fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", gx+groupW*0.35, base+18+14*float64(i), esc(line))
+		}
 	}
+}
+
+// labelCharWidth is about the width of a character of the 12 px font, and
+// maxLabelLines what fits under a panel's plot (plotBottom).
+const (
+	labelCharWidth = 6.5
+	maxLabelLines  = 3
+)
+
+// wrapLabel breaks a group label at spaces into lines of at most width
+// characters (a longer word gets a line of its own), so that the labels of
+// neighbouring groups do not overlap; past maxLines the last line ends in "…".
+func wrapLabel(label string, width, maxLines int) []string {
+	var lines []string
+	for _, word := range strings.Fields(label) {
+		if n := len(lines); n > 0 && utf8.RuneCountInString(lines[n-1])+1+utf8.RuneCountInString(word) <= width {
+			lines[n-1] += " " + word
+			continue
+		}
+		lines = append(lines, word)
+	}
+	if len(lines) > maxLines {
+		lines = append(lines[:maxLines-1:maxLines-1], strings.Join(lines[maxLines-1:], " "))
+		if last := []rune(lines[maxLines-1]); len(last) > width && width > 1 {
+			lines[maxLines-1] = strings.TrimRight(string(last[:width-1]), " ") + "…"
+		}
+	}
+	return lines
 }
 
 // bar draws one bar with its value above it; a missing value is marked "n/a".
