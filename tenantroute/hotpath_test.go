@@ -42,13 +42,24 @@ func BenchmarkHotPath(b *testing.B) {
 		// or grouped (ten consecutive series per tenant, as a producer
 		// that writes each tenant's series together sends them).
 		tenantOf func(i int) int
+		// sequential sends the batches one after another on the
+		// request's goroutine (MaxParallelSends 1) instead of handing
+		// them to the default 16 send workers: decode, relabel, route and
+		// encode without the hand-off, whose cost depends most on what
+		// else the host's CPUs are doing (see BENCHMARKS.md).
+		sequential bool
 	}{
-		{"split-10k-series-1-tenant", 10000, func(int) int { return 0 }},
-		{"split-10k-series-1000-tenants", 10000, func(i int) int { return i % 1000 }},
-		{"split-10k-series-1000-tenants-grouped", 10000, func(i int) int { return i / 10 }},
+		{"split-10k-series-1-tenant", 10000, func(int) int { return 0 }, false},
+		{"split-10k-series-1000-tenants", 10000, func(i int) int { return i % 1000 }, false},
+		{"split-10k-series-1000-tenants-grouped", 10000, func(i int) int { return i / 10 }, false},
+		{"split-10k-series-1000-tenants-sequential-sends", 10000, func(i int) int { return i % 1000 }, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			r := newTestRouter(b, split, seedFormat, discard{})
+			opts := split
+			if bc.sequential {
+				opts.MaxParallelSends = 1
+			}
+			r := newTestRouter(b, opts, seedFormat, discard{})
 			h := remotewrite.NewHandler(remotewrite.HandlerConfig{MaxRequestBytes: 64 << 20, MaxDecodedBytes: 256 << 20, Known: r}, r)
 			raw, err := anomalyRequestBy(bc.series, bc.tenantOf).Marshal()
 			if err != nil {
