@@ -234,8 +234,13 @@ func checkEncoding(enc string) (zstd bool, err error) {
 // checkContentType accepts the RW1 and RW2 content types and reports
 // whether it is RW2.
 func checkContentType(ct string) (rw2 bool, err error) {
-	if ct == "" {
+	switch ct {
+	case "":
 		return false, nil // many producers omit it; RW1, as the 2.0 spec says
+	case "application/x-protobuf", ContentTypeRW1:
+		return false, nil // what producers send, without ParseMediaType's map per request
+	case ContentTypeRW2:
+		return true, nil
 	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err == nil && mt == "application/x-protobuf" {

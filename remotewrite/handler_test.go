@@ -112,3 +112,39 @@ func TestHandlerPassesRetryAfter(t *testing.T) {
 		t.Errorf("got %d Retry-After %q", w.Code, w.Header().Get("Retry-After"))
 	}
 }
+
+// The Content-Types producers send are recognised without allocating; any
+// other spelling goes through mime.ParseMediaType and means the same.
+func TestCheckContentType(t *testing.T) {
+	for _, tc := range []struct {
+		ct      string
+		rw2     bool
+		wantErr string
+	}{
+		{"", false, ""},
+		{"application/x-protobuf", false, ""},
+		{ContentTypeRW1, false, ""},
+		{ContentTypeRW2, true, ""},
+		{"application/x-protobuf; proto=prometheus.WriteRequest", false, ""},
+		{"Application/X-Protobuf; proto=io.prometheus.write.v2.Request", true, ""},
+		{"application/x-protobuf;proto=io.prometheus.write.v3.Request", false, `unsupported remote-write message "io.prometheus.write.v3.Request"`},
+		{"application/json", false, `unsupported Content-Type "application/json"`},
+		{"application/x-protobuf;proto", false, "unsupported Content-Type"},
+	} {
+		rw2, err := checkContentType(tc.ct)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%q: err %v, want one containing %q", tc.ct, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || rw2 != tc.rw2 {
+			t.Errorf("%q: rw2 %v, err %v; want rw2 %v", tc.ct, rw2, err, tc.rw2)
+		}
+	}
+	for _, ct := range []string{"application/x-protobuf", ContentTypeRW1, ContentTypeRW2} {
+		if n := testing.AllocsPerRun(100, func() { _, _ = checkContentType(ct) }); n != 0 {
+			t.Errorf("%q: %.0f allocations per call, want 0", ct, n)
+		}
+	}
+}
