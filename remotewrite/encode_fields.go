@@ -18,17 +18,22 @@ func (s *Series) LabelFields() []byte {
 // exactly as AppendSeries writes them. It grows dst once, to the size
 // needed: the rewrite cache builds each new entry's fields from nil.
 func AppendLabelFields(dst []byte, labels []Label) []byte {
-	size := 0
-	for _, l := range labels {
-		size += bytesFieldLen(labelLen(l))
-	}
-	dst = slices.Grow(dst, size)
+	dst = slices.Grow(dst, LabelFieldsLen(labels))
 	for _, l := range labels {
 		dst = append(dst, tagSeriesLabels)
 		dst = appendVarint(dst, uint64(labelLen(l)))
 		dst = appendLabelFields(dst, l)
 	}
 	return dst
+}
+
+// LabelFieldsLen is the length AppendLabelFields appends for labels.
+func LabelFieldsLen(labels []Label) int {
+	size := 0
+	for _, l := range labels {
+		size += bytesFieldLen(labelLen(l))
+	}
+	return size
 }
 
 // AppendSeriesLabelFields appends to dst one WriteRequest.timeseries entry

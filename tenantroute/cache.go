@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/VictoriaMetrics/metrics"
 
@@ -166,7 +167,7 @@ func (c *rewriteCache) storeFresh(w *work) {
 			continue
 		}
 		c.cur[e.key] = e
-		c.curBytes += len(e.key) + len(e.labelFields) + entryOverhead + len(e.warnings)*warningOverhead
+		c.curBytes += entryBytes(e)
 		if c.curBytes >= c.genBytes {
 			c.prev, c.cur, c.curBytes = c.cur, make(map[string]*rewrite, len(c.cur)), 0
 		}
@@ -226,7 +227,36 @@ func (r *Router) routeAndRemember(w *work, c *rewriteCache, s *remotewrite.Serie
 		b.count(s)
 		return nil
 	}
-	return r.remember(w, c, string(key), remotewrite.AppendLabelFields(nil, res.labels), res.labels, res.tenant)
+	k, fields := keyAndFields(key, res.labels)
+	return r.remember(w, c, k, fields, res.labels, res.tenant)
+}
+
+// keyAndFields returns a copy of key as a string and the encoded labels,
+// in one allocation instead of two: a new series' entry is made of them
+// (and its struct), and under series churn every allocation counts. Both
+// are immutable, like the entry; the fields' capacity ends at their length,
+// so an append to them copies instead of writing past them.
+func keyAndFields(key []byte, labels []remotewrite.Label) (string, []byte) {
+	buf := make([]byte, 0, len(key)+remotewrite.LabelFieldsLen(labels))
+	buf = remotewrite.AppendLabelFields(append(buf, key...), labels)
+	return unsafe.String(unsafe.SliceData(buf), len(key)), buf[len(key):len(buf):len(buf)]
+}
+
+// sameBytes is keyAndFields for an unchanged label set: the encoded labels
+// are the key's own bytes, not a copy of them.
+func sameBytes(key []byte) (string, []byte) {
+	k := string(key)
+	return k, unsafe.Slice(unsafe.StringData(k), len(k))
+}
+
+// entryBytes approximates the memory of e: its key, its fields unless they
+// share the key's bytes (sameBytes), the struct and map slot, its warnings.
+func entryBytes(e *rewrite) int {
+	n := len(e.key) + entryOverhead + len(e.warnings)*warningOverhead
+	if len(e.labelFields) > 0 && unsafe.SliceData(e.labelFields) != unsafe.StringData(e.key) {
+		n += len(e.labelFields)
+	}
+	return n
 }
 
 // remember makes the rewrite of the series whose encoded labels are key

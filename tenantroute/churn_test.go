@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/scoreproxy/scoreproxy/remotewrite"
@@ -13,12 +14,14 @@ import (
 // BenchmarkProcessNewSeries is the miss path: every series of every request
 // is new to the rewrite cache (decoded in full, rewritten, routed, encoded
 // and added to the cache), the cost of series churn. Requests are the
-// standard 1,000-series anomaly request with the seed metric_format, each
-// with its own pod label; the router is replaced (untimed) every 64
-// requests, so that none of its series is known.
+// standard 1,000-series anomaly request, each with its own pod label,
+// with the seed metric_format or forwarded unchanged (pass-through, as
+// Prometheus traffic into a multitenant writer); the router is replaced
+// (untimed) every 64 requests, so that none of its series is known.
 func BenchmarkProcessNewSeries(b *testing.B) {
 	const distinct = 64
 	bodies := make([][]byte, distinct)
+	compressed := make([][]byte, distinct)
 	for k := range bodies {
 		wr := anomalyRequest(1000, 10)
 		for i := range wr.Timeseries {
@@ -28,24 +31,85 @@ func BenchmarkProcessNewSeries(b *testing.B) {
 		if bodies[k], err = wr.Marshal(); err != nil {
 			b.Fatal(err)
 		}
+		compressed[k] = snappy.Encode(nil, bodies[k])
 	}
-	var r *Router
-	var req remotewrite.Request
-	cpu := processCPU(b)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if i%distinct == 0 {
+	for _, bc := range []struct {
+		name   string
+		format map[string]string
+	}{
+		{"metric_format", seedFormat},
+		{"passthrough", nil}, // forwarded as received: the handler keeps the compressed body
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var r *Router
+			var req remotewrite.Request
+			cpu := processCPU(b)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if i%distinct == 0 {
+					b.StopTimer()
+					r = newTestRouter(b, Options{BaseURL: base, TenantID: Multitenant}, bc.format, discard{})
+					b.StartTimer()
+				}
+				if err := remotewrite.DecodeWriteRequestKnown(bodies[i%distinct], &req, r); err != nil {
+					b.Fatal(err)
+				}
+				req.Compressed = compressed[i%distinct]
+				if err := r.Process(context.Background(), &req, ""); err != nil {
+					b.Fatal(err)
+				}
+			}
 			b.StopTimer()
-			r = newTestRouter(b, Options{BaseURL: base, TenantID: Multitenant}, seedFormat, discard{})
-			b.StartTimer()
-		}
-		if err := remotewrite.DecodeWriteRequestKnown(bodies[i%distinct], &req, r); err != nil {
-			b.Fatal(err)
-		}
-		if err := r.Process(context.Background(), &req, ""); err != nil {
-			b.Fatal(err)
-		}
+			reportPerSample(b, 2000, cpu)
+		})
 	}
-	b.StopTimer()
-	reportPerSample(b, 2000, cpu)
+}
+
+// entrySinkKey and entrySinkFields keep what the allocation counts make
+// escaping, as an entry does.
+var (
+	entrySinkKey    string
+	entrySinkFields []byte
+)
+
+// A new series' entry takes its key and encoded labels from one allocation
+// (one from the key alone when the labels are unchanged), and neither can
+// be changed through the other: the fields end where their capacity ends.
+// The cache counts shared bytes once.
+func TestNewEntryBytes(t *testing.T) {
+	labels := []remotewrite.Label{
+		{Name: []byte("__name__"), Value: []byte("vmanomaly_y")},
+		{Name: []byte("for"), Value: []byte("q1")},
+		{Name: []byte("job"), Value: []byte("")},
+	}
+	key := remotewrite.AppendLabelFields(nil, labels[1:])
+	wantFields := remotewrite.AppendLabelFields(nil, labels)
+
+	k, fields := keyAndFields(key, labels)
+	if k != string(key) || string(fields) != string(wantFields) || cap(fields) != len(fields) {
+		t.Fatalf("key %q fields %q (cap %d), want %q and %q", k, fields, cap(fields), key, wantFields)
+	}
+	_ = append(fields, 0xff) // must copy, not write into anything after the fields
+	key[0] ^= 0xff           // the caller's buffer is reused by the decoder: the entry must not see it
+	if k == string(key) || string(fields) != string(wantFields) {
+		t.Fatalf("entry shares the caller's bytes: key %q fields %q", k, fields)
+	}
+	key[0] ^= 0xff
+	if n := testing.AllocsPerRun(100, func() { entrySinkKey, entrySinkFields = keyAndFields(key, labels) }); n != 1 {
+		t.Errorf("keyAndFields: %.0f allocations, want 1", n)
+	}
+
+	sk, sf := sameBytes(key)
+	if sk != string(key) || string(sf) != string(key) || cap(sf) != len(sf) {
+		t.Fatalf("sameBytes: %q %q", sk, sf)
+	}
+	if n := testing.AllocsPerRun(100, func() { entrySinkKey, entrySinkFields = sameBytes(key) }); n != 1 {
+		t.Errorf("sameBytes: %.0f allocations, want 1", n)
+	}
+	shared := entryBytes(&rewrite{key: sk, labelFields: sf})
+	separate := entryBytes(&rewrite{key: k, labelFields: fields})
+	if shared != len(key)+entryOverhead || separate != len(key)+len(fields)+entryOverhead {
+		t.Errorf("entryBytes: shared %d, separate %d; want %d and %d", shared, separate,
+			len(key)+entryOverhead, len(key)+len(fields)+entryOverhead)
+	}
 }

@@ -42,8 +42,8 @@ func (r *Router) forwardUnchanged(ctx context.Context, w *work, req *remotewrite
 			r.checkNoTenantLabels(w, in, in)
 		}
 		if key := s.LabelFields(); key != nil {
-			k := string(key)
-			r.remember(w, r.cache, k, []byte(k), in, Tenant{})
+			k, fields := sameBytes(key)
+			r.remember(w, r.cache, k, fields, in, Tenant{})
 		}
 	}
 	w.repeats.flush(r.warn)
