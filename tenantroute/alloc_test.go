@@ -75,7 +75,7 @@ func anomalyRequestBy(n int, tenantOf func(i int) int) *prompb.WriteRequest {
 var seedFormat = map[string]string{"__name__": "vmanomaly_$VAR", "for": "$QUERY_KEY", "run": "test_metric_format", "config": "io_vm_single.yaml"}
 
 // TestAllocationsDoNotGrowWithSeries: per request the router allocates a
-// fixed amount (the parallel sends, the Ack), never per series or sample.
+// fixed amount, never per series or sample; in steady state nothing.
 func TestAllocationsDoNotGrowWithSeries(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
@@ -107,8 +107,12 @@ func TestAllocationsDoNotGrowWithSeries(t *testing.T) {
 			if b > a {
 				t.Errorf("allocations grow with series: %.0f for 100 series, %.0f for 1000", a, b)
 			}
-			if m.split == 1 && b != 0 {
-				t.Errorf("single-endpoint routing allocates %.0f times per request, want 0", b)
+			// Split requests too: the send workers' shared state lives in
+			// the pooled work (see fanout). A send worker started anew (when
+			// none was idle yet) allocates its goroutine and timer, rarely
+			// enough to stay under one per request on a loaded machine.
+			if limit := map[bool]float64{true: 0, false: 1}[m.split == 1]; b > limit {
+				t.Errorf("routing to %d endpoints allocates %.0f times per request, want at most %.0f", m.split, b, limit)
 			}
 		})
 	}

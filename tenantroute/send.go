@@ -42,31 +42,55 @@ func (r *Router) send(ctx context.Context, w *work, started time.Time) error {
 // workers take batches in turn, so a request split over a thousand tenants
 // costs a thousand sends, not a thousand goroutines.
 func (r *Router) sendParallel(ctx context.Context, w *work, serialize time.Duration) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
+	f := &w.fanout
 	workers := min(r.parallel, len(w.batches))
 	// Workers claim a few batches at a time when there are many, so that
 	// a request split over a thousand tenants does not make them contend
 	// for the counter a thousand times; a few batches still spread evenly.
-	chunk := max(1, len(w.batches)/(workers*8))
-	work := func() {
-		for {
-			first := int(next.Add(int64(chunk))) - chunk
-			if first >= len(w.batches) {
-				return
-			}
-			for i := first; i < min(first+chunk, len(w.batches)); i++ {
-				w.results[i] = r.sendBatch(ctx, &w.batches[i], serialize)
-			}
+	f.start(r, w, ctx, serialize, max(1, len(w.batches)/(workers*8)))
+	f.done.Add(workers - 1)
+	for range workers - 1 {
+		r.workers.run(f.helper)
+	}
+	f.sendAll() // the request's own goroutine is one of the workers
+	f.done.Wait()
+	f.ctx = nil // the producer's context is not kept in the pool
+}
+
+// fanout is what the workers of one request's sendParallel share. It lives
+// in the request's pooled work, and its helper is bound once, so that
+// sending a split request allocates nothing (a closure per request did).
+type fanout struct {
+	router    *Router
+	w         *work
+	ctx       context.Context
+	serialize time.Duration
+	chunk     int          // batches claimed at a time
+	next      atomic.Int64 // the first batch not claimed yet
+	done      sync.WaitGroup
+	helper    func() // sendAll for a send worker, then done.Done
+}
+
+func (f *fanout) start(r *Router, w *work, ctx context.Context, serialize time.Duration, chunk int) {
+	f.router, f.w, f.ctx, f.serialize, f.chunk = r, w, ctx, serialize, chunk
+	f.next.Store(0)
+	if f.helper == nil {
+		f.helper = func() { defer f.done.Done(); f.sendAll() }
+	}
+}
+
+// sendAll claims batches until none is left and sends them.
+func (f *fanout) sendAll() {
+	batches := f.w.batches
+	for {
+		first := int(f.next.Add(int64(f.chunk))) - f.chunk
+		if first >= len(batches) {
+			return
+		}
+		for i := first; i < min(first+f.chunk, len(batches)); i++ {
+			f.w.results[i] = f.router.sendBatch(f.ctx, &batches[i], f.serialize)
 		}
 	}
-	wg.Add(workers - 1)
-	job := func() { defer wg.Done(); work() }
-	for range workers - 1 {
-		r.workers.run(job)
-	}
-	work() // the request's own goroutine is one of the workers
-	wg.Wait()
 }
 
 // sendBody sends one already compressed body as the request's only batch.

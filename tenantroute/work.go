@@ -72,6 +72,7 @@ type work struct {
 	overrideBuf []byte
 
 	results []remotewrite.SendResult
+	fanout  fanout // the send workers' shared state while batches go out
 	// compressed holds every batch's snappy block, one after another.
 	compressed []byte
 
