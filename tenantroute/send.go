@@ -65,10 +65,16 @@ type fanout struct {
 	w         *work
 	ctx       context.Context
 	serialize time.Duration
-	chunk     int          // batches claimed at a time
-	next      atomic.Int64 // the first batch not claimed yet
-	done      sync.WaitGroup
-	helper    func() // sendAll for a send worker, then done.Done
+	chunk     int            // batches claimed at a time
+	done      sync.WaitGroup // the helpers of the request
+	helper    func()         // sendAll for a send worker, then done.Done
+	// next is the first batch not claimed yet. The workers take turns at
+	// it on every claim, so it has a cache line to itself: sharing one with
+	// the fields above (or with the work's results, just before) made the
+	// other core reload them after every claim.
+	_    [64]byte
+	next atomic.Int64
+	_    [56]byte
 }
 
 func (f *fanout) start(r *Router, w *work, ctx context.Context, serialize time.Duration, chunk int) {
@@ -79,16 +85,18 @@ func (f *fanout) start(r *Router, w *work, ctx context.Context, serialize time.D
 	}
 }
 
-// sendAll claims batches until none is left and sends them.
+// sendAll claims batches until none is left and sends them. What it reads
+// of f is read once: only next is written while the workers run.
 func (f *fanout) sendAll() {
-	batches := f.w.batches
+	r, ctx, serialize, chunk := f.router, f.ctx, f.serialize, f.chunk
+	batches, results := f.w.batches, f.w.results
 	for {
-		first := int(f.next.Add(int64(f.chunk))) - f.chunk
+		first := int(f.next.Add(int64(chunk))) - chunk
 		if first >= len(batches) {
 			return
 		}
-		for i := first; i < min(first+f.chunk, len(batches)); i++ {
-			f.w.results[i] = f.router.sendBatch(f.ctx, &batches[i], f.serialize)
+		for i := first; i < min(first+chunk, len(batches)); i++ {
+			results[i] = r.sendBatch(ctx, &batches[i], serialize)
 		}
 	}
 }
