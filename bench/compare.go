@@ -80,7 +80,7 @@ func parseCompareFlags(args []string) (*compareConfig, error) {
 			return nil, usageErrorf("the split scenario needs series with tenant labels: add -tenants N, " +
 				"or choose -scenarios passthrough,metric_format")
 		}
-		c.scenarios[i].Title = strings.Replace(c.scenarios[i].Title, "10 tenants", fmt.Sprintf("%d tenants", c.workload.Tenants), 1)
+		c.scenarios[i].Title = fmt.Sprintf(c.scenarios[i].Title, c.workload.Tenants)
 	}
 	c.sinkFast = decode == "fast"
 	switch {

@@ -19,6 +19,8 @@ func TestCompareFlags(t *testing.T) {
 	}{
 		{"defaults", nil, "", "anomaly", 4, "split across 10 tenants"},
 		{"both splits", []string{"-scenarios", "split_multitenant,split"}, "", "anomaly", 2, "split across 10 tenants"},
+		{"all scenarios, 4 tenants", []string{"-tenants", "4"}, "", "anomaly", 4, "split across 4 tenants"},
+		{"defaults again (titles are not kept between parses)", nil, "", "anomaly", 4, "split across 10 tenants"},
 		{"unknown scenario", []string{"-scenarios", "split,nope"}, `unknown scenario "nope": want all or some of passthrough, metric_format, split, split_multitenant`, "", 0, ""},
 		{"scrape preset, all scenarios", []string{"-preset", "scrape"}, "add -query-keys N", "", 0, ""},
 		{"scrape preset, split without tenants", []string{"-preset", "scrape", "-query-keys", "3"}, "add -tenants N", "", 0, ""},

@@ -210,8 +210,11 @@ func (r *Report) markdown() string {
 
 // describeVmagentSplits says, for each split scenario in the report, what
 // vmagent was given to do: the split itself, or the multitenant forward
-// that leaves it to vminsert.
+// that leaves it to vminsert. Nothing when vmagent did not run.
 func (r *Report) describeVmagentSplits(b *strings.Builder) {
+	if !slices.ContainsFunc(r.Rows, func(row Row) bool { return row.Proxy == "vmagent" }) {
+		return
+	}
 	for _, sc := range r.scenarios {
 		switch {
 		case !sc.Split:

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +66,11 @@ func TestReportWriters(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
+	}
+	alone := fakeReport(t)
+	alone.Rows = slices.DeleteFunc(alone.Rows, func(row Row) bool { return row.Proxy == "vmagent" })
+	if md := alone.markdown(); strings.Contains(md, "vmagent does the split") {
+		t.Errorf("a run without vmagent describes what vmagent did:\n%s", md)
 	}
 	svg := r.svg()
 	dec := xml.NewDecoder(strings.NewReader(svg))

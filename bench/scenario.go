@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -13,7 +14,8 @@ import (
 type Scenario struct {
 	// Name is the identifier used by -scenarios and in the results.
 	Name string
-	// Title describes the job in the results table.
+	// Title describes the job in the results table; a split scenario's
+	// has a %d for the workload's tenant count (see parseCompareFlags).
 	Title string
 	// MetricFormat applies the seed example's metric_format (scoreproxy) or
 	// the equivalent relabel rules (vmagent).
@@ -33,8 +35,8 @@ type Scenario struct {
 var allScenarios = []Scenario{
 	{Name: "passthrough", Title: "pass-through, multitenant"},
 	{Name: "metric_format", Title: "metric_format (seed example), multitenant", MetricFormat: true},
-	{Name: "split", Title: "split across 10 tenants", Split: true},
-	{Name: "split_multitenant", Title: "split across 10 tenants (vmagent: multitenant, no split)", Split: true, VmagentMultitenant: true},
+	{Name: "split", Title: "split across %d tenants", Split: true},
+	{Name: "split_multitenant", Title: "split across %d tenants (vmagent: multitenant, no split)", Split: true, VmagentMultitenant: true},
 }
 
 // scenarioNames lists the names of allScenarios for messages.
@@ -54,10 +56,11 @@ var seedMetricFormat = [][2]string{
 	{"config", "io_vm_single.yaml"},
 }
 
-// selectScenarios returns the scenarios named in a comma-separated list.
+// selectScenarios returns copies of the scenarios named in a
+// comma-separated list (the caller sets their titles).
 func selectScenarios(list string) ([]Scenario, error) {
 	if list == "" || list == "all" {
-		return allScenarios, nil
+		return slices.Clone(allScenarios), nil
 	}
 	var out []Scenario
 	for _, name := range strings.Split(list, ",") {

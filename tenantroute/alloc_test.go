@@ -21,11 +21,6 @@ func processCPU(tb testing.TB) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// reportPerSample reports wall time and CPU time per sample of a finished
-// benchmark loop that handled samples per iteration; cpu is processCPU at
-// its start. CPU time, not wall time, is the number the 1,000-tenant target
-// is about: a split request compresses its batches on several cores, and
-// other processes' load should not count.
 // benchPerSample runs run once to warm the caches, then b.N times, and
 // reports the CPU and wall time per sample of a request of samples samples.
 func benchPerSample(b *testing.B, samples float64, run func()) {
@@ -39,6 +34,11 @@ func benchPerSample(b *testing.B, samples float64, run func()) {
 	reportPerSample(b, samples, cpu)
 }
 
+// reportPerSample reports wall time and CPU time per sample of a finished
+// benchmark loop that handled samples per iteration; cpu is processCPU at
+// its start. CPU time, not wall time, is the number the 1,000-tenant target
+// is about: a split request compresses its batches on several cores, and
+// other processes' load should not count.
 func reportPerSample(b *testing.B, samples float64, cpu time.Duration) {
 	perSample := float64(b.N) * samples
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/perSample, "ns/sample")
@@ -111,7 +111,11 @@ func TestAllocationsDoNotGrowWithSeries(t *testing.T) {
 			// the pooled work (see fanout). A send worker started anew (when
 			// none was idle yet) allocates its goroutine and timer, rarely
 			// enough to stay under one per request on a loaded machine.
-			if limit := map[bool]float64{true: 0, false: 1}[m.split == 1]; b > limit {
+			limit := 1.0
+			if m.split == 1 {
+				limit = 0
+			}
+			if b > limit {
 				t.Errorf("routing to %d endpoints allocates %.0f times per request, want at most %.0f", m.split, b, limit)
 			}
 		})
