@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -34,6 +35,33 @@ func TestParseExport(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got[1].Timestamps, []int64{1000, 2000, 3000}) || !reflect.DeepEqual(got[1].Values, []float64{2.5, 1, 4}) {
 		t.Fatalf("merged and sorted samples: %v %v", got[1].Timestamps, got[1].Values)
+	}
+}
+
+func TestParseHistogramSamples(t *testing.T) {
+	var pairs [][2]json.RawMessage
+	body := `[[1700000000.123,{"count":"7","sum":"10.5","buckets":[[3,"-0.001","0.001","1"],[0,"0.5","1","2.5"]]}],
+	[1700000001,{"count":"0","sum":"NaN"}]]`
+	if err := json.Unmarshal([]byte(body), &pairs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := parseHistogramSamples(map[string]string{"__name__": "h"}, pairs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []HistogramSample{
+		{Timestamp: 1700000000123, Count: 7, Sum: 10.5, Buckets: []HistogramBucket{{3, -0.001, 0.001, 1}, {0, 0.5, 1, 2.5}}},
+		{Timestamp: 1700000001000, Count: 0},
+	}
+	if len(got.Samples) != 2 || !math.IsNaN(got.Samples[1].Sum) {
+		t.Fatalf("got %+v", got.Samples)
+	}
+	got.Samples[1].Sum = 0
+	if !reflect.DeepEqual(got.Samples, want) {
+		t.Fatalf("got %+v, want %+v", got.Samples, want)
+	}
+	if _, err := parseHistogramSamples(nil, [][2]json.RawMessage{{json.RawMessage("1"), json.RawMessage(`{"count":"1","sum":"1","buckets":[[0,"1","2"]]}`)}}); err == nil {
+		t.Fatal("a bucket of 3 fields was accepted")
 	}
 }
 
@@ -151,4 +179,50 @@ func TestVMAgentTenantLabels(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestVMClusterTenants pins down the cluster the tenant and producer e2e
+// tests read back from: vminsert v1.129.1 stores /insert/A:B/ writes in
+// tenant A:B with their labels as sent, resolves /insert/multitenant/ writes
+// by their vm_account_id/vm_project_id labels (0 when missing) and drops
+// those labels, and drops native histogram samples while answering 204.
+func TestVMClusterTenants(t *testing.T) {
+	c := StartVMCluster(t)
+	ts := time.Now().Add(-time.Minute).UnixMilli()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	hist := prompb.Histogram{Count: &prompb.Histogram_CountInt{CountInt: 3}, Sum: 4.5, ZeroThreshold: 1e-3,
+		ZeroCount:     &prompb.Histogram_ZeroCountInt{ZeroCountInt: 1},
+		PositiveSpans: []prompb.BucketSpan{{Offset: 0, Length: 2}}, PositiveDeltas: []int64{1, 0}, Timestamp: ts}
+	req := &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{
+		{Labels: Labels("__name__", "ct", "c", "labelled", "vm_account_id", "7", "vm_project_id", "8"), Samples: []prompb.Sample{{Timestamp: ts, Value: 1}}},
+		{Labels: Labels("__name__", "ct", "c", "unlabelled"), Samples: []prompb.Sample{{Timestamp: ts, Value: 2}}},
+		{Labels: Labels("__name__", "ct_histogram", "vm_account_id", "7", "vm_project_id", "8"), Histograms: []prompb.Histogram{hist}},
+	}}
+	for _, tenant := range []string{"multitenant", "1:2"} {
+		if res, err := Push(ctx, c.WriteURL(tenant), req); err != nil || res.StatusCode != 204 {
+			t.Fatalf("push to %s: %+v %v", tenant, res, err)
+		}
+	}
+	want := map[string][]string{
+		"7:8": {`ct{c="labelled"}`},
+		"0:0": {`ct{c="unlabelled"}`},
+		"1:2": {`ct{c="labelled",vm_account_id="7",vm_project_id="8"}`, `ct{c="unlabelled"}`},
+	}
+	for tenant, keys := range want {
+		c.WaitExport(t, tenant, `{__name__=~"ct.*"}`, 15*time.Second, func(s []Series) error {
+			var got []string
+			for _, x := range s {
+				got = append(got, x.Key())
+			}
+			if !reflect.DeepEqual(got, keys) {
+				return fmt.Errorf("series %v, want %v", got, keys)
+			}
+			return nil
+		})
+	}
+	tenants, err := c.Tenants(ctx)
+	if err != nil || !reflect.DeepEqual(tenants, []string{"0:0", "1:2", "7:8"}) {
+		t.Errorf("tenants holding data: %v, %v; want [0:0 1:2 7:8]", tenants, err)
+	}
 }

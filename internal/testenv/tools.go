@@ -31,11 +31,16 @@ type Tool struct {
 	// it tells a too old binary of the same name (Debian's vmagent 1.79 has
 	// no -enableMultitenantHandlers) from the one the tests need.
 	MustSupport string
+	// HelpFlag prints the flags MustSupport is looked up in; "-help" when
+	// empty (Prometheus takes only "--help").
+	HelpFlag string
 }
 
-// The tools .ci/run installs. Prometheus and VictoriaMetrics come from
-// Debian's `prometheus` and `victoria-metrics` packages (unpacked with dpkg -x,
-// so under root/usr/bin); vmagent is v1.128.0 built with go install.
+// The tools .ci/run installs. Prometheus 2.42 and VictoriaMetrics 1.79 come
+// from Debian's `prometheus` and `victoria-metrics` packages (unpacked with
+// dpkg -x, so under root/usr/bin); vmagent v1.128.0 and Prometheus v3
+// (v0.316.0) are built with go install into bin/; the VictoriaMetrics
+// cluster v1.129.1 binaries are unpacked into vm-cluster/.
 var (
 	PrometheusTool = Tool{
 		Name:      "prometheus",
@@ -53,6 +58,18 @@ var (
 		CachePath:   "bin/vmagent",
 		MustSupport: "-enableMultitenantHandlers",
 	}
+	// Prometheus3Tool is told from Debian's 2.42 by a flag Prometheus 3
+	// added: the remote-write receiver's protobuf messages (1.0 and 2.0).
+	Prometheus3Tool = Tool{
+		Name:        "prometheus3",
+		EnvVar:      "SCOREPROXY_PROMETHEUS3",
+		CachePath:   "bin/prometheus3",
+		MustSupport: "--web.remote-write-receiver.accepted-protobuf-messages",
+		HelpFlag:    "--help",
+	}
+	VMStorageTool = Tool{Name: "vmstorage", EnvVar: "SCOREPROXY_VMSTORAGE", CachePath: "vm-cluster/vmstorage"}
+	VMInsertTool  = Tool{Name: "vminsert", EnvVar: "SCOREPROXY_VMINSERT", CachePath: "vm-cluster/vminsert"}
+	VMSelectTool  = Tool{Name: "vmselect", EnvVar: "SCOREPROXY_VMSELECT", CachePath: "vm-cluster/vmselect"}
 )
 
 // DefaultToolsDir is where .ci/run installs the tools unless ToolsDirEnv says
@@ -114,8 +131,9 @@ func (tool Tool) Require(t testing.TB) string {
 	if err == nil {
 		return p
 	}
-	msg := fmt.Sprintf("%v\ninstall it with `bash .ci/run install` (which unpacks Debian's prometheus and victoria-metrics "+
-		"and go-installs vmagent v1.128.0 into %s), or point %s at the binary", err, DefaultToolsDir(), tool.EnvVar)
+	msg := fmt.Sprintf("%v\ninstall it with `bash .ci/run install` (which unpacks Debian's prometheus and victoria-metrics, "+
+		"go-installs vmagent v1.128.0 and Prometheus v3, and unpacks the VictoriaMetrics cluster from ../shared/vm-cluster "+
+		"into %s), or point %s at the binary", err, DefaultToolsDir(), tool.EnvVar)
 	if InCI() {
 		t.Fatal(msg)
 	}
@@ -137,9 +155,13 @@ func (tool Tool) check(p string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	out, _ := exec.CommandContext(ctx, p, "-help").CombinedOutput() // -help may exit non-zero
+	help := tool.HelpFlag
+	if help == "" {
+		help = "-help"
+	}
+	out, _ := exec.CommandContext(ctx, p, help).CombinedOutput() // the help flag may exit non-zero
 	if !bytes.Contains(out, []byte(tool.MustSupport)) {
-		return fmt.Errorf("too old: -help does not list %s", tool.MustSupport)
+		return fmt.Errorf("too old: %s does not list %s", help, tool.MustSupport)
 	}
 	return nil
 }

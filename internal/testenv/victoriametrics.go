@@ -209,13 +209,23 @@ func sortSamples(s *Series) {
 // producers' queues and VictoriaMetrics' in-memory buffers.
 func (vm *VictoriaMetrics) WaitExport(t testing.TB, match string, timeout time.Duration, check func([]Series) error) []Series {
 	t.Helper()
+	return waitExport(t, "VictoriaMetrics at "+vm.URL, match, timeout, vm.ForceFlush,
+		func(ctx context.Context) ([]Series, error) { return vm.Export(ctx, match) }, check)
+}
+
+// waitExport calls flush and export until check accepts the exported series
+// or timeout passes, and returns them; on timeout the test fails, naming
+// where (the store) and match, with check's last complaint.
+func waitExport(t testing.TB, where, match string, timeout time.Duration, flush func(context.Context) error,
+	export func(context.Context) ([]Series, error), check func([]Series) error) []Series {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var lastErr error
 	for {
-		if err := vm.ForceFlush(ctx); err != nil {
+		if err := flush(ctx); err != nil {
 			lastErr = err
-		} else if got, err := vm.Export(ctx, match); err != nil {
+		} else if got, err := export(ctx); err != nil {
 			lastErr = err
 		} else if err := check(got); err != nil {
 			lastErr = err
@@ -224,7 +234,7 @@ func (vm *VictoriaMetrics) WaitExport(t testing.TB, match string, timeout time.D
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("VictoriaMetrics at %s, export %s: not as expected after %v: %v", vm.URL, match, timeout, lastErr)
+			t.Fatalf("%s, export %s: not as expected after %v: %v", where, match, timeout, lastErr)
 			return nil
 		case <-time.After(250 * time.Millisecond):
 		}
