@@ -130,7 +130,7 @@ func (r *Router) tenantOf(w *work, in []remotewrite.Label, account []byte, hasAc
 	t.ProjectID, projectOK = parseLabelID(project)
 	switch {
 	case !hasAccount:
-		r.raise(w, in, warning{kind: kindMissingAccount})
+		r.raise(w, in, warning{kind: kindMissingAccount, tenant: t})
 	case !accountOK:
 		r.raise(w, in, warning{kind: kindInvalidTenant, label: AccountLabel, value: string(account), tenant: t})
 	}
