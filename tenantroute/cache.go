@@ -32,6 +32,12 @@ type rewrite struct {
 	// decoder consults the first writer's cache (Series.Known), and the
 	// others must not take its rewrites for theirs.
 	owner *rewriteCache
+	// reordered is true when the key's labels are out of order (the
+	// producer does not sort them). The rewrite is found by key as any
+	// other, but the decoder is not told the key is known (see Known): it
+	// parses and sorts such labels every time, so that a request holding
+	// them is never forwarded as received.
+	reordered bool
 }
 
 // defaultCacheBytes bounds the memory of the rewrite cache (both generations).
@@ -228,7 +234,9 @@ func (r *Router) routeAndRemember(w *work, c *rewriteCache, s *remotewrite.Serie
 		return nil
 	}
 	k, fields := keyAndFields(key, res.labels)
-	return r.remember(w, c, k, fields, res.labels, res.tenant)
+	e := r.remember(w, c, k, fields, res.labels, res.tenant)
+	e.reordered = s.Reordered
+	return e
 }
 
 // keyAndFields returns a copy of key as a string and the encoded labels,

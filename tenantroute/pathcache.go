@@ -97,9 +97,11 @@ func (c *rewriteCache) BeginKnown() { c.mu.RLock() }
 func (c *rewriteCache) EndKnown() { c.mu.RUnlock() }
 
 // Known returns the cached rewrite of labelFields, or nil; between
-// BeginKnown and EndKnown.
+// BeginKnown and EndKnown. A rewrite of labels out of order is not
+// returned: the decoder must parse them to sort them (see
+// rewrite.reordered).
 func (c *rewriteCache) Known(index int, labelFields []byte) any {
-	if e := c.lookupLocked(index, labelFields); e != nil {
+	if e := c.lookupLocked(index, labelFields); e != nil && !e.reordered {
 		return e
 	}
 	return nil // a nil interface, not a nil *rewrite
