@@ -2,6 +2,7 @@ package remotewrite
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"unicode/utf8"
@@ -168,7 +169,11 @@ func (r *Request) decodeSeries(b []byte) (invalid, err error) {
 		s.RestOffset = -1
 	}
 	s.Labels = r.labels[start:len(r.labels):len(r.labels)]
-	s.Reordered, invalid = validateLabels(index, s.Labels)
+	// Label fields that are ASCII throughout (tags and short lengths are)
+	// hold ASCII names and values: one pass over them instead of a UTF-8
+	// check per name and value.
+	ascii := s.RestOffset >= 0 && isASCII(b[:s.RestOffset])
+	s.Reordered, invalid = validateLabels(index, s.Labels, !ascii)
 	r.Reordered = r.Reordered || s.Reordered
 	if len(r.Series) == cap(r.Series) {
 		r.growSeries()
@@ -269,7 +274,8 @@ func decodeLabel(b []byte) (Label, error) {
 // first, as vminsert and Prometheus do: vmagent sends labels in the order
 // it holds them unless -sortLabels is set. It reports whether it sorted
 // them. Sorted input costs one comparison per label, as the check alone did.
-func validateLabels(index int, labels []Label) (reordered bool, err error) {
+// checkUTF8 is false when the caller knows the labels are ASCII.
+func validateLabels(index int, labels []Label, checkUTF8 bool) (reordered bool, err error) {
 	hasName := false
 	for j, l := range labels {
 		if len(l.Name) == 0 {
@@ -281,15 +287,14 @@ func validateLabels(index int, labels []Label) (reordered bool, err error) {
 				return false, invalidSeries(index, labels, "duplicate label name %q", l.Name)
 			case c > 0:
 				slices.SortFunc(labels, compareNames)
-				_, err := validateLabels(index, labels)
+				_, err := validateLabels(index, labels, checkUTF8)
 				return true, err
 			}
 		}
-		if !utf8.Valid(l.Name) {
-			return false, invalidSeries(index, labels, "label name %q is not valid UTF-8", l.Name)
-		}
-		if !utf8.Valid(l.Value) {
-			return false, invalidSeries(index, labels, "label %s has a value that is not valid UTF-8: %q", l.Name, l.Value)
+		if checkUTF8 {
+			if err := checkLabelUTF8(index, labels, l); err != nil {
+				return false, err
+			}
 		}
 		if string(l.Name) == MetricNameLabel {
 			hasName = len(l.Value) > 0
@@ -299,6 +304,30 @@ func validateLabels(index int, labels []Label) (reordered bool, err error) {
 		return false, invalidSeries(index, labels, "no metric name: every series needs a non-empty __name__ label")
 	}
 	return false, nil
+}
+
+// checkLabelUTF8 rejects a label whose name or value is not valid UTF-8.
+func checkLabelUTF8(index int, labels []Label, l Label) error {
+	if !utf8.Valid(l.Name) {
+		return invalidSeries(index, labels, "label name %q is not valid UTF-8", l.Name)
+	}
+	if !utf8.Valid(l.Value) {
+		return invalidSeries(index, labels, "label %s has a value that is not valid UTF-8: %q", l.Name, l.Value)
+	}
+	return nil
+}
+
+// isASCII reports whether every byte of b is below 0x80, eight at a time.
+func isASCII(b []byte) bool {
+	var acc uint64
+	for len(b) >= 8 {
+		acc |= binary.LittleEndian.Uint64(b)
+		b = b[8:]
+	}
+	for _, c := range b {
+		acc |= uint64(c)
+	}
+	return acc&0x8080808080808080 == 0
 }
 
 // compareNames orders labels by name, in byte order.

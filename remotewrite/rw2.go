@@ -204,7 +204,7 @@ func (t *RW2Transcoder) seriesLabels(index int) error {
 		}
 		t.labels = append(t.labels, Label{Name: t.symbols[n], Value: t.symbols[v]})
 	}
-	_, err := validateLabels(index, t.labels) // sorts them when they are not
+	_, err := validateLabels(index, t.labels, true) // sorts them when they are not
 	return err
 }
 
