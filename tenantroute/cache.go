@@ -33,10 +33,9 @@ type rewrite struct {
 	// others must not take its rewrites for theirs.
 	owner *rewriteCache
 	// reordered is true when the key's labels are out of order (the
-	// producer does not sort them). The rewrite is found by key as any
-	// other, but the decoder is not told the key is known (see Known): it
-	// parses and sorts such labels every time, so that a request holding
-	// them is never forwarded as received.
+	// producer does not sort them): the decoder, told so by Known, marks
+	// the series Reordered, so that a request holding it is never
+	// forwarded as received; labelFields are in order.
 	reordered bool
 }
 
@@ -159,7 +158,9 @@ func (r *Router) EndKnown() { r.cache.EndKnown() }
 
 // Known returns the cached rewrite of labelFields, or nil. It must be called
 // between BeginKnown and EndKnown.
-func (r *Router) Known(index int, labelFields []byte) any { return r.cache.Known(index, labelFields) }
+func (r *Router) Known(index int, labelFields []byte) (any, bool) {
+	return r.cache.Known(index, labelFields)
+}
 
 // storeFresh stores the rewrites computed during w's request (w.fresh), each
 // under its key, and empties w.fresh.

@@ -96,13 +96,11 @@ func (c *rewriteCache) BeginKnown() { c.mu.RLock() }
 // EndKnown ends the lookups begun by BeginKnown.
 func (c *rewriteCache) EndKnown() { c.mu.RUnlock() }
 
-// Known returns the cached rewrite of labelFields, or nil; between
-// BeginKnown and EndKnown. A rewrite of labels out of order is not
-// returned: the decoder must parse them to sort them (see
-// rewrite.reordered).
-func (c *rewriteCache) Known(index int, labelFields []byte) any {
-	if e := c.lookupLocked(index, labelFields); e != nil && !e.reordered {
-		return e
+// Known returns the cached rewrite of labelFields, or nil, and whether
+// those labels are out of order; between BeginKnown and EndKnown.
+func (c *rewriteCache) Known(index int, labelFields []byte) (any, bool) {
+	if e := c.lookupLocked(index, labelFields); e != nil {
+		return e, e.reordered
 	}
-	return nil // a nil interface, not a nil *rewrite
+	return nil, false // a nil interface, not a nil *rewrite
 }

@@ -26,7 +26,7 @@ func (r *Router) route(w *work, s *remotewrite.Series, override []remotewrite.La
 		return
 	}
 	b := w.batchFor(res.tenant)
-	if res.rewritten {
+	if res.rewritten || s.Reordered { // res.labels are sorted; a Known series has no Labels
 		b.buf = remotewrite.AppendSeries(b.buf, res.labels, s)
 	} else {
 		b.buf = remotewrite.AppendSeriesVerbatim(b.buf, s)
