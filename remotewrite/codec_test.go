@@ -168,7 +168,11 @@ func TestDecodeRejects(t *testing.T) {
 		{"group wire type", []byte{0x0b, 0x0c}, ReasonBadProtobuf, "field 1 has wire type 3"},
 		{"unterminated group", []byte{0x13}, ReasonBadProtobuf, "truncated"},
 		{"timeseries as varint", []byte{0x08, 0x01}, ReasonBadProtobuf, "field 1 has wire type 0"},
-		{"unsorted", marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("__name__", "up", "job", "a", "instance", "b")}}), ReasonInvalidSeries, "not sorted"},
+		{"duplicate once sorted", marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("job", "a", "__name__", "up", "job", "b")}}), ReasonInvalidSeries, `duplicate label name "job"`},
+		{"empty name unsorted", marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("job", "a", "__name__", "up", "", "x")}}), ReasonInvalidSeries, "empty name"},
+		{"name not UTF-8", marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("__name__", "up", "\xff\xfe", "a")}}), ReasonInvalidSeries, `label name "\xff\xfe" is not valid UTF-8`},
+		{"value not UTF-8", marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("__name__", "up", "job", "a\xc0")}}), ReasonInvalidSeries, `up{job="a\xc0"}: label job has a value that is not valid UTF-8: "a\xc0"`},
+		{"metric name not UTF-8", marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("__name__", "up\xed\xa0\x80")}}), ReasonInvalidSeries, `label __name__ has a value that is not valid UTF-8`},
 		{"duplicate", marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("__name__", "up", "job", "a", "job", "b")}}), ReasonInvalidSeries, `duplicate label name "job"`},
 		{"empty name", marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("", "x", "__name__", "up")}}), ReasonInvalidSeries, "empty name"},
 		{"no metric name", marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("job", "a")}}), ReasonInvalidSeries, "no metric name"},
@@ -249,6 +253,22 @@ func BenchmarkDecode(b *testing.B) {
 		b.SetBytes(int64(len(body)))
 		for i := 0; i < b.N; i++ {
 			if err := DecodeWriteRequest(body, &req); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/2000, "ns/sample")
+	})
+	unsorted := anomalyWorkload()
+	for i := range unsorted.Timeseries {
+		slices.Reverse(unsorted.Timeseries[i].Labels) // as vmagent may send them
+	}
+	unsortedBody := marshal(b, unsorted)
+	b.Run("streaming-unsorted", func(b *testing.B) {
+		var req Request
+		b.ReportAllocs()
+		b.SetBytes(int64(len(unsortedBody)))
+		for i := 0; i < b.N; i++ {
+			if err := DecodeWriteRequest(unsortedBody, &req); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -412,14 +432,17 @@ func differentialSeeds(t testing.TB) []fuzzSeed {
 		{"valid_full", "ok", full},
 		{"valid_sample_request", "ok", marshal(t, sampleRequest())},
 		{"empty", "ok", nil},
-		{"invalid_unsorted", "invalid", marshalSeries(t, series("__name__", "up", "b", "", "a", ""))},
+		{"unsorted", "ok", marshalSeries(t, series("__name__", "up", "b", "", "a", ""))},
+		{"invalid_duplicate_unsorted", "invalid", marshalSeries(t, series("b", "1", "__name__", "up", "b", "2"))},
+		{"invalid_name_utf8", "invalid", marshalSeries(t, series("__name__", "up", "\xff\xfe", "a"))},
+		{"invalid_value_utf8", "invalid", marshalSeries(t, series("__name__", "up", "a", "\xc0"))},
 		{"invalid_duplicate", "invalid", marshalSeries(t, series("__name__", "up", "a", "1", "a", "2"))},
 		{"invalid_empty_name", "invalid", marshalSeries(t, series("", "x", "__name__", "up"))},
 		{"invalid_no_name", "invalid", marshalSeries(t, series("a", "x"))},
 		{"invalid_empty_metric_name", "invalid", marshalSeries(t, series("__name__", ""))},
-		{"invalid_second_series", "invalid", marshalSeries(t, series("__name__", "up"), series("__name__", "up", "b", "", "a", ""))},
+		{"invalid_second_series", "invalid", marshalSeries(t, series("__name__", "up"), series("__name__", "up", "a", "", "a", ""))},
 		{"invalid_then_malformed", "bad", append(marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("job", "a")}}), 0x0a, 0x05)},
-		{"interleaved_labels", "ok", inSeries(pbuf(nil).bytes(2, sampleBody).bytes(1, pbLabel("zz", "\xff\xfe")))},
+		{"interleaved_labels", "ok", inSeries(pbuf(nil).bytes(2, sampleBody).bytes(1, pbLabel("zz", "yy")))},
 		{"packed_double_straddles", "ok", seedLevels[6].wrap([]byte{13<<3 | wireBytes, 4, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f})},
 		{"packed_varint_straddles", "ok", seedLevels[6].wrap([]byte{12<<3 | wireBytes, 1, 0x80, 0x01})},
 		{"packed_double_straddles_past_end", "bad", seedLevels[6].wrap([]byte{13<<3 | wireBytes, 4, 0, 0, 0, 0, 0})},
@@ -527,4 +550,40 @@ func prompbOutcome(body []byte) string {
 		return "invalid"
 	}
 	return "ok"
+}
+
+// TestDecodeSortsLabels: labels out of order are accepted and sorted by
+// name, as vminsert and Prometheus do; the series and the request say so,
+// and the verbatim encoding writes the sorted labels.
+func TestDecodeSortsLabels(t *testing.T) {
+	tests := []struct {
+		name      string
+		in        []string // label pairs as sent
+		reordered bool
+	}{
+		{"sorted", []string{"__name__", "up", "instance", "a", "job", "n"}, false},
+		{"name last (vmagent)", []string{"job", "n", "instance", "a", "__name__", "up"}, true},
+		{"one pair swapped", []string{"__name__", "up", "job", "n", "instance", "a"}, true},
+		{"tenant labels first", []string{"vm_project_id", "0", "vm_account_id", "1", "__name__", "up", "a", "b"}, true},
+		{"name only", []string{"__name__", "up"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := series(tt.in...)
+			body := marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{ts}})
+			var req Request
+			if err := DecodeWriteRequest(body, &req); err != nil {
+				t.Fatal(err)
+			}
+			s := &req.Series[0]
+			if s.Reordered != tt.reordered || req.Reordered != tt.reordered {
+				t.Errorf("Reordered: series %v, request %v, want %v", s.Reordered, req.Reordered, tt.reordered)
+			}
+			sort.Slice(ts.Labels, func(i, j int) bool { return ts.Labels[i].Name < ts.Labels[j].Name })
+			if !LabelsEqual(s.Labels, fromPrompbLabels(ts.Labels)) {
+				t.Errorf("labels %s, want sorted %v", FormatLabels(s.Labels), ts.Labels)
+			}
+			requireSame(t, "verbatim", AppendSeriesVerbatim(nil, s), &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{ts}})
+		})
+	}
 }

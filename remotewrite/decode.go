@@ -2,8 +2,10 @@ package remotewrite
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"slices"
+	"unicode/utf8"
 )
 
 // Reasons a request is rejected, used in error messages and as the `reason`
@@ -55,10 +57,12 @@ const (
 // (which it resets first) without copying: labels and bodies point into body,
 // which must stay untouched while req is in use. It accepts exactly the bodies
 // that prompb's (gogo) Unmarshal accepts, nested messages included, and
-// rejects the others with ReasonBadProtobuf. It then validates every series as
-// the remote-write spec requires (label names non-empty, sorted and unique; a
-// non-empty __name__) and rejects the request with ReasonInvalidSeries if one
-// is not. In the steady state (req reused) it does not allocate.
+// rejects the others with ReasonBadProtobuf. It then sorts the labels of
+// every series that has them out of order (see validateLabels), validates
+// every series as the remote-write spec requires (label names non-empty and
+// unique; names and values valid UTF-8; a non-empty __name__) and rejects
+// the request with ReasonInvalidSeries if one is not. In the steady state
+// (req reused) it does not allocate.
 func DecodeWriteRequest(body []byte, req *Request) error {
 	req.Reset()
 	req.trimArena()
@@ -165,11 +169,17 @@ func (r *Request) decodeSeries(b []byte) (invalid, err error) {
 		s.RestOffset = -1
 	}
 	s.Labels = r.labels[start:len(r.labels):len(r.labels)]
+	// Label fields that are ASCII throughout (tags and short lengths are)
+	// hold ASCII names and values: one pass over them instead of a UTF-8
+	// check per name and value.
+	ascii := s.RestOffset >= 0 && isASCII(b[:s.RestOffset])
+	s.Reordered, invalid = validateLabels(index, s.Labels, !ascii)
+	r.Reordered = r.Reordered || s.Reordered
 	if len(r.Series) == cap(r.Series) {
 		r.growSeries()
 	}
 	r.Series = append(r.Series, s)
-	return validateLabels(index, s.Labels), nil
+	return invalid, nil
 }
 
 // addField counts one non-label TimeSeries field, with the fast path for a
@@ -258,19 +268,32 @@ func decodeLabel(b []byte) (Label, error) {
 	return l, nil
 }
 
-// validateLabels applies the remote-write spec's rules to one series.
-func validateLabels(index int, labels []Label) error {
+// validateLabels applies the remote-write spec's rules to one series: label
+// names non-empty and unique, names and values valid UTF-8, a non-empty
+// __name__. Labels that arrive out of order are sorted by name in place
+// first, as vminsert and Prometheus do: vmagent sends labels in the order
+// it holds them unless -sortLabels is set. It reports whether it sorted
+// them. Sorted input costs one comparison per label, as the check alone did.
+// checkUTF8 is false when the caller knows the labels are ASCII.
+func validateLabels(index int, labels []Label, checkUTF8 bool) (reordered bool, err error) {
 	hasName := false
 	for j, l := range labels {
 		if len(l.Name) == 0 {
-			return invalidSeries(index, labels, "label #%d has an empty name", j)
+			return false, invalidSeries(index, labels, "label #%d has an empty name", j)
 		}
 		if j > 0 {
 			switch c := bytes.Compare(labels[j-1].Name, l.Name); {
 			case c == 0:
-				return invalidSeries(index, labels, "duplicate label name %q", l.Name)
+				return false, invalidSeries(index, labels, "duplicate label name %q", l.Name)
 			case c > 0:
-				return invalidSeries(index, labels, "labels not sorted by name: %q comes after %q", l.Name, labels[j-1].Name)
+				slices.SortFunc(labels, compareNames)
+				_, err := validateLabels(index, labels, checkUTF8)
+				return true, err
+			}
+		}
+		if checkUTF8 {
+			if err := checkLabelUTF8(index, labels, l); err != nil {
+				return false, err
 			}
 		}
 		if string(l.Name) == MetricNameLabel {
@@ -278,7 +301,34 @@ func validateLabels(index int, labels []Label) error {
 		}
 	}
 	if !hasName {
-		return invalidSeries(index, labels, "no metric name: every series needs a non-empty __name__ label")
+		return false, invalidSeries(index, labels, "no metric name: every series needs a non-empty __name__ label")
+	}
+	return false, nil
+}
+
+// checkLabelUTF8 rejects a label whose name or value is not valid UTF-8.
+func checkLabelUTF8(index int, labels []Label, l Label) error {
+	if !utf8.Valid(l.Name) {
+		return invalidSeries(index, labels, "label name %q is not valid UTF-8", l.Name)
+	}
+	if !utf8.Valid(l.Value) {
+		return invalidSeries(index, labels, "label %s has a value that is not valid UTF-8: %q", l.Name, l.Value)
 	}
 	return nil
 }
+
+// isASCII reports whether every byte of b is below 0x80, eight at a time.
+func isASCII(b []byte) bool {
+	var acc uint64
+	for len(b) >= 8 {
+		acc |= binary.LittleEndian.Uint64(b)
+		b = b[8:]
+	}
+	for _, c := range b {
+		acc |= uint64(c)
+	}
+	return acc&0x8080808080808080 == 0
+}
+
+// compareNames orders labels by name, in byte order.
+func compareNames(a, b Label) int { return bytes.Compare(a.Name, b.Name) }

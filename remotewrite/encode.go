@@ -28,8 +28,14 @@ func AppendSeries(dst []byte, labels []Label, s *Series) []byte {
 	return appendRest(dst, s)
 }
 
-// AppendSeriesVerbatim appends s unchanged: the fast path when no label changes.
+// AppendSeriesVerbatim appends s unchanged: the fast path when no label
+// changes. A series whose labels the decoder sorted (Reordered) has its
+// labels encoded in their sorted order instead; it must have them parsed
+// (a Known series has none: encode it with AppendSeries).
 func AppendSeriesVerbatim(dst []byte, s *Series) []byte {
+	if s.Reordered {
+		return AppendSeries(dst, s.Labels, s)
+	}
 	return appendBytesField(dst, tagWriteTimeseries, s.Body)
 }
 

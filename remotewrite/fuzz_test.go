@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/prometheus/prometheus/prompb"
 )
@@ -67,8 +68,14 @@ func checkDifferential(t *testing.T, body []byte) {
 		}
 		return
 	}
+	reordered := sortReference(&ref)
+	for i := range req.Series {
+		if req.Series[i].Reordered != reordered[i] {
+			t.Fatalf("series #%d: Reordered %v, reference %v", i, req.Series[i].Reordered, reordered[i])
+		}
+	}
 	checkDecoded(t, &ref, &req)
-	checkReencoded(t, &ref, &req)
+	checkReencoded(t, &ref, &req, reordered)
 }
 
 // decodeReason returns the Reason of a DecodeWriteRequest error, "" for nil.
@@ -85,13 +92,16 @@ func decodeReason(t *testing.T, err error) string {
 }
 
 // referenceInvalidSeries applies the remote-write spec's rules to prompb's
-// decoding and returns the index of the first series that breaks them, or -1.
+// decoding and returns the index of the first series that breaks them, or
+// -1: label names non-empty and unique once sorted, names and values valid
+// UTF-8, a non-empty __name__.
 func referenceInvalidSeries(wr *prompb.WriteRequest) int {
 	for i, ts := range wr.Timeseries {
+		labels := slices.SortedFunc(slices.Values(ts.Labels), func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) })
 		name := ""
 		valid := true
-		for j, l := range ts.Labels {
-			if l.Name == "" || (j > 0 && ts.Labels[j-1].Name >= l.Name) {
+		for j, l := range labels {
+			if l.Name == "" || (j > 0 && labels[j-1].Name == l.Name) || !utf8.ValidString(l.Name) || !utf8.ValidString(l.Value) {
 				valid = false
 			}
 			if l.Name == MetricNameLabel {
@@ -103,6 +113,18 @@ func referenceInvalidSeries(wr *prompb.WriteRequest) int {
 		}
 	}
 	return -1
+}
+
+// sortReference sorts the labels of every series of wr by name, as the
+// decoder does, and returns whether each series' labels were out of order.
+func sortReference(wr *prompb.WriteRequest) (reordered []bool) {
+	byName := func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) }
+	for i := range wr.Timeseries {
+		ls := wr.Timeseries[i].Labels
+		reordered = append(reordered, !slices.IsSortedFunc(ls, byName))
+		slices.SortFunc(ls, byName)
+	}
+	return reordered
 }
 
 // checkDecoded compares our labels and counts with prompb's decoding.
@@ -124,12 +146,20 @@ func checkDecoded(t *testing.T, ref *prompb.WriteRequest, req *Request) {
 }
 
 // checkReencoded re-encodes req both ways and compares prompb's decoding of
-// the output with ref. What the proxy does not forward is normalised away
-// first: unknown WriteRequest fields always, unknown Label fields when the
-// labels are re-encoded.
-func checkReencoded(t *testing.T, ref *prompb.WriteRequest, req *Request) {
+// the output with ref (its labels sorted). What the proxy does not forward
+// is normalised away first: unknown WriteRequest fields always, unknown
+// Label fields when the labels are re-encoded, which the verbatim encoding
+// does for the series whose labels were out of order.
+func checkReencoded(t *testing.T, ref *prompb.WriteRequest, req *Request, reordered []bool) {
 	t.Helper()
 	ref.XXX_unrecognized = nil
+	for i := range ref.Timeseries {
+		for j := range ref.Timeseries[i].Labels {
+			if reordered[i] {
+				ref.Timeseries[i].Labels[j].XXX_unrecognized = nil
+			}
+		}
+	}
 	requireSame(t, "verbatim", reencode(req, true), ref)
 	for i := range ref.Timeseries {
 		for j := range ref.Timeseries[i].Labels {
@@ -331,14 +361,14 @@ func randomRequest(rng *rand.Rand) *prompb.WriteRequest {
 func randomLabels(rng *rand.Rand) []prompb.Label {
 	names := []string{MetricNameLabel}
 	for range rng.IntN(12) {
-		if n := randomString(rng); n != "" && !slices.Contains(names, n) {
+		if n := randomLabelString(rng); n != "" && !slices.Contains(names, n) {
 			names = append(names, n)
 		}
 	}
 	slices.Sort(names)
 	ls := make([]prompb.Label, len(names))
 	for i, n := range names {
-		ls[i] = prompb.Label{Name: n, Value: randomString(rng)}
+		ls[i] = prompb.Label{Name: n, Value: randomLabelString(rng)}
 		if n == MetricNameLabel && ls[i].Value == "" {
 			ls[i].Value = "m"
 		}
@@ -423,6 +453,12 @@ func randomInt64(rng *rand.Rand) int64 {
 
 // randomString is empty, short ASCII, long (multi-byte length prefix) or
 // arbitrary bytes (gogo does not check UTF-8, so neither does the proxy).
+// randomLabelString is randomString made valid UTF-8, as label names and
+// values must be.
+func randomLabelString(rng *rand.Rand) string {
+	return strings.ToValidUTF8(randomString(rng), "\uFFFD")
+}
+
 func randomString(rng *rand.Rand) string {
 	n := rng.IntN(12)
 	switch rng.IntN(8) {

@@ -157,7 +157,7 @@ func (h *Handler) serve(r *http.Request, tenant string, f *bodyFormat) (written,
 	if err := DecodeWriteRequestKnown(body, &bufs.req, known); err != nil {
 		return written{}, err
 	}
-	if !f.rw2 && !f.zstd {
+	if !f.rw2 && !f.zstd && !bufs.req.Reordered {
 		bufs.req.Compressed = bufs.compressed // forwardable as is
 	}
 	series, samples, exemplars, histograms := bufs.req.Totals()

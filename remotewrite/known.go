@@ -1,5 +1,7 @@
 package remotewrite
 
+import "slices"
+
 // KnownLabelSets lets a processor that remembers the label sets it has seen
 // (the router's rewrite cache) spare the decoder from parsing and validating
 // them again: producers send the same series over and over, and their
@@ -11,10 +13,13 @@ type KnownLabelSets interface {
 	EndKnown()
 	// Known returns a non-nil value when labelFields (the encoded label
 	// fields of a series, see Series.LabelFields) were seen before in a
-	// series that passed validation, and nil otherwise. index is the
-	// series' position in the request, which an implementation may use as
-	// a hint: producers tend to send the same series in the same order.
-	Known(index int, labelFields []byte) any
+	// series that passed validation, and nil otherwise; reordered is true
+	// when those labels are out of order (the decoder sorted them when it
+	// first saw them), so that the series is marked Reordered. index is
+	// the series' position in the request, which an implementation may
+	// use as a hint: producers tend to send the same series in the same
+	// order.
+	Known(index int, labelFields []byte) (known any, reordered bool)
 }
 
 // PathKnownLabelSets is a KnownLabelSets whose label sets depend on the
@@ -51,11 +56,11 @@ func (r *Request) appendKnownSeries(b []byte) bool {
 	if end == 0 {
 		return false
 	}
-	v := r.known.Known(len(r.Series), b[:end])
+	v, reordered := r.known.Known(len(r.Series), b[:end])
 	if v == nil {
 		return false
 	}
-	s := Series{Body: b, RestOffset: end, Known: v}
+	s := Series{Body: b, RestOffset: end, Known: v, Reordered: reordered}
 	for i := end; i < len(b); {
 		f, next, err := readField(b, i)
 		if err != nil || f.num == fieldSeriesLabels || s.addField(f) != nil {
@@ -67,6 +72,7 @@ func (r *Request) appendKnownSeries(b []byte) bool {
 		r.growSeries()
 	}
 	r.Series = append(r.Series, s)
+	r.Reordered = r.Reordered || reordered
 	return true
 }
 
@@ -85,10 +91,21 @@ func labelRegionEnd(b []byte) int {
 }
 
 // AppendLabels appends the labels encoded in labelFields (Series.LabelFields
-// of a series the decoder accepted) to dst. It is how a processor gets the
-// labels of a series whose Labels the decoder skipped because they were
-// Known; the bytes were validated when first seen, so nothing can fail.
+// of a series the decoder accepted) to dst, sorted by name as the decoder
+// sorts them. It is how a processor gets the labels of a series whose
+// Labels the decoder skipped because they were Known; the bytes were
+// validated when first seen, so nothing can fail.
 func AppendLabels(dst []Label, labelFields []byte) []Label {
+	start := len(dst)
+	dst = appendLabelsAsEncoded(dst, labelFields)
+	if added := dst[start:]; !slices.IsSortedFunc(added, compareNames) {
+		slices.SortFunc(added, compareNames)
+	}
+	return dst
+}
+
+// appendLabelsAsEncoded is AppendLabels in the order of labelFields.
+func appendLabelsAsEncoded(dst []Label, labelFields []byte) []Label {
 	for i := 0; i < len(labelFields); {
 		f, next, err := readField(labelFields, i)
 		if err != nil {

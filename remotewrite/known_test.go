@@ -15,11 +15,11 @@ type knownSet struct {
 
 func (k *knownSet) BeginKnown() { k.begun++ }
 func (k *knownSet) EndKnown()   { k.ended++ }
-func (k *knownSet) Known(_ int, labelFields []byte) any {
+func (k *knownSet) Known(_ int, labelFields []byte) (any, bool) {
 	if k.sets[string(labelFields)] {
-		return "known"
+		return "known", false
 	}
-	return nil
+	return nil, false
 }
 
 // learn decodes body in full and remembers the label region of every series.
@@ -147,5 +147,35 @@ func TestAppendLabelsMatchesFullDecode(t *testing.T) {
 		if !LabelsEqual(got, full.Series[i].Labels) {
 			t.Errorf("series %d: AppendLabels gave %s, want %s", i, FormatLabels(got), FormatLabels(full.Series[i].Labels))
 		}
+	}
+}
+
+// reorderedSet is a knownSet whose label regions are all out of order.
+type reorderedSet struct{ *knownSet }
+
+func (k reorderedSet) Known(i int, labelFields []byte) (any, bool) {
+	v, _ := k.knownSet.Known(i, labelFields)
+	return v, v != nil
+}
+
+// TestDecodeKnownReordered: a known series whose labels are out of order is
+// marked Reordered, as is its request, without its labels being parsed;
+// AppendLabels gives them sorted.
+func TestDecodeKnownReordered(t *testing.T) {
+	body := marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("job", "a", "__name__", "up")}})
+	k := reorderedSet{learn(t, body)}
+	var req Request
+	if err := DecodeWriteRequestKnown(body, &req, k); err != nil {
+		t.Fatal(err)
+	}
+	s := &req.Series[0]
+	if s.Known == nil || s.Labels != nil || !s.Reordered || !req.Reordered {
+		t.Fatalf("Known %v, Labels %v, Reordered %v (request %v); want known, unparsed, reordered", s.Known, s.Labels, s.Reordered, req.Reordered)
+	}
+	if got := FormatLabels(AppendLabels(nil, s.LabelFields())); got != `up{job="a"}` {
+		t.Errorf("AppendLabels: %s, want up{job=\"a\"}", got)
+	}
+	if got := AppendLabels(nil, s.LabelFields()); string(got[0].Name) != MetricNameLabel {
+		t.Errorf("AppendLabels: %s first, want __name__", got[0].Name)
 	}
 }

@@ -3,7 +3,6 @@ package remotewrite
 import (
 	"bytes"
 	"fmt"
-	"slices"
 )
 
 // RW2Transcoder turns a Remote Write 2.0 request (io.prometheus.write.v2.Request)
@@ -190,7 +189,7 @@ func (t *RW2Transcoder) series(dst []byte, index int, b []byte) ([]byte, error) 
 	return append(dst, t.rest...), nil
 }
 
-// seriesLabels resolves t.refs into t.labels, sorted by name, and checks
+// seriesLabels resolves t.refs into t.labels, sorts them by name, and checks
 // them as DecodeWriteRequest checks RW1 labels.
 func (t *RW2Transcoder) seriesLabels(index int) error {
 	clear(t.labels)
@@ -205,11 +204,8 @@ func (t *RW2Transcoder) seriesLabels(index int) error {
 		}
 		t.labels = append(t.labels, Label{Name: t.symbols[n], Value: t.symbols[v]})
 	}
-	byName := func(a, b Label) int { return bytes.Compare(a.Name, b.Name) }
-	if !slices.IsSortedFunc(t.labels, byName) {
-		slices.SortStableFunc(t.labels, byName)
-	}
-	return validateLabels(index, t.labels)
+	_, err := validateLabels(index, t.labels, true) // sorts them when they are not
+	return err
 }
 
 // exemplar appends one exemplar (RW2 message b) to t.rest as an RW1

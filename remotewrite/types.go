@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Label is one name/value pair. Both slices usually point into a request body
@@ -24,8 +25,13 @@ const MetricNameLabel = "__name__"
 // histograms, and any unknown field) stays encoded in Body and is copied to the
 // output verbatim, so nothing the producer sent is lost or re-encoded.
 type Series struct {
-	// Labels in the order received; Decode checks they are sorted and unique.
+	// Labels sorted by name and unique (the decoder sorts them when they
+	// arrive out of order, see Reordered).
 	Labels []Label
+	// Reordered is true when the labels arrived out of order: Labels holds
+	// them sorted, and the label fields in Body are not in output order, so
+	// the series is never forwarded verbatim (see AppendSeriesVerbatim).
+	Reordered bool
 	// Body is the whole encoded TimeSeries message (labels included).
 	Body []byte
 	// RestOffset is where the non-label fields start in Body when all label
@@ -48,9 +54,13 @@ type Request struct {
 	// Metadata holds each encoded MetricMetadata message (field 3), verbatim.
 	Metadata [][]byte
 	// Compressed is the snappy body as received, when the request came in as
-	// snappy RW1 (nil otherwise). A processor that changes nothing forwards
-	// it as is instead of encoding and compressing the same bytes again.
+	// snappy RW1 with every series' labels in order (nil otherwise). A
+	// processor that changes nothing forwards it as is instead of encoding
+	// and compressing the same bytes again.
 	Compressed []byte
+	// Reordered is true when the decoder sorted the labels of a series
+	// (Series.Reordered): the body as received is not what goes upstream.
+	Reordered bool
 	// labels is the arena that every Series.Labels is a sub-slice of.
 	labels []Label
 	// known is consulted by the decoder for the duration of one decode.
@@ -71,6 +81,7 @@ func (r *Request) Reset() {
 	clear(r.Metadata)
 	r.Metadata = r.Metadata[:0]
 	r.Compressed = nil
+	r.Reordered = false
 }
 
 // retainedLabels is the label arena size a Request always keeps for reuse.
@@ -120,8 +131,10 @@ func (r *Request) Totals() (series, samples, exemplars, histograms int) {
 }
 
 // FormatLabels renders labels as Prometheus text, e.g.
-// `up{instance="a:9100",job="node"}`. It allocates and is meant for log
-// messages and errors, never for the hot path.
+// `up{instance="a:9100",job="node"}`; a metric or label name that is not
+// valid UTF-8 is quoted with its bytes escaped, so that a message naming
+// it stays readable. It allocates and is meant for log messages and
+// errors, never for the hot path.
 func FormatLabels(labels []Label) string {
 	var b strings.Builder
 	var name []byte
@@ -130,7 +143,7 @@ func FormatLabels(labels []Label) string {
 			name = l.Value
 		}
 	}
-	b.Write(name)
+	writeName(&b, name)
 	b.WriteByte('{')
 	first := true
 	for _, l := range labels {
@@ -141,12 +154,21 @@ func FormatLabels(labels []Label) string {
 			b.WriteByte(',')
 		}
 		first = false
-		b.Write(l.Name)
+		writeName(&b, l.Name)
 		b.WriteByte('=')
 		b.WriteString(strconv.Quote(string(l.Value)))
 	}
 	b.WriteByte('}')
 	return b.String()
+}
+
+// writeName writes a metric or label name, quoted when it is not valid UTF-8.
+func writeName(b *strings.Builder, name []byte) {
+	if utf8.Valid(name) {
+		b.Write(name)
+	} else {
+		b.WriteString(strconv.Quote(string(name)))
+	}
 }
 
 // LabelsEqual reports whether two label lists are identical.

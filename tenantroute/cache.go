@@ -32,6 +32,11 @@ type rewrite struct {
 	// decoder consults the first writer's cache (Series.Known), and the
 	// others must not take its rewrites for theirs.
 	owner *rewriteCache
+	// reordered is true when the key's labels are out of order (the
+	// producer does not sort them): the decoder, told so by Known, marks
+	// the series Reordered, so that a request holding it is never
+	// forwarded as received; labelFields are in order.
+	reordered bool
 }
 
 // defaultCacheBytes bounds the memory of the rewrite cache (both generations).
@@ -153,7 +158,9 @@ func (r *Router) EndKnown() { r.cache.EndKnown() }
 
 // Known returns the cached rewrite of labelFields, or nil. It must be called
 // between BeginKnown and EndKnown.
-func (r *Router) Known(index int, labelFields []byte) any { return r.cache.Known(index, labelFields) }
+func (r *Router) Known(index int, labelFields []byte) (any, bool) {
+	return r.cache.Known(index, labelFields)
+}
 
 // storeFresh stores the rewrites computed during w's request (w.fresh), each
 // under its key, and empties w.fresh.
@@ -228,7 +235,9 @@ func (r *Router) routeAndRemember(w *work, c *rewriteCache, s *remotewrite.Serie
 		return nil
 	}
 	k, fields := keyAndFields(key, res.labels)
-	return r.remember(w, c, k, fields, res.labels, res.tenant)
+	e := r.remember(w, c, k, fields, res.labels, res.tenant)
+	e.reordered = s.Reordered
+	return e
 }
 
 // keyAndFields returns a copy of key as a string and the encoded labels,

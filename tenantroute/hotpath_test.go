@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"slices"
 	"testing"
 
 	"github.com/golang/snappy"
@@ -48,11 +49,16 @@ func BenchmarkHotPath(b *testing.B) {
 		// encode without the hand-off, whose cost depends most on what
 		// else the host's CPUs are doing (see BENCHMARKS.md).
 		sequential bool
+		// unsorted sends every series' labels in reverse order, as a
+		// producer that does not sort them may (vmagent without
+		// -sortLabels).
+		unsorted bool
 	}{
-		{"split-10k-series-1-tenant", 10000, func(int) int { return 0 }, false},
-		{"split-10k-series-1000-tenants", 10000, func(i int) int { return i % 1000 }, false},
-		{"split-10k-series-1000-tenants-grouped", 10000, func(i int) int { return i / 10 }, false},
-		{"split-10k-series-1000-tenants-sequential-sends", 10000, func(i int) int { return i % 1000 }, true},
+		{"split-10k-series-1-tenant", 10000, func(int) int { return 0 }, false, false},
+		{"split-10k-series-1-tenant-unsorted", 10000, func(int) int { return 0 }, false, true},
+		{"split-10k-series-1000-tenants", 10000, func(i int) int { return i % 1000 }, false, false},
+		{"split-10k-series-1000-tenants-grouped", 10000, func(i int) int { return i / 10 }, false, false},
+		{"split-10k-series-1000-tenants-sequential-sends", 10000, func(i int) int { return i % 1000 }, true, false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			opts := split
@@ -61,7 +67,13 @@ func BenchmarkHotPath(b *testing.B) {
 			}
 			r := newTestRouter(b, opts, seedFormat, discard{})
 			h := remotewrite.NewHandler(remotewrite.HandlerConfig{MaxRequestBytes: 64 << 20, MaxDecodedBytes: 256 << 20, Known: r}, r)
-			raw, err := anomalyRequestBy(bc.series, bc.tenantOf).Marshal()
+			wr := anomalyRequestBy(bc.series, bc.tenantOf)
+			for i := range wr.Timeseries {
+				if bc.unsorted {
+					slices.Reverse(wr.Timeseries[i].Labels)
+				}
+			}
+			raw, err := wr.Marshal()
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -96,11 +96,11 @@ func (c *rewriteCache) BeginKnown() { c.mu.RLock() }
 // EndKnown ends the lookups begun by BeginKnown.
 func (c *rewriteCache) EndKnown() { c.mu.RUnlock() }
 
-// Known returns the cached rewrite of labelFields, or nil; between
-// BeginKnown and EndKnown.
-func (c *rewriteCache) Known(index int, labelFields []byte) any {
+// Known returns the cached rewrite of labelFields, or nil, and whether
+// those labels are out of order; between BeginKnown and EndKnown.
+func (c *rewriteCache) Known(index int, labelFields []byte) (any, bool) {
 	if e := c.lookupLocked(index, labelFields); e != nil {
-		return e
+		return e, e.reordered
 	}
-	return nil // a nil interface, not a nil *rewrite
+	return nil, false // a nil interface, not a nil *rewrite
 }

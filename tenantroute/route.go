@@ -26,7 +26,7 @@ func (r *Router) route(w *work, s *remotewrite.Series, override []remotewrite.La
 		return
 	}
 	b := w.batchFor(res.tenant)
-	if res.rewritten {
+	if res.rewritten || s.Reordered { // res.labels are sorted; a Known series has no Labels
 		b.buf = remotewrite.AppendSeries(b.buf, res.labels, s)
 	} else {
 		b.buf = remotewrite.AppendSeriesVerbatim(b.buf, s)
@@ -130,7 +130,7 @@ func (r *Router) tenantOf(w *work, in []remotewrite.Label, account []byte, hasAc
 	t.ProjectID, projectOK = parseLabelID(project)
 	switch {
 	case !hasAccount:
-		r.raise(w, in, warning{kind: kindMissingAccount})
+		r.raise(w, in, warning{kind: kindMissingAccount, tenant: t})
 	case !accountOK:
 		r.raise(w, in, warning{kind: kindInvalidTenant, label: AccountLabel, value: string(account), tenant: t})
 	}

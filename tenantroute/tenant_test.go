@@ -143,7 +143,12 @@ func TestCachedWarningsRaisedAgain(t *testing.T) {
 		text   string
 	}{
 		{"multitenant, no account", Options{TenantID: Multitenant}, nil, ts("__name__", "y", "for", "q"),
-			caseMissingAccount, "The label `vm_account_id` was not found in the label set of y{for=\"q\"}"},
+			caseMissingAccount, "The label `vm_account_id` was not found in the label set of y{for=\"q\"}, " +
+				"but tenant_id='multitenant' is set in writer. The data will be written to the default tenant 0:0. "},
+		{"multitenant, project only", Options{TenantID: Multitenant}, nil, ts("__name__", "y", "vm_project_id", "9"),
+			caseMissingAccount, "The data will be written to tenant 0:9 (the default account 0 with the series' vm_project_id). "},
+		{"split, project only", Options{TenantID: Multitenant, SplitTenants: true}, nil, ts("__name__", "y", "vm_project_id", "9"),
+			caseMissingAccount, "The data will be written to tenant 0:9 "},
 		{"multitenant, no account, metric_format", Options{TenantID: Multitenant}, seedFormat, ts("__name__", "y", "for", "q"),
 			caseMissingAccount, "The label `vm_account_id` was not found in the label set of y{for=\"q\"}"},
 		{"multitenant, invalid account", Options{TenantID: Multitenant}, nil, ts("__name__", "y", "vm_account_id", "x"),

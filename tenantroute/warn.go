@@ -24,10 +24,11 @@ var warningsByCase = map[string]*metrics.Counter{
 	caseInvalidTenant:  metrics.NewCounter(`scoreproxy_tenant_warnings_total{case="invalid"}`),
 }
 
-// The warning texts of the writer docs; %s is the offending series.
+// The warning texts of the writer docs; %s is the offending series (and, in
+// textMissingAccount, then the tenant written: see missingAccountTenant).
 const (
 	textMissingAccount = "The label `vm_account_id` was not found in the label set of %s, " +
-		"but tenant_id='multitenant' is set in writer. The data will be written to the default tenant 0:0. " +
+		"but tenant_id='multitenant' is set in writer. The data will be written to %s. " +
 		"Ensure that the query retains the necessary multi-tenant labels, " +
 		"or adjust the aggregation settings to preserve `vm_account_id` key in the label set."
 	textTenantLabels = "The label set for the metric %s contains multi-tenancy labels, " +
@@ -71,7 +72,9 @@ func (w *warner) emit(c string, suppressed int, msg string) {
 // would otherwise run every one of them through the slow path.
 type warning struct {
 	kind warningKind
-	// kindInvalidTenant: the label, its value and the tenant vminsert reads.
+	// kindInvalidTenant: the label and its value. Both kinds that say where
+	// the data goes (kindMissingAccount, kindInvalidTenant): the tenant
+	// vminsert reads from the series' labels.
 	label, value string
 	tenant       Tenant
 }
@@ -96,12 +99,23 @@ func (k warningKind) name() string { return warningCases[k] }
 func (w warning) text(in []remotewrite.Label) string {
 	switch w.kind {
 	case kindMissingAccount:
-		return fmt.Sprintf(textMissingAccount, remotewrite.FormatLabels(in))
+		return fmt.Sprintf(textMissingAccount, remotewrite.FormatLabels(in), missingAccountTenant(w.tenant))
 	case kindTenantLabels:
 		return fmt.Sprintf(textTenantLabels, remotewrite.FormatLabels(in))
 	default:
 		return fmt.Sprintf(textInvalidTenant, w.label, w.value, remotewrite.FormatLabels(in), w.tenant)
 	}
+}
+
+// missingAccountTenant names where a series without vm_account_id goes:
+// the writer docs' "the default tenant 0:0", or, when the series carries
+// vm_project_id, the default account with that project, as vminsert and
+// split mode write it.
+func missingAccountTenant(t Tenant) string {
+	if t == (Tenant{}) {
+		return "the default tenant 0:0"
+	}
+	return "tenant " + t.String() + " (the default account 0 with the series' vm_project_id)"
 }
 
 // raise counts wn, raised by the series whose labels are in, and logs it

@@ -91,7 +91,9 @@ func dryRunRequest(labels []prompb.Label) (*remotewrite.Request, error) {
 	if err := remotewrite.DecodeWriteRequest(body, &req); err != nil {
 		return nil, err
 	}
-	req.Compressed = snappy.Encode(nil, body)
+	if !req.Reordered {
+		req.Compressed = snappy.Encode(nil, body)
+	}
 	return &req, nil
 }
 
