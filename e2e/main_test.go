@@ -1,7 +1,8 @@
 // Package e2e runs scoreproxy between real producers and real receivers:
-// Prometheus and a Go model runner in front, single-node VictoriaMetrics and
-// vmagent's multitenant handlers behind, all on 127.0.0.1 (see
-// internal/testenv). It also checks the deployment files users run with
+// Prometheus 2.42 and 3, vmagent and a Go model runner in front;
+// single-node VictoriaMetrics, a VictoriaMetrics cluster, vmagent's
+// multitenant handlers and a Prometheus 3 remote-write receiver behind; all
+// on 127.0.0.1 (see internal/testenv). It also checks the deployment files users run with
 // Docker (docker-compose.yml, deploy/, the Grafana dashboard, examples/)
 // without a Docker engine: every file, port, URL and metric name they refer to.
 package e2e
