@@ -185,9 +185,11 @@ func setWritten(h http.Header, n written) {
 
 // vmProtoHandshake answers the VictoriaMetrics remote-write protocol
 // handshake (`?get_vm_proto_version=1` on a write path, which vmagent before
-// v1.116 sends before using zstd) with "1": zstd bodies are accepted.
+// v1.116 sends before using zstd) with "1": zstd bodies are accepted. A
+// request with a body is a write whatever its query: answering it 200
+// would drop its samples.
 func vmProtoHandshake(w http.ResponseWriter, r *http.Request) bool {
-	if r.URL.RawQuery == "" || r.URL.Query().Get("get_vm_proto_version") == "" {
+	if r.URL.RawQuery == "" || r.ContentLength != 0 || r.URL.Query().Get("get_vm_proto_version") == "" {
 		return false
 	}
 	_, _ = io.WriteString(w, "1")
