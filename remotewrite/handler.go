@@ -35,10 +35,11 @@ type HandlerConfig struct {
 // Handler receives Prometheus remote write 1.0 and 2.0 (which it transcodes
 // to 1.0, see RW2Transcoder), snappy- or zstd-compressed, and hands each
 // valid request to a Processor. It answers 204 when the processor succeeds
-// and otherwise a status and a message that say what was wrong, as the
-// remote-write specs ask: 4xx for requests that must not be retried, 429/5xx
-// for ones that may. RW2 requests also get the X-Prometheus-Remote-Write-
-// *-Written headers, on success and on failure.
+// (see the package doc for what that promises) and otherwise a status and
+// a message that say what was wrong, as the remote-write specs ask: 4xx for
+// requests that must not be retried, 429/5xx for ones that may. RW2
+// requests also get the X-Prometheus-Remote-Write-*-Written headers, on
+// success and on failure.
 type Handler struct {
 	cfg   HandlerConfig
 	proc  Processor
@@ -79,8 +80,9 @@ var (
 )
 
 func init() {
-	for _, r := range []string{ReasonBadSnappy, ReasonBadZstd, ReasonBadProtobuf, ReasonInvalidSymbols, ReasonInvalidSeries, ReasonTooLarge,
-		ReasonUnsupported, ReasonMethod, ReasonBadTenant, ReasonUpstreamReject, ReasonUpstreamDown, "internal"} {
+	for _, r := range []string{ReasonBadSnappy, ReasonBadZstd, ReasonBadProtobuf, ReasonInvalidSymbols,
+		ReasonInvalidSeries, ReasonContentTypeMismatch, ReasonTooLarge, ReasonUnsupported, ReasonMethod,
+		ReasonBadTenant, ReasonUpstreamReject, ReasonUpstreamDown, "internal"} {
 		rejectedByReason[r] = metrics.NewCounter(`scoreproxy_requests_rejected_total{reason="` + r + `"}`)
 	}
 }
@@ -157,6 +159,9 @@ func (h *Handler) serve(r *http.Request, tenant string, f *bodyFormat) (written,
 	if err := DecodeWriteRequestKnown(body, &bufs.req, known); err != nil {
 		return written{}, err
 	}
+	if carriesNothing(&bufs.req) && len(bufs.decoded) > 0 {
+		return written{}, nothingDecoded(bufs.decoded, f.rw2, bufs)
+	}
 	if !f.rw2 && !f.zstd && !bufs.req.Reordered {
 		bufs.req.Compressed = bufs.compressed // forwardable as is
 	}
@@ -180,9 +185,11 @@ func setWritten(h http.Header, n written) {
 
 // vmProtoHandshake answers the VictoriaMetrics remote-write protocol
 // handshake (`?get_vm_proto_version=1` on a write path, which vmagent before
-// v1.116 sends before using zstd) with "1": zstd bodies are accepted.
+// v1.116 sends before using zstd) with "1": zstd bodies are accepted. A
+// request with a body is a write whatever its query: answering it 200
+// would drop its samples.
 func vmProtoHandshake(w http.ResponseWriter, r *http.Request) bool {
-	if r.URL.RawQuery == "" || r.URL.Query().Get("get_vm_proto_version") == "" {
+	if r.URL.RawQuery == "" || r.ContentLength != 0 || r.URL.Query().Get("get_vm_proto_version") == "" {
 		return false
 	}
 	_, _ = io.WriteString(w, "1")
