@@ -154,3 +154,34 @@ func labelsOf(kv ...string) []prompb.Label {
 	}
 	return ls
 }
+
+// FuzzImportTranscode: whatever the bytes, the transcoder does not panic,
+// and what it accepts is a WriteRequest that prompb and the decoder read,
+// with as many series as the body has non-blank lines.
+func FuzzImportTranscode(f *testing.F) {
+	f.Add([]byte(`{"metric":{"__name__":"m","a":"\u00e9"},"values":[1,null,"Inf"],"timestamps":[1,2,3]}` + "\n\n" + `{"metric":{"b":"x","__name__":"y"},"values":[-1e3],"timestamps":[-5],"k":[{}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var tr ImportTranscoder
+		out, err := tr.Transcode(nil, body, nil, 1<<20)
+		if err != nil {
+			return
+		}
+		var wr prompb.WriteRequest
+		if err := wr.Unmarshal(out); err != nil {
+			t.Fatalf("prompb cannot read the transcoding: %v", err)
+		}
+		var req Request
+		if err := DecodeWriteRequest(out, &req); err != nil {
+			t.Fatalf("the decoder rejects the transcoding: %v", err)
+		}
+		lines := 0
+		for _, l := range strings.Split(string(body), "\n") {
+			if !isBlank([]byte(l)) {
+				lines++
+			}
+		}
+		if len(wr.Timeseries) != lines {
+			t.Fatalf("%d series from %d lines", len(wr.Timeseries), lines)
+		}
+	})
+}
