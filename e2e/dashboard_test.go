@@ -341,7 +341,7 @@ func TestExportedMetricsAreLive(t *testing.T) {
 	if len(missing) > 0 {
 		t.Errorf("/metrics lacks %v", missing)
 	}
-	for _, reason := range []string{"bad_snappy", "bad_protobuf", "invalid_series", "too_large",
+	for _, reason := range []string{"bad_snappy", "bad_protobuf", "content_type_mismatch", "invalid_series", "too_large",
 		"unsupported_media_type", "method_not_allowed", "upstream_rejected", "upstream_unavailable"} {
 		if _, ok := m.Sum("scoreproxy_requests_rejected_total", map[string]string{"reason": reason}); !ok {
 			t.Errorf("/metrics has no scoreproxy_requests_rejected_total{reason=%q}", reason)

@@ -42,7 +42,8 @@ func importJSONRequest(mode string, ts int64) *prompb.WriteRequest {
 		{Labels: lbl("y", "stale"),
 			Samples: []prompb.Sample{{Timestamp: ts, Value: 7}, {Timestamp: ts + 60_000, Value: staleMarker}}},
 		{Labels: lbl("latency", "histogram"),
-			Histograms: []prompb.Histogram{{Count: &prompb.Histogram_CountInt{CountInt: 1}, Sum: 1, Timestamp: ts}}},
+			Histograms: []prompb.Histogram{{Count: &prompb.Histogram_CountInt{CountInt: 1}, Sum: 1, Timestamp: ts,
+				PositiveSpans: []prompb.BucketSpan{{Length: 1}}, PositiveDeltas: []int64{1}}}},
 	}}
 }
 

@@ -28,7 +28,7 @@ func sampleRequest() *prompb.WriteRequest {
 			{
 				Labels: []prompb.Label{{Name: "__name__", Value: "latency"}, {Name: "job", Value: "api"}},
 				Histograms: []prompb.Histogram{{
-					Count: &prompb.Histogram_CountInt{CountInt: 5}, Sum: 12.5, Schema: 3,
+					Count: &prompb.Histogram_CountInt{CountInt: 6}, Sum: 12.5, Schema: 3,
 					ZeroCount:     &prompb.Histogram_ZeroCountInt{ZeroCountInt: 1},
 					PositiveSpans: []prompb.BucketSpan{{Offset: 0, Length: 2}}, PositiveDeltas: []int64{2, 1},
 					Timestamp: 3000,
@@ -323,10 +323,15 @@ func fullRequest() *prompb.WriteRequest {
 		PositiveSpans: []prompb.BucketSpan{{Offset: 1, Length: 1}}, PositiveCounts: []float64{1.5},
 		ResetHint: prompb.Histogram_GAUGE, Timestamp: -1,
 	}, prompb.Histogram{
-		Count: &prompb.Histogram_CountInt{CountInt: 3}, Schema: -53, ZeroCount: &prompb.Histogram_ZeroCountInt{},
-		NegativeSpans: []prompb.BucketSpan{{Offset: 0, Length: 1}}, NegativeDeltas: []int64{-1},
+		Count: &prompb.Histogram_CountInt{CountInt: 1}, Schema: -53, ZeroCount: &prompb.Histogram_ZeroCountInt{},
 		PositiveSpans: []prompb.BucketSpan{{Offset: 0, Length: 2}}, PositiveDeltas: []int64{1, -1},
 		ResetHint: prompb.Histogram_YES, Timestamp: 5000, CustomValues: []float64{0.1, 0.5, 1},
+	}, prompb.Histogram{
+		// A NaN sum: the count may exceed the buckets' 2+3+1.
+		Count: &prompb.Histogram_CountInt{CountInt: 9}, Sum: math.NaN(), Schema: 8, ZeroThreshold: 1e-128,
+		NegativeSpans: []prompb.BucketSpan{{Offset: -5, Length: 1}, {Offset: 0, Length: 1}}, NegativeDeltas: []int64{2, 1},
+		PositiveSpans: []prompb.BucketSpan{{Offset: 7, Length: 1}}, PositiveDeltas: []int64{1},
+		Timestamp: 6000,
 	})
 	wr.Metadata = nil
 	for typ := range prompb.MetricMetadata_MetricType_name {
@@ -404,11 +409,13 @@ var seedLevels = []seedLevel{
 	{"exemplar_label", &labelSchema, func(x []byte) []byte {
 		return inSeries(pbuf(nil).bytes(3, pbuf(nil).bytes(1, append(pbLabel("trace_id", "t"), x...))))
 	}},
+	// An empty histogram (count 0) and one of a single bucket: valid, so
+	// that what the extra fields do decides.
 	{"histogram", &histogramSchema, func(x []byte) []byte {
-		return inSeries(pbuf(nil).bytes(4, append(pbuf(nil).varint(1, 2).varint(15, 1000), x...)))
+		return inSeries(pbuf(nil).bytes(4, append(pbuf(nil).varint(1, 0).varint(15, 1000), x...)))
 	}},
 	{"span", &spanSchema, func(x []byte) []byte {
-		return inSeries(pbuf(nil).bytes(4, pbuf(nil).bytes(11, append(pbuf(nil).varint(1, 2).varint(2, 1), x...))))
+		return inSeries(pbuf(nil).bytes(4, pbuf(nil).varint(1, 1).bytes(11, append(pbuf(nil).varint(1, 2).varint(2, 1), x...)).varint(12, 2)))
 	}},
 	{"metadata", &metadataSchema, func(x []byte) []byte {
 		return pbuf(inSeries(nil)).bytes(3, append(pbuf(nil).varint(1, 2).bytes(2, []byte("up")), x...))
@@ -444,7 +451,13 @@ func differentialSeeds(t testing.TB) []fuzzSeed {
 		{"invalid_then_malformed", "bad", append(marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("job", "a")}}), 0x0a, 0x05)},
 		{"interleaved_labels", "ok", inSeries(pbuf(nil).bytes(2, sampleBody).bytes(1, pbLabel("zz", "yy")))},
 		{"packed_double_straddles", "ok", seedLevels[6].wrap([]byte{13<<3 | wireBytes, 4, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f})},
-		{"packed_varint_straddles", "ok", seedLevels[6].wrap([]byte{12<<3 | wireBytes, 1, 0x80, 0x01})},
+		// A packed delta of length 1 whose varint (128: a count of 64) runs
+		// one byte past it, in a histogram of one bucket.
+		{"packed_varint_straddles", "ok", seedLevels[6].wrap(append(pbuf(nil).varint(1, 64).bytes(11, pbuf(nil).varint(2, 1)),
+			12<<3|wireBytes, 1, 0x80, 0x01))},
+		// A count of 3 and no buckets, before or after the labels.
+		{"invalid_histogram", "invalid", inSeries(pbuf(nil).bytes(4, pbuf(nil).varint(1, 3)))},
+		{"invalid_histogram_labels_last", "invalid", pbuf(nil).bytes(1, append(pbuf(nil).bytes(4, pbuf(nil).varint(1, 3)), upLabel...))},
 		{"packed_double_straddles_past_end", "bad", seedLevels[6].wrap([]byte{13<<3 | wireBytes, 4, 0, 0, 0, 0, 0})},
 	}
 	for _, n := range []int{1, 2, 3, 10, 50, len(full) / 2, len(full) - 1} {
@@ -546,10 +559,16 @@ func prompbOutcome(body []byte) string {
 	switch {
 	case wr.Unmarshal(body) != nil:
 		return "bad"
-	case referenceInvalidSeries(&wr) >= 0:
+	case referenceFirstInvalid(&wr) >= 0:
 		return "invalid"
 	}
 	return "ok"
+}
+
+// referenceFirstInvalid is referenceInvalidSeries without the reason.
+func referenceFirstInvalid(wr *prompb.WriteRequest) int {
+	bad, _ := referenceInvalidSeries(wr)
+	return bad
 }
 
 // TestDecodeSortsLabels: labels out of order are accepted and sorted by

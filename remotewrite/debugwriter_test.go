@@ -69,7 +69,7 @@ vmanomaly_anomaly_score{for="cpu",instance="a:9100"} # exemplar {trace_id="abc"}
 `},
 		{"integer and float native histograms", prompb.WriteRequest{Timeseries: []prompb.TimeSeries{
 			{Labels: lbls("__name__", "latency"), Histograms: []prompb.Histogram{
-				{Count: &prompb.Histogram_CountInt{CountInt: 5}, Sum: 9.5, Schema: -1, ZeroThreshold: 0.001,
+				{Count: &prompb.Histogram_CountInt{CountInt: 6}, Sum: 9.5, Schema: -1, ZeroThreshold: 0.001,
 					ZeroCount:     &prompb.Histogram_ZeroCountInt{ZeroCountInt: 1},
 					PositiveSpans: []prompb.BucketSpan{{Offset: -2, Length: 2}, {Offset: 3, Length: 1}}, PositiveDeltas: []int64{2, -1, 0},
 					NegativeSpans: []prompb.BucketSpan{{Offset: 0, Length: 1}}, NegativeDeltas: []int64{1},
@@ -80,7 +80,7 @@ vmanomaly_anomaly_score{for="cpu",instance="a:9100"} # exemplar {trace_id="abc"}
 					PositiveSpans: []prompb.BucketSpan{{Offset: 0, Length: 2}}, PositiveDeltas: []int64{1, 1}, Timestamp: 8},
 			}},
 		}}, `# POST http://vminsert:8480/insert/5:0/prometheus/api/v1/write (1 series, 3 histograms)
-latency{} histogram{count=5 sum=9.5 schema=-1 zero_threshold=0.001 zero_count=1 negative_spans=[0:1] negative_deltas=[1] positive_spans=[-2:2 3:1] positive_deltas=[2 -1 0] reset_hint=gauge} 1700000000000
+latency{} histogram{count=6 sum=9.5 schema=-1 zero_threshold=0.001 zero_count=1 negative_spans=[0:1] negative_deltas=[1] positive_spans=[-2:2 3:1] positive_deltas=[2 -1 0] reset_hint=gauge} 1700000000000
 latency{} histogram{count=2.5 sum=3 schema=2 positive_spans=[0:2] positive_counts=[1 1.5]} 7
 latency{} histogram{count=3 sum=4 schema=-53 positive_spans=[0:2] positive_deltas=[1 1] custom_values=[0.5 1]} 8
 
@@ -193,7 +193,7 @@ func TestDebugWriterDoesNotInterleave(t *testing.T) {
 func FuzzDebugText(f *testing.F) {
 	raw, _ := (&prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{Labels: lbls("__name__", "x"),
 		Samples: []prompb.Sample{{Value: 1, Timestamp: 2}}, Exemplars: []prompb.Exemplar{{Labels: lbls("a", "b")}},
-		Histograms: []prompb.Histogram{{Count: &prompb.Histogram_CountInt{CountInt: 1}, PositiveSpans: []prompb.BucketSpan{{Length: 1}},
+		Histograms: []prompb.Histogram{{Count: &prompb.Histogram_CountInt{CountInt: 1}, Schema: -53, PositiveSpans: []prompb.BucketSpan{{Length: 1}},
 			PositiveDeltas: []int64{1}, CustomValues: []float64{1}}}}},
 		Metadata: []prompb.MetricMetadata{{Type: 1, MetricFamilyName: "x", Help: "h"}}}).Marshal()
 	f.Add(raw)

@@ -60,9 +60,10 @@ const (
 // rejects the others with ReasonBadProtobuf. It then sorts the labels of
 // every series that has them out of order (see validateLabels), validates
 // every series as the remote-write spec requires (label names non-empty and
-// unique; names and values valid UTF-8; a non-empty __name__) and rejects
-// the request with ReasonInvalidSeries if one is not. In the steady state
-// (req reused) it does not allocate.
+// unique; names and values valid UTF-8; a non-empty __name__; native
+// histograms as Prometheus validates them, see validateHistogram) and
+// rejects the request with ReasonInvalidSeries if one is not. In the steady
+// state (req reused) it does not allocate.
 func DecodeWriteRequest(body []byte, req *Request) error {
 	req.Reset()
 	req.trimArena()
@@ -116,7 +117,8 @@ func (r *Request) growSeries() {
 
 // decodeSeries parses one TimeSeries message and appends it to r.Series. It
 // returns a bad_protobuf error when the message is malformed, and otherwise
-// invalid, an invalid_series error, when the labels break the spec's rules.
+// invalid, an invalid_series error, when the labels break the spec's rules
+// or, the labels being valid, a histogram is invalid.
 func (r *Request) decodeSeries(b []byte) (invalid, err error) {
 	if r.known != nil && r.appendKnownSeries(b) {
 		return nil, nil
@@ -125,6 +127,7 @@ func (r *Request) decodeSeries(b []byte) (invalid, err error) {
 	start := len(r.labels)
 	s := Series{Body: b, RestOffset: -1}
 	contiguous := true // all label fields before any other field
+	var badHistogram error
 	for i := 0; i < len(b); {
 		// readField and decodeLabel with their fast paths inlined by hand:
 		// this loop runs for every label and sample.
@@ -157,7 +160,12 @@ func (r *Request) decodeSeries(b []byte) (invalid, err error) {
 				s.RestOffset = i
 			}
 			if err := s.addField(f); err != nil {
-				return nil, badProtobuf("series #%d: %v", index, err)
+				if _, ok := err.(*histogramError); !ok {
+					return nil, badProtobuf("series #%d: %v", index, err)
+				}
+				if badHistogram == nil {
+					badHistogram = err
+				}
 			}
 		}
 		i = next
@@ -174,6 +182,9 @@ func (r *Request) decodeSeries(b []byte) (invalid, err error) {
 	// check per name and value.
 	ascii := s.RestOffset >= 0 && isASCII(b[:s.RestOffset])
 	s.Reordered, invalid = validateLabels(index, s.Labels, !ascii)
+	if invalid == nil && badHistogram != nil {
+		invalid = invalidSeries(index, s.Labels, "%v", badHistogram)
+	}
 	r.Reordered = r.Reordered || s.Reordered
 	if len(r.Series) == cap(r.Series) {
 		r.growSeries()
@@ -194,7 +205,8 @@ func (s *Series) addField(f field) error {
 
 // countField counts one non-label TimeSeries field, checking that the known
 // repeated messages are well formed so that a broken one is rejected here
-// rather than by the upstream. (decodeSeries counts the samples in the usual
+// rather than by the upstream, and that a histogram is valid (a
+// *histogramError when not). (decodeSeries counts the samples in the usual
 // encoding itself.)
 func (s *Series) countField(f field) error {
 	if f.num < fieldSeriesSamples || f.num > fieldSeriesHistograms {
@@ -212,7 +224,10 @@ func (s *Series) countField(f field) error {
 		return checkMessage(f.bytes, &exemplarSchema)
 	default:
 		s.Histograms++
-		return checkMessage(f.bytes, &histogramSchema)
+		if err := checkMessage(f.bytes, &histogramSchema); err != nil {
+			return err
+		}
+		return validateHistogram(s.Histograms-1, f.bytes)
 	}
 }
 

@@ -12,4 +12,12 @@
 //
 // It knows nothing about tenants or label rules: the handler hands each decoded
 // request to a Processor, which the wiring in internal/app supplies.
+//
+// The handler's 2xx means that every sample of the request was forwarded or
+// durably queued, except those the user's relabel_configs dropped: it answers
+// 2xx only when the Processor took the whole request, and refuses with 400 a
+// non-empty body that decodes to no series and no metadata as the message
+// its Content-Type names (most often the other remote-write message: see
+// ackrule.go). TestAckRule and FuzzAckRule check this against Prometheus'
+// decoders.
 package remotewrite

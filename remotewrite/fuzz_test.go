@@ -41,9 +41,10 @@ func FuzzDecodeDifferential(f *testing.F) {
 // checkDifferential is the property of FuzzDecodeDifferential:
 //   - prompb rejects: we reject as bad_protobuf;
 //   - prompb accepts: we never say bad_protobuf; we say invalid_series, for
-//     the same series, exactly when referenceInvalidSeries does; and otherwise
-//     both the re-encoding and the verbatim output unmarshal (by prompb) to
-//     what prompb decoded from the input.
+//     the same series (and for a histogram, with Prometheus' message),
+//     exactly when referenceInvalidSeries does; and otherwise both the
+//     re-encoding and the verbatim output unmarshal (by prompb) to what
+//     prompb decoded from the input.
 func checkDifferential(t *testing.T, body []byte) {
 	var ref prompb.WriteRequest
 	refErr := ref.Unmarshal(body)
@@ -58,14 +59,8 @@ func checkDifferential(t *testing.T, body []byte) {
 	case reason == ReasonBadProtobuf:
 		t.Fatalf("prompb accepts, DecodeWriteRequest rejects: %v\nprompb: %s", err, ref.String())
 	}
-	bad := referenceInvalidSeries(&ref)
-	if (reason == ReasonInvalidSeries) != (bad >= 0) {
-		t.Fatalf("reference check: first invalid series %d (-1: none); DecodeWriteRequest: %v", bad, err)
-	}
-	if bad >= 0 {
-		if want := fmt.Sprintf("invalid series #%d ", bad); !bytes.Contains([]byte(err.Error()), []byte(want)) {
-			t.Fatalf("error %q does not name series #%d", err, bad)
-		}
+	if bad, why := referenceInvalidSeries(&ref); bad >= 0 || err != nil {
+		requireInvalidSeries(t, err, bad, why)
 		return
 	}
 	reordered := sortReference(&ref)
@@ -76,6 +71,22 @@ func checkDifferential(t *testing.T, body []byte) {
 	}
 	checkDecoded(t, &ref, &req)
 	checkReencoded(t, &ref, &req, reordered)
+}
+
+// requireInvalidSeries requires err, what the decoder said of a request that
+// prompb accepts, to be what referenceInvalidSeries said: series bad is
+// invalid (-1: none), and when why is not nil, err ends in why.
+func requireInvalidSeries(t *testing.T, err error, bad int, why error) {
+	t.Helper()
+	if reason := decodeReason(t, err); (reason == ReasonInvalidSeries) != (bad >= 0) {
+		t.Fatalf("reference check: first invalid series %d (-1: none), %v; DecodeWriteRequest: %v", bad, why, err)
+	}
+	if want := fmt.Sprintf("invalid series #%d ", bad); !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q does not name series #%d", err, bad)
+	}
+	if why != nil && !strings.HasSuffix(err.Error(), ": "+why.Error()) {
+		t.Fatalf("error %q does not end in the reference's %q", err, why)
+	}
 }
 
 // decodeReason returns the Reason of a DecodeWriteRequest error, "" for nil.
@@ -93,26 +104,37 @@ func decodeReason(t *testing.T, err error) string {
 
 // referenceInvalidSeries applies the remote-write spec's rules to prompb's
 // decoding and returns the index of the first series that breaks them, or
-// -1: label names non-empty and unique once sorted, names and values valid
-// UTF-8, a non-empty __name__.
-func referenceInvalidSeries(wr *prompb.WriteRequest) int {
+// -1. A series is invalid when its labels are, and otherwise when one of
+// its histograms is: then why is Prometheus' verdict, as the decoder words
+// it (see histogramError).
+func referenceInvalidSeries(wr *prompb.WriteRequest) (bad int, why error) {
 	for i, ts := range wr.Timeseries {
-		labels := slices.SortedFunc(slices.Values(ts.Labels), func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) })
-		name := ""
-		valid := true
-		for j, l := range labels {
-			if l.Name == "" || (j > 0 && labels[j-1].Name == l.Name) || !utf8.ValidString(l.Name) || !utf8.ValidString(l.Value) {
-				valid = false
-			}
-			if l.Name == MetricNameLabel {
-				name = l.Value
-			}
+		if !referenceValidLabels(ts.Labels) {
+			return i, nil
 		}
-		if !valid || name == "" {
-			return i
+		for j := range ts.Histograms {
+			h := &ts.Histograms[j]
+			if err := prometheusVerdict(h); err != nil {
+				return i, fmt.Errorf("histogram #%d at timestamp %d: %w", j, h.Timestamp, err)
+			}
 		}
 	}
-	return -1
+	return -1, nil
+}
+
+// referenceValidLabels applies the spec's rules to one label set.
+func referenceValidLabels(unsorted []prompb.Label) bool {
+	labels := slices.SortedFunc(slices.Values(unsorted), func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) })
+	name := ""
+	for j, l := range labels {
+		if l.Name == "" || (j > 0 && labels[j-1].Name == l.Name) || !utf8.ValidString(l.Name) || !utf8.ValidString(l.Value) {
+			return false
+		}
+		if l.Name == MetricNameLabel {
+			name = l.Value
+		}
+	}
+	return name != ""
 }
 
 // sortReference sorts the labels of every series of wr by name, as the
@@ -201,7 +223,7 @@ var updateCorpus = flag.Bool("update-fuzz-corpus", false, "rewrite the fuzz seed
 // `go test -run TestFuzzSeedCorpus -update-fuzz-corpus ./remotewrite/`
 // rewrites the seeds.
 func TestFuzzSeedCorpus(t *testing.T) {
-	corpus := map[string][]fuzzSeed{"FuzzDecodeDifferential": differentialSeeds(t)}
+	corpus := map[string][]fuzzSeed{"FuzzDecodeDifferential": differentialSeeds(t), "FuzzHistogram": histogramSeeds(t)}
 	for i := range 16 {
 		corpus["FuzzRoundTripValid"] = append(corpus["FuzzRoundTripValid"], fuzzSeed{name: fmt.Sprint("seed_", i), body: []byte(fmt.Sprint("seed ", i))})
 	}
@@ -286,6 +308,9 @@ func FuzzRoundTripValid(f *testing.F) {
 	f.Fuzz(func(t *testing.T, seed []byte) {
 		rng := rngFromBytes(seed)
 		wr := randomRequest(rng)
+		if bad, why := referenceInvalidSeries(wr); bad >= 0 {
+			t.Fatalf("the generator made invalid series #%d: %v", bad, why)
+		}
 		body := marshal(t, wr)
 		var req Request
 		if err := DecodeWriteRequest(body, &req); err != nil {
@@ -328,8 +353,8 @@ func rngFromBytes(b []byte) *rand.Rand {
 }
 
 // randomRequest builds a valid WriteRequest: sorted unique labels with a
-// __name__, and samples, exemplars, int and float native histograms and
-// metadata with random (also extreme) values.
+// __name__, and samples, exemplars, valid native histograms (see
+// randomHistogram) and metadata with random (also extreme) values.
 func randomRequest(rng *rand.Rand) *prompb.WriteRequest {
 	wr := &prompb.WriteRequest{}
 	for range rng.IntN(6) {
@@ -383,47 +408,6 @@ func randomAnyLabels(rng *rand.Rand) []prompb.Label {
 		ls[i] = prompb.Label{Name: randomString(rng), Value: randomString(rng)}
 	}
 	return ls
-}
-
-// randomHistogram returns an integer or a float native histogram.
-func randomHistogram(rng *rand.Rand) prompb.Histogram {
-	h := prompb.Histogram{
-		Sum: randomFloat(rng), Schema: int32(rng.IntN(13)) - 4, ZeroThreshold: randomFloat(rng),
-		NegativeSpans: randomSpans(rng), PositiveSpans: randomSpans(rng),
-		ResetHint: prompb.Histogram_ResetHint(rng.IntN(4)), Timestamp: randomInt64(rng),
-	}
-	if rng.IntN(2) == 0 {
-		h.Count = &prompb.Histogram_CountInt{CountInt: rng.Uint64() >> rng.IntN(64)}
-		h.ZeroCount = &prompb.Histogram_ZeroCountInt{ZeroCountInt: rng.Uint64() >> rng.IntN(64)}
-		h.NegativeDeltas = randomInts(rng)
-		h.PositiveDeltas = randomInts(rng)
-	} else {
-		h.Count = &prompb.Histogram_CountFloat{CountFloat: randomFloat(rng)}
-		h.ZeroCount = &prompb.Histogram_ZeroCountFloat{ZeroCountFloat: randomFloat(rng)}
-		h.NegativeCounts = randomFloats(rng)
-		h.PositiveCounts = randomFloats(rng)
-	}
-	if rng.IntN(3) == 0 {
-		h.Schema = -53 // custom buckets
-		h.CustomValues = randomFloats(rng)
-	}
-	return h
-}
-
-func randomSpans(rng *rand.Rand) []prompb.BucketSpan {
-	spans := make([]prompb.BucketSpan, rng.IntN(3))
-	for i := range spans {
-		spans[i] = prompb.BucketSpan{Offset: int32(rng.Uint32()) >> rng.IntN(32), Length: rng.Uint32() >> rng.IntN(32)}
-	}
-	return spans
-}
-
-func randomInts(rng *rand.Rand) []int64 {
-	out := make([]int64, rng.IntN(5))
-	for i := range out {
-		out[i] = randomInt64(rng)
-	}
-	return out
 }
 
 func randomFloats(rng *rand.Rand) []float64 {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/s2"
 )
 
@@ -35,10 +36,11 @@ type HandlerConfig struct {
 // Handler receives Prometheus remote write 1.0 and 2.0 (which it transcodes
 // to 1.0, see RW2Transcoder), snappy- or zstd-compressed, and hands each
 // valid request to a Processor. It answers 204 when the processor succeeds
-// and otherwise a status and a message that say what was wrong, as the
-// remote-write specs ask: 4xx for requests that must not be retried, 429/5xx
-// for ones that may. RW2 requests also get the X-Prometheus-Remote-Write-
-// *-Written headers, on success and on failure.
+// (see the package doc for what that promises) and otherwise a status and
+// a message that say what was wrong, as the remote-write specs ask: 4xx for
+// requests that must not be retried, 429/5xx for ones that may. RW2
+// requests also get the X-Prometheus-Remote-Write-*-Written headers, on
+// success and on failure.
 type Handler struct {
 	cfg   HandlerConfig
 	proc  Processor
@@ -52,15 +54,18 @@ type Handler struct {
 type receiveBuffers struct {
 	compressed []byte
 	decoded    []byte
-	rw1        []byte // the RW1 transcoding of an RW2 body
+	rw1        []byte // the RW1 transcoding of an RW2 body or a JSON import
 	rw2        RW2Transcoder
+	importer   ImportTranscoder
+	gz         *gzip.Reader // for gzip-compressed JSON imports, created on the first
 	req        Request
 }
 
 // bodyFormat is what the request headers say about the body.
 type bodyFormat struct {
-	rw2  bool // Content-Type names io.prometheus.write.v2.Request
-	zstd bool // Content-Encoding: zstd (else snappy)
+	rw2        bool // Content-Type names io.prometheus.write.v2.Request
+	zstd       bool // Content-Encoding: zstd (else snappy)
+	importJSON bool // a JSON-lines import path (see ImportPath)
 }
 
 // written is what a request delivered, for the RW2 response headers.
@@ -79,8 +84,9 @@ var (
 )
 
 func init() {
-	for _, r := range []string{ReasonBadSnappy, ReasonBadZstd, ReasonBadProtobuf, ReasonInvalidSymbols, ReasonInvalidSeries, ReasonTooLarge,
-		ReasonUnsupported, ReasonMethod, ReasonBadTenant, ReasonUpstreamReject, ReasonUpstreamDown, "internal"} {
+	for _, r := range []string{ReasonBadSnappy, ReasonBadZstd, ReasonBadImport, ReasonBadProtobuf, ReasonInvalidSymbols,
+		ReasonInvalidSeries, ReasonContentTypeMismatch, ReasonTooLarge, ReasonUnsupported, ReasonMethod,
+		ReasonBadTenant, ReasonUpstreamReject, ReasonUpstreamDown, "internal"} {
 		rejectedByReason[r] = metrics.NewCounter(`scoreproxy_requests_rejected_total{reason="` + r + `"}`)
 	}
 }
@@ -96,20 +102,25 @@ func NewHandler(cfg HandlerConfig, proc Processor) *Handler {
 	return h
 }
 
-// ServeHTTP implements http.Handler for every write path; see PathTenant.
+// ServeHTTP implements http.Handler for every write path (see PathTenant)
+// and every JSON-lines import path (see ImportPath).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	defer requestDuration.UpdateDuration(start)
 	requestsReceived.Inc()
+	var f bodyFormat
 	tenant, ok := PathTenant(r.URL.Path)
+	if !ok {
+		tenant, f.importJSON = ImportPath(r.URL.Path)
+		ok = f.importJSON
+	}
 	if !ok {
 		http.NotFound(w, r)
 		return
 	}
-	if vmProtoHandshake(w, r) {
+	if !f.importJSON && vmProtoHandshake(w, r) {
 		return
 	}
-	var f bodyFormat
 	n, err := h.serve(r, tenant, &f)
 	if f.rw2 {
 		setWritten(w.Header(), n)
@@ -126,29 +137,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // request is forwarded as a whole, so a failed one wrote nothing, and a
 // producer that retries it duplicates nothing).
 func (h *Handler) serve(r *http.Request, tenant string, f *bodyFormat) (written, error) {
-	var err error
-	if *f, err = checkRequest(r, h.cfg.MaxRequestBytes); err != nil {
-		return written{}, err
-	}
 	bufs := h.pool.Get().(*receiveBuffers)
 	defer h.release(bufs)
-	if bufs.compressed, err = readBody(r.Body, bufs.compressed[:0], h.cfg.MaxRequestBytes); err != nil {
-		return written{}, err
-	}
-	if f.zstd {
-		bufs.decoded, err = h.zstd.decode(bufs.decoded, bufs.compressed)
+	var body []byte
+	var err error
+	if f.importJSON {
+		bufs.rw1, err = h.importBody(r, bufs)
+		body = bufs.rw1
 	} else {
-		bufs.decoded, err = decodeSnappy(bufs.decoded, bufs.compressed, h.cfg.MaxDecodedBytes)
+		body, err = h.protobufBody(r, bufs, f)
 	}
 	if err != nil {
 		return written{}, err
-	}
-	body := bufs.decoded
-	if f.rw2 {
-		if bufs.rw1, err = bufs.rw2.Transcode(bufs.rw1[:0], body, int(min(h.cfg.MaxDecodedBytes, maxInt))); err != nil {
-			return written{}, err
-		}
-		body = bufs.rw1
 	}
 	known := h.cfg.Known
 	if pk, ok := known.(PathKnownLabelSets); ok && tenant != "" {
@@ -157,7 +157,10 @@ func (h *Handler) serve(r *http.Request, tenant string, f *bodyFormat) (written,
 	if err := DecodeWriteRequestKnown(body, &bufs.req, known); err != nil {
 		return written{}, err
 	}
-	if !f.rw2 && !f.zstd && !bufs.req.Reordered {
+	if !f.importJSON && carriesNothing(&bufs.req) && len(bufs.decoded) > 0 {
+		return written{}, nothingDecoded(bufs.decoded, f.rw2, bufs)
+	}
+	if !f.importJSON && !f.rw2 && !f.zstd && !bufs.req.Reordered {
 		bufs.req.Compressed = bufs.compressed // forwardable as is
 	}
 	series, samples, exemplars, histograms := bufs.req.Totals()
@@ -167,6 +170,28 @@ func (h *Handler) serve(r *http.Request, tenant string, f *bodyFormat) (written,
 		return written{}, err
 	}
 	return written{samples: samples, histograms: histograms, exemplars: exemplars}, nil
+}
+
+// protobufBody reads a remote-write request (RW1 or RW2, snappy or zstd)
+// and returns the RW1 WriteRequest it carries, setting *f from its headers.
+func (h *Handler) protobufBody(r *http.Request, bufs *receiveBuffers, f *bodyFormat) ([]byte, error) {
+	var err error
+	if *f, err = checkRequest(r, h.cfg.MaxRequestBytes); err != nil {
+		return nil, err
+	}
+	if bufs.compressed, err = readBody(r.Body, bufs.compressed[:0], h.cfg.MaxRequestBytes); err != nil {
+		return nil, err
+	}
+	if f.zstd {
+		bufs.decoded, err = h.zstd.decode(bufs.decoded, bufs.compressed)
+	} else {
+		bufs.decoded, err = decodeSnappy(bufs.decoded, bufs.compressed, h.cfg.MaxDecodedBytes)
+	}
+	if err != nil || !f.rw2 {
+		return bufs.decoded, err
+	}
+	bufs.rw1, err = bufs.rw2.Transcode(bufs.rw1[:0], bufs.decoded, int(min(h.cfg.MaxDecodedBytes, maxInt)))
+	return bufs.rw1, err
 }
 
 const maxInt = int64(^uint(0) >> 1)
@@ -180,9 +205,11 @@ func setWritten(h http.Header, n written) {
 
 // vmProtoHandshake answers the VictoriaMetrics remote-write protocol
 // handshake (`?get_vm_proto_version=1` on a write path, which vmagent before
-// v1.116 sends before using zstd) with "1": zstd bodies are accepted.
+// v1.116 sends before using zstd) with "1": zstd bodies are accepted. A
+// request with a body is a write whatever its query: answering it 200
+// would drop its samples.
 func vmProtoHandshake(w http.ResponseWriter, r *http.Request) bool {
-	if r.URL.RawQuery == "" || r.URL.Query().Get("get_vm_proto_version") == "" {
+	if r.URL.RawQuery == "" || r.ContentLength != 0 || r.URL.Query().Get("get_vm_proto_version") == "" {
 		return false
 	}
 	_, _ = io.WriteString(w, "1")

@@ -78,7 +78,10 @@ func TestHandlerRemoteWrite2(t *testing.T) {
 		{name: "rw2 upstream down: 503, nothing written", contentType: ContentTypeRW2, encoding: "snappy", body: snappy.Encode(nil, rw2),
 			procErr: &StatusError{Code: 503, Msg: "unreachable"}, wantCode: 503, wantMsg: "unreachable", wantHeaders: []string{"0", "0", "0"},
 			wantSeries: []string{`anomaly_score{for="cpu"}`, "latency{}"}},
-		{name: "rw2 body sent as rw1 is an empty rw1 request", contentType: ContentTypeRW1, body: snappy.Encode(nil, rw2), wantCode: 204},
+		{name: "rw2 body sent as rw1: 400 naming the type", contentType: ContentTypeRW1, body: snappy.Encode(nil, rw2), wantCode: 400,
+			wantMsg: "body is remote write 2.0 (io.prometheus.write.v2.Request) but Content-Type says remote write 1.0"},
+		{name: "rw1 body sent as rw2: 400 naming the type, nothing written", contentType: ContentTypeRW2, body: snappy.Encode(nil, rw1), wantCode: 400,
+			wantMsg: "body is remote write 1.0 (prometheus.WriteRequest) but Content-Type says remote write 2.0", wantHeaders: []string{"0", "0", "0"}},
 		{name: "rw1 gets no rw2 headers", contentType: "application/x-protobuf", encoding: "snappy", body: snappy.Encode(nil, rw1), wantCode: 204,
 			wantSeries: []string{`anomaly_score{for="cpu",instance="a:9100"}`, `latency{job="api"}`}},
 		{name: "rw1 zstd", contentType: "application/x-protobuf", encoding: "zstd", body: zstdEncode(t, rw1), wantCode: 204,
@@ -155,16 +158,24 @@ func TestHandlerRW2Forwarded(t *testing.T) {
 	}
 }
 
-// TestHandlerVMProtoHandshake: vmagent before v1.116 asks before sending zstd.
+// TestHandlerVMProtoHandshake: vmagent before v1.116 asks before sending
+// zstd; a write that carries the query is still a write.
 func TestHandlerVMProtoHandshake(t *testing.T) {
+	samples := 0
 	h := NewHandler(HandlerConfig{MaxRequestBytes: 1 << 20, MaxDecodedBytes: 1 << 20, Logger: quiet}, processorFunc(
-		func(context.Context, *Request, string) error { t.Error("handshake reached the processor"); return nil }))
+		func(_ context.Context, req *Request, _ string) error { _, samples, _, _ = req.Totals(); return nil }))
+	const url = "/insert/0/prometheus/api/v1/write?get_vm_proto_version=1"
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		w := httptest.NewRecorder()
-		h.ServeHTTP(w, httptest.NewRequest(method, "/insert/0/prometheus/api/v1/write?get_vm_proto_version=1", nil))
-		if w.Code != 200 || w.Body.String() != "1" {
-			t.Errorf("%s: got %d %q, want 200 \"1\"", method, w.Code, w.Body.String())
+		h.ServeHTTP(w, httptest.NewRequest(method, url, nil))
+		if w.Code != 200 || w.Body.String() != "1" || samples != 0 {
+			t.Errorf("%s: got %d %q, processor got %d samples; want 200 \"1\" and nothing processed", method, w.Code, w.Body.String(), samples)
 		}
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, url, bytes.NewReader(validBody(t))))
+	if w.Code != http.StatusNoContent || samples != 1 {
+		t.Errorf("write with the handshake query: got %d %q, processor got %d samples; want 204 and 1", w.Code, w.Body.String(), samples)
 	}
 }
 

@@ -58,7 +58,7 @@ func TestImportJSONLines(t *testing.T) {
 			importDrops{staleMarkers: 2}},
 		{"histograms, exemplars and metadata are counted, samples kept",
 			[]prompb.TimeSeries{
-				{Labels: testLabels("__name__", "h"), Histograms: []prompb.Histogram{{Count: &prompb.Histogram_CountInt{CountInt: 1}, Timestamp: 1}}},
+				{Labels: testLabels("__name__", "h"), Histograms: []prompb.Histogram{oneBucketHistogram}},
 				{Labels: testLabels("__name__", "e"), Samples: []prompb.Sample{{Value: 4, Timestamp: 1}},
 					Exemplars: []prompb.Exemplar{{Labels: testLabels("trace_id", "t"), Value: 4, Timestamp: 1}}}},
 			2, `{"metric":{"__name__":"e"},"values":[4],"timestamps":[1]}` + "\n",
@@ -235,7 +235,7 @@ func TestImportJSONSend(t *testing.T) {
 	}
 	// Nothing JSON can carry: no request, counted.
 	hist := &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{Labels: testLabels("__name__", "h"),
-		Histograms: []prompb.Histogram{{Count: &prompb.Histogram_CountInt{CountInt: 1}, Timestamp: 1}}}}}
+		Histograms: []prompb.Histogram{oneBucketHistogram}}}}
 	if res := s.Send(context.Background(), url, s2.EncodeSnappy(nil, marshal(t, hist)), BatchStats{}); !res.OK() || len(rec.reqs) != 1 {
 		t.Errorf("histogram-only batch: result %+v after %d requests", res, len(rec.reqs))
 	}
@@ -259,3 +259,7 @@ func BenchmarkImportJSONEncode(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/2000, "ns/sample")
 	b.ReportMetric(float64(len(buf)), "json-bytes")
 }
+
+// oneBucketHistogram is a valid integer native histogram.
+var oneBucketHistogram = prompb.Histogram{Count: &prompb.Histogram_CountInt{CountInt: 1},
+	PositiveSpans: []prompb.BucketSpan{{Length: 1}}, PositiveDeltas: []int64{1}, Timestamp: 1}

@@ -50,7 +50,8 @@ func DecodeWriteRequestKnown(body []byte, req *Request, known KnownLabelSets) er
 // appendKnownSeries appends the series encoded in b without parsing its
 // labels when they come first, in the usual short encoding, and are known.
 // It returns false, having appended nothing, in every other case (including
-// a malformed series), and the caller then decodes the series in full.
+// a malformed series or an invalid histogram), and the caller then decodes
+// the series in full.
 func (r *Request) appendKnownSeries(b []byte) bool {
 	end := labelRegionEnd(b)
 	if end == 0 {
@@ -64,7 +65,7 @@ func (r *Request) appendKnownSeries(b []byte) bool {
 	for i := end; i < len(b); {
 		f, next, err := readField(b, i)
 		if err != nil || f.num == fieldSeriesLabels || s.addField(f) != nil {
-			return false // malformed, or labels after other fields: decode in full
+			return false // malformed, invalid, or labels after other fields: decode in full
 		}
 		i = next
 	}

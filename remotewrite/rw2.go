@@ -69,7 +69,7 @@ func badRW2(format string, args ...any) error {
 func (t *RW2Transcoder) Transcode(dst, body []byte, maxBytes int) ([]byte, error) {
 	t.reset(maxBytes)
 	defer t.release()
-	if err := t.readSymbols(body); err != nil {
+	if _, err := t.readSymbols(body); err != nil {
 		return dst, err
 	}
 	if len(t.symbols) > 0 && len(t.symbols[0]) > 0 {
@@ -115,29 +115,37 @@ func (t *RW2Transcoder) tooLarge() error {
 	return tooLarge("remote write 2.0 request expands to more than limits.max_decoded_bytes (%d) as remote write 1.0", t.limit)
 }
 
-// readSymbols checks the whole body the way gogo's writev2 Unmarshal does
-// and collects the symbols table.
-func (t *RW2Transcoder) readSymbols(body []byte) error {
-	series := 0
+// readSymbols checks the whole body the way gogo's writev2 Unmarshal does,
+// collects the symbols table and counts the timeseries.
+func (t *RW2Transcoder) readSymbols(body []byte) (series int, err error) {
 	for i := 0; i < len(body); {
 		f, next, err := readField(body, i)
 		if err != nil {
-			return badRW2("at byte %d: %v", i, err)
+			return series, badRW2("at byte %d: %v", i, err)
 		}
 		switch {
 		case f.num == fieldRW2Symbols && f.wire == wireBytes:
 			t.symbols = append(t.symbols, f.bytes)
 		case f.num == fieldRW2Timeseries && f.wire == wireBytes:
 			if err := checkMessage(f.bytes, &rw2SeriesSchema); err != nil {
-				return badRW2("timeseries #%d: %v", series, err)
+				return series, badRW2("timeseries #%d: %v", series, err)
 			}
 			series++
 		case f.num == fieldRW2Symbols || f.num == fieldRW2Timeseries:
-			return badRW2("field %d has wire type %d, want length-delimited", f.num, f.wire)
+			return series, badRW2("field %d has wire type %d, want length-delimited", f.num, f.wire)
 		}
 		i = next
 	}
-	return nil
+	return series, nil
+}
+
+// shape reads body as an RW2 request and returns its numbers of symbols and
+// timeseries; ok is false when writev2 would not unmarshal it.
+func (t *RW2Transcoder) shape(body []byte) (symbols, series int, ok bool) {
+	t.reset(0)
+	defer t.release()
+	series, err := t.readSymbols(body)
+	return len(t.symbols), series, err == nil
 }
 
 // series transcodes one validated TimeSeries message b and appends it to dst.

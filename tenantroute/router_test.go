@@ -314,10 +314,11 @@ func assertSeriesByURL(t *testing.T, got, want map[string][]string) {
 func TestSamplesExemplarsHistogramsAndMetadataForwarded(t *testing.T) {
 	in := &prompb.WriteRequest{
 		Timeseries: []prompb.TimeSeries{{
-			Labels:     []prompb.Label{{Name: "__name__", Value: "lat"}, {Name: "vm_account_id", Value: "3"}},
-			Samples:    []prompb.Sample{{Value: 1, Timestamp: 1}, {Value: 2, Timestamp: 2}},
-			Exemplars:  []prompb.Exemplar{{Labels: []prompb.Label{{Name: "trace_id", Value: "t"}}, Value: 1, Timestamp: 1}},
-			Histograms: []prompb.Histogram{{Count: &prompb.Histogram_CountInt{CountInt: 3}, Sum: 4, Timestamp: 3}},
+			Labels:    []prompb.Label{{Name: "__name__", Value: "lat"}, {Name: "vm_account_id", Value: "3"}},
+			Samples:   []prompb.Sample{{Value: 1, Timestamp: 1}, {Value: 2, Timestamp: 2}},
+			Exemplars: []prompb.Exemplar{{Labels: []prompb.Label{{Name: "trace_id", Value: "t"}}, Value: 1, Timestamp: 1}},
+			Histograms: []prompb.Histogram{{Count: &prompb.Histogram_CountInt{CountInt: 3}, Sum: 4, Timestamp: 3,
+				PositiveSpans: []prompb.BucketSpan{{Length: 1}}, PositiveDeltas: []int64{3}}},
 		}},
 		Metadata: []prompb.MetricMetadata{{Type: prompb.MetricMetadata_HISTOGRAM, MetricFamilyName: "lat", Help: "h"}},
 	}

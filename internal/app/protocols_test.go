@@ -66,7 +66,7 @@ func richRequest() *prompb.WriteRequest {
 				Exemplars: []prompb.Exemplar{{Labels: []prompb.Label{{Name: "trace_id", Value: "4bf92f35"}}, Value: 0.75, Timestamp: 1_700_000_000_000}}},
 			{Labels: lbl("yhat", "b", "2"),
 				Histograms: []prompb.Histogram{
-					{Count: &prompb.Histogram_CountInt{CountInt: 9}, Sum: 4.5, Schema: 1, ZeroThreshold: 0.001,
+					{Count: &prompb.Histogram_CountInt{CountInt: 11}, Sum: 4.5, Schema: 1, ZeroThreshold: 0.001,
 						ZeroCount: &prompb.Histogram_ZeroCountInt{ZeroCountInt: 2}, ResetHint: prompb.Histogram_NO,
 						NegativeSpans: []prompb.BucketSpan{{Offset: -1, Length: 1}}, NegativeDeltas: []int64{1},
 						PositiveSpans: []prompb.BucketSpan{{Offset: 0, Length: 2}, {Offset: 2, Length: 1}}, PositiveDeltas: []int64{3, -1, 1},
@@ -76,7 +76,7 @@ func richRequest() *prompb.WriteRequest {
 						Timestamp: 1_700_000_060_000}},
 				Exemplars: []prompb.Exemplar{{Labels: []prompb.Label{{Name: "trace_id", Value: "00f067aa"}, {Name: "span_id", Value: "b7ad"}}, Value: 0.3, Timestamp: 1_700_000_000_500}}},
 			{Labels: lbl("yhat_upper", "c", "1"),
-				Histograms: []prompb.Histogram{{Count: &prompb.Histogram_CountInt{CountInt: 4}, Sum: 10, Schema: -53,
+				Histograms: []prompb.Histogram{{Count: &prompb.Histogram_CountInt{CountInt: 5}, Sum: 10, Schema: -53,
 					ZeroCount:     &prompb.Histogram_ZeroCountInt{},
 					PositiveSpans: []prompb.BucketSpan{{Length: 3}}, PositiveDeltas: []int64{1, 1, 0}, CustomValues: []float64{0.5, 1, 5},
 					Timestamp: 1_700_000_000_000}}},

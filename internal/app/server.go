@@ -78,7 +78,8 @@ func build(cfg *config.Config, logger *slog.Logger, prev *Proxy) (*Proxy, error)
 // the operational endpoints.
 func (p *Proxy) routes(receiver http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	for _, path := range []string{"/api/v1/write", "/prometheus/api/v1/write", "/api/v1/push", "/insert/"} {
+	for _, path := range []string{"/api/v1/write", "/prometheus/api/v1/write", "/api/v1/push", "/insert/",
+		"/api/v1/import", "/prometheus/api/v1/import"} {
 		mux.Handle(path, receiver)
 	}
 	mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) {
@@ -98,7 +99,8 @@ func (p *Proxy) routes(receiver http.Handler) http.Handler {
 		metrics.WritePrometheus(w, true)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, fmt.Sprintf("no handler for %s: write to /api/v1/write or /insert/<tenant>/prometheus/api/v1/write; "+
+		http.Error(w, fmt.Sprintf("no handler for %s: write to /api/v1/write or /insert/<tenant>/prometheus/api/v1/write "+
+			"(remote write), or /api/v1/import or /insert/<tenant>/prometheus/api/v1/import (JSON lines); "+
 			"see /health, /ready, /metrics", r.URL.Path), http.StatusNotFound)
 	})
 	return mux

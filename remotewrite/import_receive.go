@@ -1,0 +1,123 @@
+package remotewrite
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/klauspost/compress/gzip"
+)
+
+// importBody reads a JSON-lines import request (see ImportTranscoder) and
+// returns its RW1 transcoding in bufs.rw1: the body decompressed as its
+// Content-Encoding says (gzip, zstd or none), bounded by
+// limits.max_decoded_bytes as it is decompressed, and vminsert's
+// extra_label query arguments added to every series.
+func (h *Handler) importBody(r *http.Request, bufs *receiveBuffers) ([]byte, error) {
+	if r.Method != http.MethodPost {
+		return nil, &StatusError{Code: http.StatusMethodNotAllowed, Reason: ReasonMethod,
+			Msg: fmt.Sprintf("method %s not allowed: the JSON import uses POST", r.Method)}
+	}
+	if r.ContentLength > h.cfg.MaxRequestBytes {
+		return nil, tooLarge("request body of %d bytes exceeds limits.max_request_bytes (%d)", r.ContentLength, h.cfg.MaxRequestBytes)
+	}
+	extra, err := extraLabels(r.URL.Query()["extra_label"])
+	if err != nil {
+		return nil, err
+	}
+	if bufs.compressed, err = readBody(r.Body, bufs.compressed[:0], h.cfg.MaxRequestBytes); err != nil {
+		return nil, err
+	}
+	var body []byte
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+		body = bufs.compressed
+		if int64(len(body)) > h.cfg.MaxDecodedBytes {
+			return nil, tooLarge("JSON import of %d bytes exceeds limits.max_decoded_bytes (%d)", len(body), h.cfg.MaxDecodedBytes)
+		}
+	case "gzip":
+		bufs.decoded, err = bufs.gunzip(bufs.decoded[:0], bufs.compressed, h.cfg.MaxDecodedBytes)
+		body = bufs.decoded
+	case "zstd":
+		bufs.decoded, err = h.zstd.decode(bufs.decoded, bufs.compressed)
+		body = bufs.decoded
+	default:
+		return nil, &StatusError{Code: http.StatusUnsupportedMediaType, Reason: ReasonUnsupported,
+			Msg: fmt.Sprintf("unsupported Content-Encoding %q for the JSON import: send it uncompressed, gzip or zstd", enc)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return bufs.importer.Transcode(bufs.rw1[:0], body, extra, int(min(h.cfg.MaxDecodedBytes, maxInt)))
+}
+
+// gunzip decompresses src into dst, failing with 413 as soon as the output
+// passes maxDecoded: a small body that expands without bound (a gzip bomb)
+// costs at most maxDecoded bytes of memory.
+func (b *receiveBuffers) gunzip(dst, src []byte, maxDecoded int64) ([]byte, error) {
+	if b.gz == nil {
+		b.gz = new(gzip.Reader)
+	}
+	if err := b.gz.Reset(bytes.NewReader(src)); err != nil {
+		return dst, badGzip(err)
+	}
+	lr := io.LimitedReader{R: b.gz, N: maxDecoded + 1}
+	for {
+		if len(dst) == cap(dst) {
+			dst = append(dst, 0)[:len(dst)]
+		}
+		n, err := lr.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if int64(len(dst)) > maxDecoded {
+			return dst, tooLarge("decompressed JSON import exceeds limits.max_decoded_bytes (%d bytes)", maxDecoded)
+		}
+		if errors.Is(err, io.EOF) {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, badGzip(err)
+		}
+	}
+}
+
+func badGzip(err error) error {
+	return &DecodeError{Reason: ReasonBadImport, Msg: "corrupt gzip body (Content-Encoding: gzip): " + err.Error()}
+}
+
+// extraLabels parses vminsert's extra_label=name=value query arguments.
+func extraLabels(args []string) ([]Label, error) {
+	var out []Label
+	for _, a := range args {
+		name, value, ok := strings.Cut(a, "=")
+		if !ok || name == "" {
+			return nil, &DecodeError{Reason: ReasonBadImport,
+				Msg: fmt.Sprintf("extra_label=%s: write extra_label=<name>=<value>", url.QueryEscape(a))}
+		}
+		out = append(out, Label{Name: []byte(name), Value: []byte(value)})
+	}
+	return out, nil
+}
+
+// ImportPath reports whether path is a JSON-lines import path and returns
+// the tenant it names, verbatim, as PathTenant does for write paths:
+// /api/v1/import and /prometheus/api/v1/import (""), and
+// /insert/<tenant>/prometheus/api/v1/import, vminsert's.
+func ImportPath(path string) (string, bool) {
+	switch path {
+	case "/api/v1/import", "/prometheus/api/v1/import":
+		return "", true
+	}
+	rest, ok := strings.CutPrefix(path, "/insert/")
+	if !ok {
+		return "", false
+	}
+	tenant, suffix, ok := strings.Cut(rest, "/")
+	if !ok || tenant == "" || suffix != "prometheus/api/v1/import" {
+		return "", false
+	}
+	return tenant, true
+}

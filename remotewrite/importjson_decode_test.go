@@ -1,0 +1,187 @@
+package remotewrite
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/prometheus/prompb"
+)
+
+// transcodeImport runs the JSON lines through ImportTranscoder and the RW1
+// decoder, as the handler does, and returns prompb's reading of the result.
+func transcodeImport(t *testing.T, body string, extra ...Label) (*prompb.WriteRequest, error) {
+	t.Helper()
+	var tr ImportTranscoder
+	rw1, err := tr.Transcode(nil, []byte(body), extra, 1<<20)
+	if err != nil {
+		return nil, err
+	}
+	var req Request
+	if err := DecodeWriteRequest(rw1, &req); err != nil {
+		t.Fatalf("the decoder rejects the transcoding: %v", err)
+	}
+	var wr prompb.WriteRequest
+	if err := wr.Unmarshal(reencode(&req, true)); err != nil {
+		t.Fatal(err)
+	}
+	return &wr, nil
+}
+
+func TestImportTranscodes(t *testing.T) {
+	tests := []struct {
+		name, body string
+		extra      []Label
+		want       []prompb.TimeSeries
+	}{
+		{"vmanomaly's line",
+			`{"metric":{"__name__":"anomaly_score","for":"q1","vm_account_id":"3"},"values":[0.5,1.25],"timestamps":[1700000000000,1700000060000]}`,
+			nil, []prompb.TimeSeries{{Labels: labelsOf("__name__", "anomaly_score", "for", "q1", "vm_account_id", "3"),
+				Samples: []prompb.Sample{{Value: 0.5, Timestamp: 1700000000000}, {Value: 1.25, Timestamp: 1700000060000}}}}},
+		{"several lines, CRLF, blank lines, labels unsorted, keys in any order",
+			"{\"values\":[1],\"metric\":{\"job\":\"a\",\"__name__\":\"up\"},\"timestamps\":[5]}\r\n\n  \n{\"metric\":{\"__name__\":\"y\"},\"timestamps\":[6],\"values\":[-2e3]}\n",
+			nil, []prompb.TimeSeries{
+				{Labels: labelsOf("__name__", "up", "job", "a"), Samples: []prompb.Sample{{Value: 1, Timestamp: 5}}},
+				{Labels: labelsOf("__name__", "y"), Samples: []prompb.Sample{{Value: -2000, Timestamp: 6}}}}},
+		{"escapes in names and values",
+			`{"metric":{"__name__":"m","v":"q\"b\\s\/\n\t\u00e9\ud83d\ude00\ud800"},"values":[1],"timestamps":[1]}`,
+			nil, []prompb.TimeSeries{{Labels: labelsOf("__name__", "m", "v", "q\"b\\s/\n\té\U0001F600\uFFFD"), Samples: []prompb.Sample{{Value: 1, Timestamp: 1}}}}},
+		{"unknown keys skipped",
+			`{"metric":{"__name__":"m"},"extra":{"a":[1,{"b":null}],"c":"\u0041"},"values":[1],"timestamps":[0],"z":true}`,
+			nil, []prompb.TimeSeries{{Labels: labelsOf("__name__", "m"), Samples: []prompb.Sample{{Value: 1}}}}},
+		{"extra_label replaces and adds",
+			`{"metric":{"__name__":"m","env":"dev"},"values":[1],"timestamps":[1]}`,
+			[]Label{{Name: []byte("env"), Value: []byte("prod")}, {Name: []byte("team"), Value: []byte("db")}},
+			[]prompb.TimeSeries{{Labels: labelsOf("__name__", "m", "env", "prod", "team", "db"), Samples: []prompb.Sample{{Value: 1, Timestamp: 1}}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := transcodeImport(t, tt.body, tt.extra...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := &prompb.WriteRequest{Timeseries: tt.want}
+			if got.String() != want.String() {
+				t.Errorf("got  %s\nwant %s", got, want)
+			}
+		})
+	}
+}
+
+func TestImportSpecialValues(t *testing.T) {
+	got, err := transcodeImport(t, `{"metric":{"__name__":"m"},"values":[null,"NaN","Inf","-Infinity","inf",1e400,-0],"timestamps":[1,2,3,4,5,6,7]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vs []float64
+	for _, s := range got.Timeseries[0].Samples {
+		vs = append(vs, s.Value)
+	}
+	if !math.IsNaN(vs[0]) || !math.IsNaN(vs[1]) || !math.IsInf(vs[2], 1) || !math.IsInf(vs[3], -1) || !math.IsInf(vs[4], 1) || !math.IsInf(vs[5], 1) || vs[6] != 0 {
+		t.Errorf("values %v", vs)
+	}
+}
+
+func TestImportRejectsBadLines(t *testing.T) {
+	ok := `{"metric":{"__name__":"m"},"values":[1],"timestamps":[1]}`
+	tests := []struct{ name, body, want string }{
+		{"not JSON", ok + "\nhello", `line 2: a line must be a JSON object: want '{', found "hello" at column 1`},
+		{"no metric", `{"values":[1],"timestamps":[1]}`, `line 1: no "metric" object with labels`},
+		{"empty metric", `{"metric":{},"values":[1],"timestamps":[1]}`, `line 1: no "metric" object with labels`},
+		{"no values", `{"metric":{"__name__":"m"},"timestamps":[1]}`, `line 1: no "values" array`},
+		{"no timestamps", `{"metric":{"__name__":"m"},"values":[1]}`, `line 1: no "timestamps" array`},
+		{"lengths differ", ok + "\n" + ok + "\n" + `{"metric":{"__name__":"m"},"values":[1,2],"timestamps":[1]}`,
+			`line 3: "values" has 2 items but "timestamps" has 1: they must have the same length`},
+		{"value not a number", `{"metric":{"__name__":"m"},"values":[1,"abc"],"timestamps":[1,2]}`,
+			`line 1: value #1 is the string "abc": values are numbers, null, or one of the strings NaN, Inf`},
+		{"value true", `{"metric":{"__name__":"m"},"values":[true],"timestamps":[1]}`, `line 1: value #0 is not a number: "true]`},
+		{"hex value", `{"metric":{"__name__":"m"},"values":[0x10],"timestamps":[1]}`, `line 1: after an item of "values": want ']'`},
+		{"fractional timestamp", `{"metric":{"__name__":"m"},"values":[1],"timestamps":[1.5]}`, `line 1: timestamp #0 is not an integer number of milliseconds: "1.5"`},
+		{"label value a number", `{"metric":{"__name__":"m","a":1},"values":[1],"timestamps":[1]}`, `line 1: a label value (a string): want '"', found "1},`},
+		{"no metric name", `{"metric":{"job":"a"},"values":[1],"timestamps":[1]}`, `line 1: {job="a"}: no metric name`},
+		{"duplicate label", `{"metric":{"__name__":"m","a":"1","a":"2"},"values":[1],"timestamps":[1]}`, `line 1: m{a="1",a="2"}: duplicate label name "a"`},
+		{"invalid UTF-8", "{\"metric\":{\"__name__\":\"m\",\"a\":\"\xff\"},\"values\":[1],\"timestamps\":[1]}", `line 1: m{a="\xff"}: label a has a value that is not valid UTF-8`},
+		{"unterminated", `{"metric":{"__name__":"m`, `line 1: a label value (a string): string not terminated`},
+		{"trailing text", ok + ` x`, `line 1: text after the JSON object: "x" at column`},
+		{"bad escape", `{"metric":{"__name__":"m\q"},"values":[1],"timestamps":[1]}`, `line 1: bad escape \q`},
+		{"too deep", `{"x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`, `nested deeper than 64 levels`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var tr ImportTranscoder
+			_, err := tr.Transcode(nil, []byte(tt.body), nil, 1<<20)
+			var de *DecodeError
+			if !errors.As(err, &de) || de.Reason != ReasonBadImport {
+				t.Fatalf("got %v, want a %s DecodeError", err, ReasonBadImport)
+			}
+			if !strings.Contains(de.Msg, tt.want) {
+				t.Errorf("message %q does not contain %q", de.Msg, tt.want)
+			}
+		})
+	}
+}
+
+func TestImportOutputLimit(t *testing.T) {
+	line := `{"metric":{"__name__":"m"},"values":[1,2,3],"timestamps":[1,2,3]}` + "\n"
+	var tr ImportTranscoder
+	_, err := tr.Transcode(nil, []byte(strings.Repeat(line, 100)), nil, 500)
+	var se *StatusError
+	if !errors.As(err, &se) || se.Code != 413 {
+		t.Fatalf("got %v, want 413", err)
+	}
+}
+
+func TestImportDoesNotAllocateOnceWarm(t *testing.T) {
+	body := []byte(strings.Repeat(`{"metric":{"__name__":"anomaly_score","for":"q\u00e9","job":"a"},"values":[0.5,1,null],"timestamps":[1,2,3]}`+"\n", 50))
+	var tr ImportTranscoder
+	var out []byte
+	allocs := testing.AllocsPerRun(50, func() {
+		var err error
+		if out, err = tr.Transcode(out[:0], body, nil, 1<<20); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%.1f allocations per request of 50 lines, want 0", allocs)
+	}
+}
+
+func labelsOf(kv ...string) []prompb.Label {
+	var ls []prompb.Label
+	for i := 0; i+1 < len(kv); i += 2 {
+		ls = append(ls, prompb.Label{Name: kv[i], Value: kv[i+1]})
+	}
+	return ls
+}
+
+// FuzzImportTranscode: whatever the bytes, the transcoder does not panic,
+// and what it accepts is a WriteRequest that prompb and the decoder read,
+// with as many series as the body has non-blank lines.
+func FuzzImportTranscode(f *testing.F) {
+	f.Add([]byte(`{"metric":{"__name__":"m","a":"\u00e9"},"values":[1,null,"Inf"],"timestamps":[1,2,3]}` + "\n\n" + `{"metric":{"b":"x","__name__":"y"},"values":[-1e3],"timestamps":[-5],"k":[{}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var tr ImportTranscoder
+		out, err := tr.Transcode(nil, body, nil, 1<<20)
+		if err != nil {
+			return
+		}
+		var wr prompb.WriteRequest
+		if err := wr.Unmarshal(out); err != nil {
+			t.Fatalf("prompb cannot read the transcoding: %v", err)
+		}
+		var req Request
+		if err := DecodeWriteRequest(out, &req); err != nil {
+			t.Fatalf("the decoder rejects the transcoding: %v", err)
+		}
+		lines := 0
+		for _, l := range strings.Split(string(body), "\n") {
+			if !isBlank([]byte(l)) {
+				lines++
+			}
+		}
+		if len(wr.Timeseries) != lines {
+			t.Fatalf("%d series from %d lines", len(wr.Timeseries), lines)
+		}
+	})
+}
