@@ -32,10 +32,10 @@ var exportedMetrics = map[string][]string{
 	"scoreproxy_upstream_errors_total":           {"url", "reason"},
 	"vmanomaly_writer_request_duration_seconds":  {"url"}, // histogram
 	"vmanomaly_writer_request_serialize_seconds": {"url"}, // histogram
-	"vmanomaly_writer_responses":                 {"url", "code"},
-	"vmanomaly_writer_sent_bytes":                {"url"},
-	"vmanomaly_writer_datapoints_sent":           {"url"},
-	"vmanomaly_writer_timeseries_sent":           {"url"},
+	"vmanomaly_writer_responses_total":           {"url", "code"},
+	"vmanomaly_writer_sent_bytes_total":          {"url"},
+	"vmanomaly_writer_datapoints_sent_total":     {"url"},
+	"vmanomaly_writer_timeseries_sent_total":     {"url"},
 	"scoreproxy_rewrite_cache_hits_total":        nil,
 	"scoreproxy_rewrite_cache_misses_total":      nil,
 	"scoreproxy_queue_pending_bytes":             {"url"},
@@ -254,7 +254,7 @@ func TestDashboardUsesExportedMetrics(t *testing.T) {
 	mustShow := []string{
 		"scoreproxy_samples_received_total", "scoreproxy_samples_forwarded_total",
 		"scoreproxy_requests_rejected_total", "scoreproxy_tenant_warnings_total",
-		"vmanomaly_writer_request_duration_seconds", "vmanomaly_writer_responses",
+		"vmanomaly_writer_request_duration_seconds", "vmanomaly_writer_responses_total",
 		"scoreproxy_upstream_errors_total", "scoreproxy_upstream_ready",
 	}
 	for _, file := range dashboardFiles(t) {

@@ -86,8 +86,8 @@ func TestImportJSONIntoVictoriaMetrics(t *testing.T) {
 			})
 			m := scrape(t, p.URL+"/metrics")
 			url := map[string]string{"url": vm.URL + "/api/v1/import"}
-			wantMetric(t, m, "vmanomaly_writer_datapoints_sent", url, 7)
-			wantMetric(t, m, "vmanomaly_writer_timeseries_sent", url, 4)
+			wantMetric(t, m, "vmanomaly_writer_datapoints_sent_total", url, 7)
+			wantMetric(t, m, "vmanomaly_writer_timeseries_sent_total", url, 4)
 			wantMetric(t, m, "scoreproxy_import_json_dropped_total", map[string]string{"kind": "stale_marker"}, 1)
 			wantMetric(t, m, "scoreproxy_import_json_dropped_total", map[string]string{"kind": "histogram"}, 1)
 		})
@@ -142,7 +142,7 @@ func TestZstdNegotiationWithRealUpstreams(t *testing.T) {
 			url := map[string]string{"url": tt.upstream + "/api/v1/write"}
 			wantMetric(t, m, "scoreproxy_upstream_zstd", url, tt.wantZstd)
 			wantMetric(t, m, "scoreproxy_upstream_zstd_fallbacks_total", url, tt.fallbacks)
-			wantMetric(t, m, "vmanomaly_writer_datapoints_sent", url, float64(2*len(tenantRequest("", 0).Timeseries)*2))
+			wantMetric(t, m, "vmanomaly_writer_datapoints_sent_total", url, float64(2*len(tenantRequest("", 0).Timeseries)*2))
 		})
 	}
 }

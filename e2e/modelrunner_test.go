@@ -166,9 +166,9 @@ func TestModelRunnerOutputsReachVictoriaMetrics(t *testing.T) {
 	wantMetric(t, m, "scoreproxy_samples_received_total", nil, float64(samples))
 	wantMetric(t, m, "scoreproxy_samples_forwarded_total", map[string]string{"url": vm.WriteURL()}, float64(samples))
 	wantMetric(t, m, "scoreproxy_series_forwarded_total", map[string]string{"url": vm.WriteURL()}, float64(series))
-	wantMetric(t, m, "vmanomaly_writer_responses", map[string]string{"url": vm.WriteURL(), "code": "204"}, float64(len(reqs)))
-	wantMetric(t, m, "vmanomaly_writer_datapoints_sent", map[string]string{"url": vm.WriteURL()}, float64(samples))
-	wantMetric(t, m, "vmanomaly_writer_timeseries_sent", map[string]string{"url": vm.WriteURL()}, float64(series))
+	wantMetric(t, m, "vmanomaly_writer_responses_total", map[string]string{"url": vm.WriteURL(), "code": "204"}, float64(len(reqs)))
+	wantMetric(t, m, "vmanomaly_writer_datapoints_sent_total", map[string]string{"url": vm.WriteURL()}, float64(samples))
+	wantMetric(t, m, "vmanomaly_writer_timeseries_sent_total", map[string]string{"url": vm.WriteURL()}, float64(series))
 	wantMetric(t, m, "scoreproxy_upstream_ready", nil, 1)
 	if v, _ := m.Sum("scoreproxy_requests_rejected_total", nil); v != 0 {
 		t.Errorf("scoreproxy_requests_rejected_total = %v, want 0", v)

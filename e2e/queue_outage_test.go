@@ -64,7 +64,7 @@ func TestQueueUpstreamOutage(t *testing.T) {
 	})
 	// The backlog went out in groups (spliced snappy blocks, see queue/splice.go),
 	// which VictoriaMetrics took: every sample was read back above.
-	requests := metricValue(t, sp, "vmanomaly_writer_responses", map[string]string{"code": "204"})
+	requests := metricValue(t, sp, "vmanomaly_writer_responses_total", map[string]string{"code": "204"})
 	t.Logf("%d acknowledged requests delivered in %v upstream requests", len(ids), requests)
 	if requests == 0 || requests >= float64(len(ids)) {
 		t.Errorf("%v upstream requests delivered %d acknowledged requests; want the backlog grouped into fewer", requests, len(ids))

@@ -105,7 +105,7 @@ func TestTenantRoutingThroughVMCluster(t *testing.T) {
 		for tenant, series := range want {
 			url := map[string]string{"url": cluster.WriteURL(tenant)}
 			wantMetric(t, m, "scoreproxy_series_forwarded_total", url, float64(len(series)))
-			wantMetric(t, m, "vmanomaly_writer_responses", map[string]string{"url": url["url"], "code": "204"}, 1)
+			wantMetric(t, m, "vmanomaly_writer_responses_total", map[string]string{"url": url["url"], "code": "204"}, 1)
 		}
 	})
 

@@ -195,7 +195,7 @@ func TestTenantRoutingThroughVMAgent(t *testing.T) {
 		for tenant, n := range perTenant {
 			url := agent.URL + "/insert/" + tenant + "/prometheus/api/v1/write"
 			wantMetric(t, m, "scoreproxy_series_forwarded_total", map[string]string{"url": url}, float64(n))
-			wantMetric(t, m, "vmanomaly_writer_responses", map[string]string{"url": url, "code": "204"}, 1)
+			wantMetric(t, m, "vmanomaly_writer_responses_total", map[string]string{"url": url, "code": "204"}, 1)
 		}
 		wantWarnings(t, m, "3", "invalid")
 	})

@@ -21,18 +21,18 @@ import (
 // into `le` buckets.
 const (
 	metricRequestDuration  = "vmanomaly_writer_request_duration_seconds"  // histogram{url}, every request
-	metricResponses        = "vmanomaly_writer_responses"                 // counter{url,code}, every request
-	metricSentBytes        = "vmanomaly_writer_sent_bytes"                // counter{url}, body bytes of requests that got an answer
+	metricResponses        = "vmanomaly_writer_responses_total"           // counter{url,code}, every request
+	metricSentBytes        = "vmanomaly_writer_sent_bytes_total"          // counter{url}, body bytes of requests that got an answer
 	metricSerializeSeconds = "vmanomaly_writer_request_serialize_seconds" // histogram{url}, BatchStats.SerializeSeconds when > 0
-	metricDatapointsSent   = "vmanomaly_writer_datapoints_sent"           // counter{url}, 2xx only
-	metricTimeseriesSent   = "vmanomaly_writer_timeseries_sent"           // counter{url}, 2xx only
+	metricDatapointsSent   = "vmanomaly_writer_datapoints_sent_total"     // counter{url}, 2xx only
+	metricTimeseriesSent   = "vmanomaly_writer_timeseries_sent_total"     // counter{url}, 2xx only
 	metricUpstreamErrors   = "scoreproxy_upstream_errors_total"           // counter{url,reason}, transport errors
 	metricUpstreamReady    = "scoreproxy_upstream_ready"                  // gauge{url}, last health probe 2xx (1) or not (0)
 )
 
 // errReason classifies a transport error (no HTTP response). Its name is the
 // `reason` label of scoreproxy_upstream_errors_total; code is the `code` label
-// of vmanomaly_writer_responses, where vmanomaly uses "timeout" and
+// of vmanomaly_writer_responses_total, where vmanomaly uses "timeout" and
 // "connection_error" in place of a status code, and scoreproxy adds
 // "canceled" for requests abandoned because the caller's context ended.
 type errReason int

@@ -348,7 +348,7 @@ func TestClientCancelledContext(t *testing.T) {
 	}
 	text := metricsText()
 	for _, want := range []string{
-		`vmanomaly_writer_responses{url="` + srv.URL + `/cancelled",code="canceled"} 1`,
+		`vmanomaly_writer_responses_total{url="` + srv.URL + `/cancelled",code="canceled"} 1`,
 		`scoreproxy_upstream_errors_total{url="` + srv.URL + `/cancelled",reason="canceled"} 1`,
 	} {
 		if !strings.Contains(text, want) {
@@ -375,16 +375,16 @@ func TestClientMetrics(t *testing.T) {
 	label := `{url="` + u + `"`
 	text := metricsText()
 	for _, want := range []string{
-		`vmanomaly_writer_responses` + label + `,code="204"} 2`,
-		`vmanomaly_writer_responses` + label + `,code="503"} 1`,
-		`vmanomaly_writer_sent_bytes` + label + `} 15`,
-		`vmanomaly_writer_datapoints_sent` + label + `} 14`,
-		`vmanomaly_writer_timeseries_sent` + label + `} 6`,
+		`vmanomaly_writer_responses_total` + label + `,code="204"} 2`,
+		`vmanomaly_writer_responses_total` + label + `,code="503"} 1`,
+		`vmanomaly_writer_sent_bytes_total` + label + `} 15`,
+		`vmanomaly_writer_datapoints_sent_total` + label + `} 14`,
+		`vmanomaly_writer_timeseries_sent_total` + label + `} 6`,
 		`vmanomaly_writer_request_duration_seconds_count` + label + `} 3`,
 		`vmanomaly_writer_request_serialize_seconds_count` + label + `} 3`,
-		`vmanomaly_writer_responses{url="` + refused + `",code="connection_error"} 1`,
+		`vmanomaly_writer_responses_total{url="` + refused + `",code="connection_error"} 1`,
 		`scoreproxy_upstream_errors_total{url="` + refused + `",reason="connection"} 1`,
-		`vmanomaly_writer_sent_bytes{url="` + refused + `"} 0`,
+		`vmanomaly_writer_sent_bytes_total{url="` + refused + `"} 0`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %s", want)

@@ -69,7 +69,7 @@ func TestParseMetrics(t *testing.T) {
 	m, err := ParseMetrics(`# HELP x
 scoreproxy_requests_rejected_total{reason="bad_snappy"} 2
 scoreproxy_requests_rejected_total{reason="too_large"} 3
-vmanomaly_writer_responses{url="http://h/insert/1:2/prometheus/api/v1/write",code="204"} 7
+vmanomaly_writer_responses_total{url="http://h/insert/1:2/prometheus/api/v1/write",code="204"} 7
 esc{v="a\"b,c}"} 1.5e3 1700000000000
 plain 4
 `)
@@ -79,7 +79,7 @@ plain 4
 	if v, ok := m.Sum("scoreproxy_requests_rejected_total", nil); !ok || v != 5 {
 		t.Fatalf("sum = %v %v", v, ok)
 	}
-	if v, _ := m.Sum("vmanomaly_writer_responses", map[string]string{"code": "204"}); v != 7 {
+	if v, _ := m.Sum("vmanomaly_writer_responses_total", map[string]string{"code": "204"}); v != 7 {
 		t.Fatalf("responses = %v", v)
 	}
 	if v, _ := m.Sum("esc", map[string]string{"v": `a"b,c}`}); v != 1500 {
