@@ -355,6 +355,12 @@ func (t *ImportTranscoder) value(s *jsonScanner, index int) (float64, error) {
 	case hasWord(s, "null"):
 		return math.NaN(), nil
 	}
+	if word := bareWord(s); word != nil {
+		if v, ok := specialValue(word); ok {
+			return v, nil
+		}
+		return 0, s.errorf("value #%d is %q: values are numbers, null, or one of NaN, Inf, Infinity, -Inf, -Infinity", index, word)
+	}
 	tok := number(s)
 	v, err := strconv.ParseFloat(unsafeString(tok), 64)
 	if err != nil && !isRangeError(err) {
@@ -377,11 +383,33 @@ func hasWord(s *jsonScanner, w string) bool {
 	return false
 }
 
+// bareWord consumes an unquoted word such as NaN or -Infinity, which
+// Python's json module writes for special floats and VictoriaMetrics reads;
+// nil when none is next.
+func bareWord(s *jsonScanner) []byte {
+	start, i := s.i, s.i
+	if i < len(s.b) && (s.b[i] == '-' || s.b[i] == '+') {
+		i++
+	}
+	letters := i
+	for i < len(s.b) && (s.b[i]|0x20 >= 'a' && s.b[i]|0x20 <= 'z') {
+		i++
+	}
+	if i == letters {
+		return nil
+	}
+	s.i = i
+	return s.b[start:i]
+}
+
 // specialValue reads the strings VictoriaMetrics' import takes for values.
 func specialValue(b []byte) (float64, bool) {
 	sign := 1.0
-	if len(b) > 0 && b[0] == '-' {
+	switch {
+	case len(b) > 0 && b[0] == '-':
 		sign, b = -1, b[1:]
+	case len(b) > 0 && b[0] == '+':
+		b = b[1:]
 	}
 	switch string(b) {
 	case "infinity", "Infinity", "Inf", "inf":

@@ -70,7 +70,7 @@ func TestImportTranscodes(t *testing.T) {
 }
 
 func TestImportSpecialValues(t *testing.T) {
-	got, err := transcodeImport(t, `{"metric":{"__name__":"m"},"values":[null,"NaN","Inf","-Infinity","inf",1e400,-0],"timestamps":[1,2,3,4,5,6,7]}`)
+	got, err := transcodeImport(t, `{"metric":{"__name__":"m"},"values":[null,"NaN","Inf","-Infinity","inf",1e400,-0,NaN,-Infinity,Infinity],"timestamps":[1,2,3,4,5,6,7,8,9,10]}`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,8 @@ func TestImportSpecialValues(t *testing.T) {
 	for _, s := range got.Timeseries[0].Samples {
 		vs = append(vs, s.Value)
 	}
-	if !math.IsNaN(vs[0]) || !math.IsNaN(vs[1]) || !math.IsInf(vs[2], 1) || !math.IsInf(vs[3], -1) || !math.IsInf(vs[4], 1) || !math.IsInf(vs[5], 1) || vs[6] != 0 {
+	if !math.IsNaN(vs[0]) || !math.IsNaN(vs[1]) || !math.IsInf(vs[2], 1) || !math.IsInf(vs[3], -1) || !math.IsInf(vs[4], 1) || !math.IsInf(vs[5], 1) || vs[6] != 0 ||
+		!math.IsNaN(vs[7]) || !math.IsInf(vs[8], -1) || !math.IsInf(vs[9], 1) {
 		t.Errorf("values %v", vs)
 	}
 }
@@ -95,7 +96,7 @@ func TestImportRejectsBadLines(t *testing.T) {
 			`line 3: "values" has 2 items but "timestamps" has 1: they must have the same length`},
 		{"value not a number", `{"metric":{"__name__":"m"},"values":[1,"abc"],"timestamps":[1,2]}`,
 			`line 1: value #1 is the string "abc": values are numbers, null, or one of the strings NaN, Inf`},
-		{"value true", `{"metric":{"__name__":"m"},"values":[true],"timestamps":[1]}`, `line 1: value #0 is not a number: "true]`},
+		{"value true", `{"metric":{"__name__":"m"},"values":[true],"timestamps":[1]}`, `line 1: value #0 is "true": values are numbers, null, or one of NaN`},
 		{"hex value", `{"metric":{"__name__":"m"},"values":[0x10],"timestamps":[1]}`, `line 1: after an item of "values": want ']'`},
 		{"fractional timestamp", `{"metric":{"__name__":"m"},"values":[1],"timestamps":[1.5]}`, `line 1: timestamp #0 is not an integer number of milliseconds: "1.5"`},
 		{"label value a number", `{"metric":{"__name__":"m","a":1},"values":[1],"timestamps":[1]}`, `line 1: a label value (a string): want '"', found "1},`},
