@@ -156,3 +156,42 @@ func upstreamLines(up *fullUpstream) []string {
 	sort.Strings(lines)
 	return lines
 }
+
+// TestJSONImportAuthBoundToTenants: a credential bound to a tenant may
+// import that tenant's series and no other's, from the series' labels or
+// the request path, as for remote write; a refused import forwards nothing.
+func TestJSONImportAuthBoundToTenants(t *testing.T) {
+	line := func(account string) string {
+		return `{"metric":{"__name__":"anomaly_score","for":"q","vm_account_id":"` + account + `"},"values":[1],"timestamps":[1700000000000]}` + "\n"
+	}
+	tests := []struct {
+		name, path, body string
+		token            string
+		code             int
+		msg              string
+		sent             int
+	}{
+		{"no credential", "/api/v1/import", line("5"), "", 401, "authentication required", 0},
+		{"own tenant", "/api/v1/import", line("5") + line("5"), "secret-five", 204, "", 2},
+		{"one line elsewhere", "/api/v1/import", line("5") + line("6"), "secret-five", 403, `is not allowed for credential "team5"`, 0},
+		{"other path tenant", "/insert/6:0/prometheus/api/v1/import", line("5"), "secret-five", 403, "tenant 6:0 (from the request path /insert/6:0/)", 0},
+		{"own path tenant", "/insert/5:0/prometheus/api/v1/import", line("6"), "secret-five", 204, "", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up, upSrv := newFullUpstream(t)
+			proxy := startProxy(t, writeConfig(t, "writer:\n  datasource_url: "+upSrv.URL+"\n  tenant_id: multitenant\n"+authConfig))
+			req, _ := http.NewRequest(http.MethodPost, proxy.URL+tt.path, strings.NewReader(tt.body))
+			if tt.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tt.token)
+			}
+			code, msg := do(t, req)
+			if code != tt.code || !strings.Contains(msg, tt.msg) {
+				t.Fatalf("status %d %q, want %d containing %q", code, msg, tt.code, tt.msg)
+			}
+			if got := len(upstreamLines(up)); got != tt.sent {
+				t.Errorf("upstream got %d series, want %d", got, tt.sent)
+			}
+		})
+	}
+}
