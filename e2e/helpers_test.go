@@ -214,6 +214,13 @@ func withoutNaN(labels map[string]string, s testenv.Series) testenv.Series {
 // (Prometheus' range query hides them). Series created after the
 // snapshot are left out.
 func cutToSnapshot(got []testenv.Series, wantBy map[string]testenv.Series) []testenv.Series {
+	return cutToSnapshotNaN(got, wantBy, false)
+}
+
+// cutToSnapshotNaN is cutToSnapshot, keeping NaN samples when keepNaN is
+// set: for a store that keeps them, as Prometheus does (summary quantiles
+// without observations are NaN), they are compared, not left out.
+func cutToSnapshotNaN(got []testenv.Series, wantBy map[string]testenv.Series, keepNaN bool) []testenv.Series {
 	var cut []testenv.Series
 	for _, g := range got {
 		w, ok := wantBy[g.Key()]
@@ -223,7 +230,7 @@ func cutToSnapshot(got []testenv.Series, wantBy map[string]testenv.Series) []tes
 		last := w.Timestamps[len(w.Timestamps)-1]
 		c := testenv.Series{Labels: g.Labels}
 		for i, ts := range g.Timestamps {
-			if ts <= last && !math.IsNaN(g.Values[i]) {
+			if ts <= last && (keepNaN || !math.IsNaN(g.Values[i])) {
 				c.Timestamps = append(c.Timestamps, ts)
 				c.Values = append(c.Values, g.Values[i])
 			}

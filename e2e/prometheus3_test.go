@@ -161,7 +161,7 @@ func waitPrometheus(t *testing.T, p *testenv.Prometheus, selector string, wantFl
 	for {
 		floats, err := p.RawSamples(ctx, selector, 10*time.Minute, time.Now())
 		if err == nil {
-			err = diffSeries(wantFloats, cutToSnapshotKeepNaN(floats, floatsBy), 0)
+			err = diffSeries(wantFloats, cutToSnapshotNaN(floats, floatsBy, true), 0)
 		}
 		if err == nil {
 			var hists []testenv.HistogramSeries
@@ -300,29 +300,6 @@ func histogramsByKey(hs []testenv.HistogramSeries) map[string]testenv.HistogramS
 		out[h.Key()] = h
 	}
 	return out
-}
-
-// cutToSnapshotKeepNaN is cutToSnapshot for a store that keeps NaN
-// samples, as Prometheus does (summary quantiles without observations are
-// NaN): NaN samples are compared, not left out.
-func cutToSnapshotKeepNaN(got []testenv.Series, wantBy map[string]testenv.Series) []testenv.Series {
-	var cut []testenv.Series
-	for _, g := range got {
-		w, ok := wantBy[g.Key()]
-		if !ok {
-			continue
-		}
-		last := w.Timestamps[len(w.Timestamps)-1]
-		c := testenv.Series{Labels: g.Labels}
-		for i, ts := range g.Timestamps {
-			if ts <= last {
-				c.Timestamps = append(c.Timestamps, ts)
-				c.Values = append(c.Values, g.Values[i])
-			}
-		}
-		cut = append(cut, c)
-	}
-	return cut
 }
 
 // cutHistogramsToSnapshot is cutToSnapshot for histogram series: of each

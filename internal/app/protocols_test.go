@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -183,17 +182,7 @@ routing:
 				// Twice: the second time the series' labels come from the
 				// rewrite cache (the decoder skips them).
 				for range 2 {
-					req, _ := http.NewRequest(http.MethodPost, proxy.URL+"/api/v1/write", bytes.NewReader(in.body))
-					req.Header.Set("Content-Type", in.contentType)
-					req.Header.Set("Content-Encoding", in.encoding)
-					resp, err := http.DefaultClient.Do(req)
-					if err != nil {
-						t.Fatal(err)
-					}
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusNoContent {
-						t.Fatalf("status %d", resp.StatusCode)
-					}
+					postEncoded(t, proxy.URL+"/api/v1/write", sentBody(in))
 				}
 				requireIntact(t, up, mode.split, mode.pathFor)
 			})

@@ -44,6 +44,22 @@ type sentBody struct {
 	body                  []byte
 }
 
+// postEncoded sends in to url with its headers and requires 204.
+func postEncoded(t *testing.T, url string, in sentBody) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(in.body))
+	req.Header.Set("Content-Type", in.contentType)
+	req.Header.Set("Content-Encoding", in.encoding)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+}
+
 // TestUnsortedLabelsAreSortedOnTheWay: a producer that does not sort its
 // labels gets 204 and the upstream receives exactly what it receives from
 // a producer sending the same series sorted, in every routing mode, with
@@ -95,17 +111,7 @@ func forwardTwice(t *testing.T, cfg, path string, in sentBody) []string {
 	up, upSrv := newFullUpstream(t)
 	proxy := startProxy(t, writeConfig(t, fmt.Sprintf(cfg, upSrv.URL)))
 	for range 2 {
-		req, _ := http.NewRequest(http.MethodPost, proxy.URL+path, bytes.NewReader(in.body))
-		req.Header.Set("Content-Type", in.contentType)
-		req.Header.Set("Content-Encoding", in.encoding)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNoContent {
-			t.Fatalf("status %d", resp.StatusCode)
-		}
+		postEncoded(t, proxy.URL+path, in)
 	}
 	up.mu.Lock()
 	defer up.mu.Unlock()
