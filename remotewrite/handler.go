@@ -291,22 +291,35 @@ func tooLarge(format string, args ...any) error {
 
 // readBody reads at most maxBytes into dst, failing with 413 past that.
 func readBody(body io.Reader, dst []byte, maxBytes int64) ([]byte, error) {
-	lr := io.LimitedReader{R: body, N: maxBytes + 1}
+	dst, over, err := readAtMost(body, dst, maxBytes)
+	switch {
+	case over:
+		return dst, tooLarge("request body exceeds limits.max_request_bytes (%d bytes)", maxBytes)
+	case err != nil:
+		return dst, &StatusError{Code: http.StatusBadRequest, Reason: ReasonBadProtobuf,
+			Msg: "cannot read request body: " + err.Error()}
+	}
+	return dst, nil
+}
+
+// readAtMost appends r's bytes to dst until EOF, stopping as soon as more
+// than max bytes were read (over), so that memory never grows past max.
+func readAtMost(r io.Reader, dst []byte, max int64) (out []byte, over bool, err error) {
+	lr := io.LimitedReader{R: r, N: max + 1}
 	for {
 		if len(dst) == cap(dst) {
 			dst = append(dst, 0)[:len(dst)]
 		}
 		n, err := lr.Read(dst[len(dst):cap(dst)])
 		dst = dst[:len(dst)+n]
-		if int64(len(dst)) > maxBytes {
-			return dst, tooLarge("request body exceeds limits.max_request_bytes (%d bytes)", maxBytes)
+		if int64(len(dst)) > max {
+			return dst, true, nil
 		}
 		if errors.Is(err, io.EOF) {
-			return dst, nil
+			return dst, false, nil
 		}
 		if err != nil {
-			return dst, &StatusError{Code: http.StatusBadRequest, Reason: ReasonBadProtobuf,
-				Msg: "cannot read request body: " + err.Error()}
+			return dst, false, err
 		}
 	}
 }

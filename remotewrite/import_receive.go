@@ -2,9 +2,7 @@ package remotewrite
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -65,23 +63,14 @@ func (b *receiveBuffers) gunzip(dst, src []byte, maxDecoded int64) ([]byte, erro
 	if err := b.gz.Reset(bytes.NewReader(src)); err != nil {
 		return dst, badGzip(err)
 	}
-	lr := io.LimitedReader{R: b.gz, N: maxDecoded + 1}
-	for {
-		if len(dst) == cap(dst) {
-			dst = append(dst, 0)[:len(dst)]
-		}
-		n, err := lr.Read(dst[len(dst):cap(dst)])
-		dst = dst[:len(dst)+n]
-		if int64(len(dst)) > maxDecoded {
-			return dst, tooLarge("decompressed JSON import exceeds limits.max_decoded_bytes (%d bytes)", maxDecoded)
-		}
-		if errors.Is(err, io.EOF) {
-			return dst, nil
-		}
-		if err != nil {
-			return dst, badGzip(err)
-		}
+	dst, over, err := readAtMost(b.gz, dst, maxDecoded)
+	switch {
+	case over:
+		return dst, tooLarge("decompressed JSON import exceeds limits.max_decoded_bytes (%d bytes)", maxDecoded)
+	case err != nil:
+		return dst, badGzip(err)
 	}
+	return dst, nil
 }
 
 func badGzip(err error) error {
