@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -193,5 +195,39 @@ func TestJSONImportAuthBoundToTenants(t *testing.T) {
 				t.Errorf("upstream got %d series, want %d", got, tt.sent)
 			}
 		})
+	}
+}
+
+// TestJSONImportInImportOut: with writer.output: import_json, JSON lines in
+// come out as JSON lines at the tenant's import path, renamed by
+// metric_format, values and timestamps as sent.
+func TestJSONImportInImportOut(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string]string{}
+	upSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/health" {
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got[r.URL.Path] += string(b)
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(upSrv.Close)
+	proxy := startProxy(t, writeConfig(t, "writer:\n  datasource_url: "+upSrv.URL+"\n  tenant_id: multitenant\n  output: import_json\n"+
+		"  metric_format: {__name__: vmanomaly_$VAR, for: $QUERY_KEY}\nrouting:\n  split_tenants: true\n"))
+	if code, msg := postImport(t, proxy.URL+"/api/v1/import", vmanomalyLines, false); code != http.StatusNoContent {
+		t.Fatalf("status %d: %s", code, msg)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := map[string]string{
+		"/insert/1:0/prometheus/api/v1/import": `{"metric":{"__name__":"vmanomaly_anomaly_score","for":"cpu"},"values":[0.5,1.5],"timestamps":[1700000000000,1700000060000]}` + "\n" +
+			`{"metric":{"__name__":"vmanomaly_yhat","for":"cpu"},"values":[10],"timestamps":[1700000000000]}` + "\n",
+		"/insert/2:0/prometheus/api/v1/import": `{"metric":{"__name__":"vmanomaly_anomaly_score","for":"mem"},"values":[0.25],"timestamps":[1700000000000]}` + "\n",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("upstream got\n%v\nwant\n%v", got, want)
 	}
 }
