@@ -354,7 +354,8 @@ func TestQueueCopiesBody(t *testing.T) {
 func TestQueueFsyncFailure(t *testing.T) {
 	var fail atomic.Bool
 	up := newFakeUpstream()
-	q := openTestQueue(t, t.TempDir(), up, func(o *Options) {
+	dir := t.TempDir()
+	q := openTestQueue(t, dir, up, func(o *Options) {
 		o.syncFile = func(f *os.File) error {
 			if fail.Load() {
 				return errors.New("injected EIO")
@@ -364,9 +365,14 @@ func TestQueueFsyncFailure(t *testing.T) {
 	})
 	mustSend(t, q, "http://a/write", "before")
 	fail.Store(true)
-	if res := q.Send(context.Background(), "http://a/write", []byte("lost"), remotewrite.BatchStats{}); res.StatusCode != 503 ||
-		!strings.Contains(res.Message, "injected EIO") {
-		t.Fatalf("Send with a failing fsync = %+v, want 503 naming the error", res)
+	for range 20 {
+		if res := q.Send(context.Background(), "http://a/write", []byte("lost"), remotewrite.BatchStats{}); res.StatusCode != 503 ||
+			!strings.Contains(res.Message, "injected EIO") {
+			t.Fatalf("Send with a failing fsync = %+v, want 503 naming the error", res)
+		}
+	}
+	if ids := segmentFiles(t, dir); len(ids) > 2 {
+		t.Fatalf("segments %v after 20 failed fsyncs: a failed commit leaves no file behind", ids)
 	}
 	fail.Store(false)
 	mustSend(t, q, "http://a/write", "after")

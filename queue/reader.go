@@ -115,6 +115,9 @@ func (c *cursor) nextItem(ctx context.Context, buf []byte, wait bool) (item, []b
 		if !wait {
 			return item{}, buf, errNoneCommitted
 		}
+		// Nothing left to read: let go of the segment, which may be
+		// deleted once delivered; an open file would keep its disk space.
+		c.closeFile()
 		select {
 		case <-c.changed:
 		case <-ctx.Done():
@@ -149,16 +152,21 @@ func (c *cursor) file(id uint64) (*os.File, error) {
 	if c.f != nil && c.fID == id {
 		return c.f, nil
 	}
-	if c.f != nil {
-		_ = c.f.Close()
-		c.f = nil
-	}
+	c.closeFile()
 	f, err := os.Open(c.log.segPath(id))
 	if err != nil {
 		return nil, err
 	}
 	c.f, c.fID = f, id
 	return f, nil
+}
+
+// closeFile closes the segment open for reading, if any.
+func (c *cursor) closeFile() {
+	if c.f != nil {
+		_ = c.f.Close()
+		c.f = nil
+	}
 }
 
 // ackAll acknowledges items, the oldest read ones in the order next returned

@@ -26,7 +26,7 @@ func (l *segmentLog) write(rec []byte) (position, int64, error) {
 	}
 	at := position{l.w.seg.id, l.w.written}
 	if _, err := l.w.f.Write(rec); err != nil {
-		l.abandon()
+		l.cutBack()
 		return position{}, 0, err
 	}
 	l.w.written += int64(len(rec))
@@ -107,18 +107,43 @@ func (l *segmentLog) rotate() error {
 	return nil
 }
 
+// cutBack undoes the writes since the last commit after a write error (the
+// disk is full, typically): the segment is truncated to its committed size.
+// A segment holding committed records is then sealed, so that it is deleted
+// once they are delivered and its space comes back even if no write succeeds
+// meanwhile; an empty one stays open for the next write, so failing writes
+// do not leave a file each. The records written since the last commit are
+// still counted until the committer releases them.
+func (l *segmentLog) cutBack() {
+	if err := l.w.f.Truncate(l.w.seg.size); err != nil || l.w.seg.size > 0 {
+		l.abandon()
+		return
+	}
+	l.w.written, l.w.blocks = 0, 0
+}
+
 // abandon seals the current segment at its last committed size after a write
-// or fsync error; the next write starts a new segment. The records written
-// since the last commit are still counted until the committer releases them.
+// or fsync error (cutting off what follows, where it can); the next write
+// starts a new segment. A segment no record is needed from is deleted now;
+// otherwise the records written since the last commit are still counted
+// until the committer releases them, and the last release deletes it.
 func (l *segmentLog) abandon() {
 	if l.w.f == nil {
 		return
 	}
+	_ = l.w.f.Truncate(l.w.seg.size)
 	_ = l.w.f.Close()
 	l.mu.Lock()
 	s := l.w.seg
 	l.change(s, func() { s.sealed = true })
+	dead := s.refs == 0
+	if dead {
+		delete(l.segs, s.id)
+	}
 	l.mu.Unlock()
+	if dead {
+		l.remove(s.id)
+	}
 	l.w = writerState{}
 }
 
