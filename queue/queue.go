@@ -88,6 +88,9 @@ type Queue struct {
 	workerCtx   context.Context
 	stopWorkers context.CancelFunc
 
+	wakeMu sync.Mutex
+	wakeCh chan struct{} // closed by Wake, then replaced; guarded by wakeMu
+
 	mu        sync.RWMutex
 	endpoints map[string]*endpoint // by URL; guarded by mu
 	nextID    uint32               // id of the next endpoint created; guarded by mu
@@ -110,7 +113,8 @@ func Open(opts Options, upstream Upstream) (*Queue, error) {
 	q := &Queue{opts: opts, upstream: upstream, logger: opts.Logger, lock: lock,
 		logLimit:  remotewrite.NewLogLimiter(time.Minute, 10),
 		backoff:   backoff{min: opts.RetryMinInterval, max: opts.RetryMaxInterval},
-		endpoints: map[string]*endpoint{}, nextID: 1, appends: make(chan *appendReq, maxBatch), committerDone: make(chan struct{})}
+		endpoints: map[string]*endpoint{}, nextID: 1, appends: make(chan *appendReq, maxBatch), committerDone: make(chan struct{}),
+		wakeCh: make(chan struct{})}
 	q.workerCtx, q.stopWorkers = context.WithCancel(context.Background())
 	q.m = newQueueMetrics(q)
 	if err := q.openExisting(); err != nil {
@@ -193,8 +197,8 @@ func (q *Queue) Send(ctx context.Context, url string, body []byte, stats remotew
 	n := recordSize(len(body))
 	if !q.reserve(n) {
 		q.m.quotaExceeded.Inc()
-		return remotewrite.SendResult{StatusCode: http.StatusTooManyRequests, RetryAfter: q.retryAfter(), URL: e.safeURL,
-			Message: fmt.Sprintf("scoreproxy's queue is full (queue.max_disk_bytes: %d bytes undelivered); retry later", q.opts.MaxDiskBytes)}
+		return q.full(e, fmt.Sprintf("queue full: %d bytes pending for all endpoints, limit queue.max_disk_bytes %d; not queued for %s, retry later",
+			q.pending.Load()+q.reserved.Load(), q.opts.MaxDiskBytes, e.safeURL))
 	}
 	defer q.reserved.Add(-n) // once committed, the bytes count in q.pending
 	req := &appendReq{e: e, rec: q.getBuf(), done: make(chan error, 1)}
@@ -204,7 +208,8 @@ func (q *Queue) Send(ctx context.Context, url string, body []byte, stats remotew
 	select {
 	case err := <-req.done:
 		if err != nil {
-			return unavailable(url, fmt.Errorf("queue write failed: %w", err))
+			return unavailable(url, fmt.Errorf("cannot queue the request: writing to disk failed: %w; "+
+				"retry later (delivered data frees its space)", err))
 		}
 		return remotewrite.SendResult{StatusCode: http.StatusNoContent, URL: e.safeURL}
 	case <-ctx.Done():
@@ -276,6 +281,24 @@ func (q *Queue) Ready() (bool, string) {
 	return true, ""
 }
 
+// Wake makes every delivery worker waiting out a retry backoff try again
+// now. The upstream's health check calls it when the upstream answers again,
+// so that delivery resumes at once instead of when the backoff (up to
+// RetryMaxInterval) ends.
+func (q *Queue) Wake() {
+	q.wakeMu.Lock()
+	defer q.wakeMu.Unlock()
+	close(q.wakeCh)
+	q.wakeCh = make(chan struct{})
+}
+
+// woken returns a channel closed by the next Wake.
+func (q *Queue) woken() <-chan struct{} {
+	q.wakeMu.Lock()
+	defer q.wakeMu.Unlock()
+	return q.wakeCh
+}
+
 // PendingBytes returns the disk the undelivered data of all endpoints holds
 // (what max_disk_bytes bounds); 0 once everything is delivered.
 func (q *Queue) PendingBytes() int64 { return q.pending.Load() }
@@ -331,8 +354,20 @@ func waitFor(ctx context.Context, what string, wait func()) error {
 	}
 }
 
+// full is the answer to a Send the quota refuses: 429 with Retry-After,
+// answered by the queue, not the upstream.
+func (q *Queue) full(e *endpoint, msg string) remotewrite.SendResult {
+	return remotewrite.SendResult{StatusCode: http.StatusTooManyRequests, RetryAfter: q.retryAfter(), URL: e.safeURL,
+		Message: msg, Local: true}
+}
+
+// unavailable is the answer to a Send the queue cannot take: 503, so that
+// the producer retries; the message names the URL, as the upstream's
+// answers are named.
 func unavailable(url string, err error) remotewrite.SendResult {
-	return remotewrite.SendResult{StatusCode: http.StatusServiceUnavailable, Message: err.Error(), URL: remotewrite.RedactURL(url)}
+	safe := remotewrite.RedactURL(url)
+	return remotewrite.SendResult{StatusCode: http.StatusServiceUnavailable, Message: "queue for " + safe + ": " + err.Error(),
+		URL: safe, Local: true}
 }
 
 // getBuf and putBuf recycle record buffers; oversized ones are dropped so a

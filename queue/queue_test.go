@@ -192,8 +192,12 @@ func TestQueueDiskQuota(t *testing.T) {
 	if ok, why := q.Ready(); ok || !strings.Contains(why, "full") {
 		t.Fatalf("Ready() = %v, %q on a full queue", ok, why)
 	}
-	if acked := remotewrite.Ack([]remotewrite.SendResult{res}); acked.Code != 429 || acked.RetryAfter != "1" {
+	acked := remotewrite.Ack([]remotewrite.SendResult{res})
+	if acked.Code != 429 || acked.RetryAfter != "1" {
 		t.Fatalf("the producer would get %d Retry-After %q, want 429 and 1", acked.Code, acked.RetryAfter)
+	}
+	if !strings.HasPrefix(acked.Msg, "queue full: ") || strings.Contains(acked.Msg, "answered") || !strings.Contains(acked.Msg, url) {
+		t.Fatalf("the producer would read %q: want it to say the queue is full for %s, not that the upstream answered", acked.Msg, url)
 	}
 	down.Store(false)
 	waitUntil(t, "the queue to drain", func() bool { return q.PendingBytes() == 0 })
