@@ -150,6 +150,7 @@ func (e *endpoint) ackLoop(window <-chan *flight, slots <-chan struct{}) {
 		stopped = stopped || !f.ok
 		if !stopped {
 			e.cur.ackAll(f.items)
+			e.reportSkipped(f.items)
 		}
 		for _, b := range f.bufs {
 			e.q.putBuf(b)

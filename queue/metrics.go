@@ -18,6 +18,8 @@ const (
 	metricFsync          = "scoreproxy_queue_fsync_duration_seconds"
 	metricCorrupted      = "scoreproxy_queue_corrupted_records_total"
 	metricCorruptedBytes = "scoreproxy_queue_corrupted_bytes_total"
+	metricLostBlocks     = "scoreproxy_queue_lost_blocks_total"
+	metricLostSamples    = "scoreproxy_queue_lost_samples_total"
 	metricQuotaExceeded  = "scoreproxy_queue_quota_exceeded_total"
 	metricMaxBytes       = "scoreproxy_queue_max_disk_bytes"
 )
@@ -53,9 +55,11 @@ func newQueueMetrics(q *Queue) *queueMetrics {
 
 // endpointMetrics are the per-endpoint series.
 type endpointMetrics struct {
-	set     *metrics.Set
-	label   string // {url="..."} without the braces
-	retries *metrics.Counter
+	set         *metrics.Set
+	label       string // {url="..."} without the braces
+	retries     *metrics.Counter
+	lostBlocks  *metrics.Counter // acknowledged blocks never to be delivered (damage)
+	lostSamples *metrics.Counter
 }
 
 // register adds e's gauges, read from its log when /metrics is scraped.
@@ -77,7 +81,8 @@ func (m *queueMetrics) register(e *endpoint) endpointMetrics {
 		}
 		return time.Since(oldest).Seconds()
 	})
-	return endpointMetrics{set: m.set, label: label, retries: m.set.GetOrCreateCounter(name(metricRetries))}
+	return endpointMetrics{set: m.set, label: label, retries: m.set.GetOrCreateCounter(name(metricRetries)),
+		lostBlocks: m.set.GetOrCreateCounter(name(metricLostBlocks)), lostSamples: m.set.GetOrCreateCounter(name(metricLostSamples))}
 }
 
 // rejected is the counter of blocks set aside after the upstream answered code.

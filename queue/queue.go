@@ -202,7 +202,7 @@ func (q *Queue) Send(ctx context.Context, url string, body []byte, stats remotew
 	}
 	defer q.reserved.Add(-n) // once committed, the bytes count in q.pending
 	req := &appendReq{e: e, rec: q.getBuf(), done: make(chan error, 1)}
-	req.ref.enqueued = time.Now()
+	req.ref.enqueued, req.ref.samples = time.Now(), stats.Samples
 	*req.rec = appendRecord((*req.rec)[:0], e.id, body, stats.Series, stats.Samples, req.ref.enqueued)
 	q.appends <- req
 	select {

@@ -3,6 +3,8 @@ package queue
 import (
 	"context"
 	"errors"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -14,6 +16,7 @@ type recordRef struct {
 	at       position
 	end      int64
 	enqueued time.Time
+	samples  int // for reporting the loss if the record is found damaged
 }
 
 func (r recordRef) size() int64 { return r.end - r.at.off }
@@ -23,8 +26,7 @@ func (r recordRef) size() int64 { return r.end - r.at.off }
 // start-up), and the read offset, persisted, before which all of them are
 // delivered. Its delivery worker reads and acknowledges them in order.
 type cursor struct {
-	log     *segmentLog
-	corrupt func(c corruption) // reports a record found damaged while delivering
+	log *segmentLog
 
 	mu      sync.Mutex
 	pend    []recordRef   // undelivered records, oldest first; guarded by mu
@@ -39,7 +41,8 @@ type cursor struct {
 }
 
 // item is what next hands out, in log order: a block to deliver, or (skip)
-// a record found damaged, only to be acknowledged.
+// a record found damaged or missing, only to be acknowledged (and reported
+// lost once it is).
 type item struct {
 	block
 	ref  recordRef
@@ -50,7 +53,7 @@ type item struct {
 // missing or damaged one means "from the start of the log", which may
 // deliver some blocks twice but never skips one.
 func openCursor(dir string, l *segmentLog) (*cursor, error) {
-	c := &cursor{log: l, changed: make(chan struct{}, 1), corrupt: func(corruption) {}}
+	c := &cursor{log: l, changed: make(chan struct{}, 1)}
 	if b, err := os.ReadFile(filepath.Join(dir, readOffsetFile)); err == nil {
 		if seg, off, ok := decodeOffset(b); ok && off >= 0 {
 			c.start = position{seg, off}
@@ -80,8 +83,8 @@ func (c *cursor) push(refs ...recordRef) {
 
 // next returns the next record, waiting until one is committed or ctx ends.
 // Its payload is read into buf (grown as needed): the caller owns it until
-// the item is acknowledged. A record found damaged now is reported and
-// returned as a skip item.
+// the item is acknowledged. A record found damaged now is returned as a
+// skip item.
 func (c *cursor) next(ctx context.Context, buf []byte) (item, []byte, error) {
 	return c.nextItem(ctx, buf, true)
 }
@@ -126,9 +129,14 @@ func (c *cursor) nextItem(ctx context.Context, buf []byte, wait bool) (item, []b
 	}
 }
 
-// readRecord reads and verifies the record at ref.
+// readRecord reads and verifies the record at ref. A record that is
+// damaged, cut off (the file is shorter) or in a segment file that is gone
+// is a skip item; any other error is returned, to be tried again.
 func (c *cursor) readRecord(ref recordRef, buf []byte) (item, []byte, error) {
 	f, err := c.file(ref.at.seg)
+	if errors.Is(err, fs.ErrNotExist) {
+		return item{ref: ref, skip: true}, buf, nil
+	}
 	if err != nil {
 		return item{}, buf, err
 	}
@@ -137,8 +145,7 @@ func (c *cursor) readRecord(ref recordRef, buf []byte) (item, []byte, error) {
 	if err == nil {
 		b, err = decodePayload(payload)
 	}
-	if errors.Is(err, errCorrupt) || err == nil && next != ref.end {
-		c.corrupt(corruption{at: ref.at, end: ref.end})
+	if errors.Is(err, errCorrupt) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || err == nil && next != ref.end {
 		return item{ref: ref, skip: true}, payload, nil
 	}
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +18,7 @@ import (
 const (
 	logDir         = "log"
 	segmentExt     = ".seg"
+	indexExt       = ".idx"
 	readOffsetFile = "read-offset"
 )
 
@@ -93,16 +95,20 @@ func openLog(dir string, segmentBytes int64, syncFile func(*os.File) error, tota
 	}
 	l := &segmentLog{dir: dir, segmentBytes: segmentBytes, syncFile: syncFile, segs: map[uint64]*segment{},
 		onSync: func(time.Duration) {}, total: total, nextID: max(minNext, 1)}
-	ids, err := listSegments(dir)
+	ids, err := listFiles(dir, segmentExt, indexExt)
 	if err != nil {
 		return nil, err
 	}
 	for _, id := range ids {
-		st, err := os.Stat(l.segPath(id))
-		if err != nil {
+		// A segment whose index is left but whose file is gone has size 0:
+		// every record its index lists is reported lost.
+		var size int64
+		if st, err := os.Stat(l.segPath(id)); err == nil {
+			size = st.Size()
+		} else if !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
-		l.segs[id] = &segment{id: id, size: st.Size(), sealed: true}
+		l.segs[id] = &segment{id: id, size: size, sealed: true}
 		l.nextID = max(l.nextID, id+1)
 	}
 	return l, nil
@@ -115,10 +121,19 @@ type scanned struct {
 	end int64
 }
 
-// scan verifies every record of every segment, oldest first, and calls
-// visit for each intact one (its body aliases a buffer reused for the next)
-// and damaged for each damaged stretch, which is skipped.
-func (l *segmentLog) scan(visit func(scanned), damaged func(corruption)) error {
+// scanReport receives what scan finds: visit each intact record (its body
+// aliases a buffer reused for the next), damaged each damaged stretch, which
+// is skipped, and lost each record the segment's index lists that is not
+// intact (damaged, or cut off with the end of the file).
+type scanReport struct {
+	visit   func(scanned)
+	damaged func(corruption)
+	lost    func(seg uint64, e indexEntry)
+}
+
+// scan verifies every record of every segment, oldest first, and reports
+// them to r.
+func (l *segmentLog) scan(r scanReport) error {
 	ids := make([]uint64, 0, len(l.segs))
 	for id := range l.segs {
 		ids = append(ids, id)
@@ -127,26 +142,35 @@ func (l *segmentLog) scan(visit func(scanned), damaged func(corruption)) error {
 	var buf []byte
 	for _, id := range ids {
 		var err error
-		if buf, err = l.scanSegment(l.segs[id], buf, visit, damaged); err != nil {
+		if buf, err = l.scanSegment(l.segs[id], buf, r); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (l *segmentLog) scanSegment(s *segment, buf []byte, visit func(scanned), damaged func(corruption)) ([]byte, error) {
-	f, err := os.Open(l.segPath(s.id))
+func (l *segmentLog) scanSegment(s *segment, buf []byte, r scanReport) ([]byte, error) {
+	indexed, err := l.readIndex(s.id)
 	if err != nil {
 		return buf, err
 	}
-	defer f.Close()
+	f, err := os.Open(l.segPath(s.id))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return buf, err
+	}
+	if f != nil {
+		defer f.Close()
+	}
 	for off := int64(0); off < s.size; {
 		payload, next, err := readRecordAt(f, off, s.size, buf)
 		buf = payload
 		if err == nil {
 			var b block
 			if b, err = decodePayload(payload); err == nil {
-				visit(scanned{block: b, at: position{s.id, off}, end: next})
+				if e, ok := indexed[off]; ok && e.size == next-off {
+					delete(indexed, off)
+				}
+				r.visit(scanned{block: b, at: position{s.id, off}, end: next})
 				off = next
 				continue
 			}
@@ -158,10 +182,30 @@ func (l *segmentLog) scanSegment(s *segment, buf []byte, visit func(scanned), da
 		if err != nil {
 			return buf, err
 		}
-		damaged(corruption{at: position{s.id, off}, end: end})
+		r.damaged(corruption{at: position{s.id, off}, end: end})
 		off = end
 	}
+	for _, off := range slices.Sorted(maps.Keys(indexed)) {
+		r.lost(s.id, indexed[off])
+	}
 	return buf, nil
+}
+
+// readIndex returns the intact entries of segment id's index by offset;
+// none when it has no index.
+func (l *segmentLog) readIndex(id uint64) (map[int64]indexEntry, error) {
+	b, err := os.ReadFile(l.indexPath(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	byOff := map[int64]indexEntry{}
+	for _, e := range decodeIndex(b) {
+		byOff[e.off] = e
+	}
+	return byOff, nil
 }
 
 // collect deletes the sealed segments no record is needed from (after
@@ -218,43 +262,56 @@ func (l *segmentLog) change(s *segment, f func()) {
 	l.total.Add(s.held() - before)
 }
 
-// remove deletes segment files no longer needed. A failure only leaves a
-// file behind: it is deleted at the next start-up (its records are behind
-// every read offset).
+// remove deletes segment files no longer needed, each index before its
+// segment (an index without its segment reports every record it lists
+// lost). A failure only leaves a file behind: it is deleted at the next
+// start-up (its records are behind every read offset).
 func (l *segmentLog) remove(ids ...uint64) {
 	for _, id := range ids {
+		_ = os.Remove(l.indexPath(id))
 		_ = os.Remove(l.segPath(id))
 	}
 }
 
 // listSegments returns the ids of dir's segment files, ascending.
-func listSegments(dir string) ([]uint64, error) {
+func listSegments(dir string) ([]uint64, error) { return listFiles(dir, segmentExt) }
+
+// listFiles returns the ids of dir's files named <id><ext> for any of exts,
+// ascending, each once.
+func listFiles(dir string, exts ...string) ([]uint64, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
 	var ids []uint64
 	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), segmentExt)
-		if !ok || !e.Type().IsRegular() {
-			continue
-		}
-		if id, err := strconv.ParseUint(name, 16, 64); err == nil {
-			ids = append(ids, id)
+		for _, ext := range exts {
+			name, ok := strings.CutSuffix(e.Name(), ext)
+			if !ok || !e.Type().IsRegular() {
+				continue
+			}
+			if id, err := strconv.ParseUint(name, 16, 64); err == nil {
+				ids = append(ids, id)
+			}
 		}
 	}
 	slices.Sort(ids)
-	return ids, nil
+	return slices.Compact(ids), nil
 }
 
 func (l *segmentLog) segPath(id uint64) string {
 	return filepath.Join(l.dir, segName(id))
 }
 
+func (l *segmentLog) indexPath(id uint64) string {
+	return filepath.Join(l.dir, fmt.Sprintf("%016x%s", id, indexExt))
+}
+
 func segName(id uint64) string { return fmt.Sprintf("%016x%s", id, segmentExt) }
 
 // close closes the segment being written. Call it after the committer stopped.
 func (l *segmentLog) close() error {
+	l.closeIndex(true)
 	if l.w.f == nil {
 		return nil
 	}
