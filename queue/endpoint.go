@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/scoreproxy/scoreproxy/remotewrite"
 )
@@ -28,6 +29,7 @@ type endpoint struct {
 	cur      *cursor
 	rejected rejectedLog
 	m        endpointMetrics
+	lastSend atomic.Int64 // unix nanoseconds of the last Send to it, for the share rule
 
 	workerDone chan struct{}
 }
@@ -99,7 +101,7 @@ func readMeta(dir string) (endpointMeta, error) {
 // newEndpoint opens the endpoint directory dir (its read offset); its
 // records are pushed to its cursor by the start-up scan and the committer.
 func (q *Queue) newEndpoint(m endpointMeta, dir string) (*endpoint, error) {
-	c, err := openCursor(dir, q.log)
+	c, err := openCursor(dir, m.ID, q.log)
 	if err != nil {
 		return nil, err
 	}
@@ -110,8 +112,9 @@ func (q *Queue) newEndpoint(m endpointMeta, dir string) (*endpoint, error) {
 	return e, nil
 }
 
-// start starts the endpoint's delivery worker.
+// start adds the endpoint's gauges and starts its delivery worker.
 func (e *endpoint) start() {
+	e.m.addGauges(e)
 	if blocks, bytes, _ := e.cur.pending(); blocks > 0 {
 		e.q.logger.Info("queue: undelivered blocks found; delivering them first", "url", e.safeURL, "blocks", blocks, "bytes", bytes)
 	}

@@ -180,6 +180,9 @@ func decodeOffset(b []byte) (seg uint64, off int64, ok bool) {
 	return binary.LittleEndian.Uint64(b), int64(binary.LittleEndian.Uint64(b[8:])), true
 }
 
+// recordEndpoint returns the endpoint id of rec, an encoded record.
+func recordEndpoint(rec []byte) uint32 { return binary.LittleEndian.Uint32(rec[headerSize+1:]) }
+
 // indexEntry is one record of a segment as its index lists it.
 type indexEntry struct {
 	off      int64
@@ -194,7 +197,7 @@ func appendIndexEntry(dst []byte, off int64, rec []byte) []byte {
 	start := len(dst)
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(off))
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(rec)))
-	dst = append(dst, rec[headerSize+1:headerSize+5]...)   // endpoint
+	dst = binary.LittleEndian.AppendUint32(dst, recordEndpoint(rec))
 	dst = append(dst, rec[headerSize+17:headerSize+21]...) // samples
 	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
 }

@@ -111,7 +111,7 @@ func loadLog(dir string, opts Options, total *atomic.Int64, cursors map[uint32]*
 				r.orphan(s)
 			case !s.at.less(c.start):
 				ref := recordRef{at: s.at, end: s.end, enqueued: s.enqueued, samples: s.samples}
-				l.ref(s.at.seg, ref.size())
+				l.ref(s.at.seg, s.endpoint, ref.size())
 				c.push(ref)
 			}
 		},

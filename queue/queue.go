@@ -34,7 +34,9 @@ type Options struct {
 	Dir string
 	// MaxDiskBytes bounds the disk the undelivered data of all endpoints
 	// holds (a segment any endpoint still needs counts whole once sealed);
-	// Send answers 429 beyond it. 0 means no bound.
+	// Send answers 429 beyond it. An endpoint holding more than half of it
+	// is refused alone while other endpoints deliver (see overShare). 0
+	// means no bound.
 	MaxDiskBytes int64
 	// SegmentBytes is the size at which a segment file is closed and a new
 	// one started; delivered data is deleted a segment at a time.
@@ -194,6 +196,13 @@ func (q *Queue) Send(ctx context.Context, url string, body []byte, stats remotew
 			return unavailable(url, err)
 		}
 	}
+	now := time.Now()
+	e.lastSend.Store(now.UnixNano())
+	if msg, over := q.overShare(e, now); over {
+		q.m.quotaExceeded.Inc()
+		e.m.shareExceeded.Inc()
+		return q.full(e, msg)
+	}
 	n := recordSize(len(body))
 	if !q.reserve(n) {
 		q.m.quotaExceeded.Inc()
@@ -202,7 +211,7 @@ func (q *Queue) Send(ctx context.Context, url string, body []byte, stats remotew
 	}
 	defer q.reserved.Add(-n) // once committed, the bytes count in q.pending
 	req := &appendReq{e: e, rec: q.getBuf(), done: make(chan error, 1)}
-	req.ref.enqueued, req.ref.samples = time.Now(), stats.Samples
+	req.ref.enqueued, req.ref.samples = now, stats.Samples
 	*req.rec = appendRecord((*req.rec)[:0], e.id, body, stats.Series, stats.Samples, req.ref.enqueued)
 	q.appends <- req
 	select {
@@ -257,6 +266,44 @@ func (q *Queue) reserve(n int64) bool {
 	}
 	q.refused.Store(0)
 	return true
+}
+
+// activeWindow is how recently an endpoint must have been sent data to
+// count as delivering, for the share rule (overShare).
+const activeWindow = time.Minute
+
+// overShare reports whether e's Send is refused because e holds more than
+// its share of the disk: more than half of MaxDiskBytes (a sealed segment
+// it still needs counts whole, see segment.pins) while another endpoint,
+// sent data within activeWindow, holds at most half. So one stalled endpoint
+// (or several) cannot fill the disk the others need, and when every active
+// endpoint is stalled (one upstream down for all) the whole quota buffers
+// them, as it would without the rule. The message says why.
+func (q *Queue) overShare(e *endpoint, now time.Time) (string, bool) {
+	limit := q.opts.MaxDiskBytes / 2
+	if limit <= 0 || q.pending.Load() <= limit {
+		return "", false
+	}
+	held := q.log.pinnedBy(e.id)
+	if held <= limit || !q.othersDelivering(e, limit, now) {
+		return "", false
+	}
+	return fmt.Sprintf("queue full for %s: its undelivered blocks hold %d bytes of segments, more than half of "+
+		"queue.max_disk_bytes %d, while other endpoints deliver; retry later (its upstream is not taking data)",
+		e.safeURL, held, q.opts.MaxDiskBytes), true
+}
+
+// othersDelivering reports whether an endpoint other than e was sent data
+// within activeWindow before now and holds at most limit bytes.
+func (q *Queue) othersDelivering(e *endpoint, limit int64, now time.Time) bool {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	for _, o := range q.endpoints {
+		if o != e && now.UnixNano()-o.lastSend.Load() < int64(activeWindow) && q.log.pinnedBy(o.id) <= limit {
+			return true
+		}
+	}
+	return false
 }
 
 // retryAfter is the Retry-After of a 429 for a full queue: the shortest

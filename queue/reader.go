@@ -26,7 +26,8 @@ func (r recordRef) size() int64 { return r.end - r.at.off }
 // start-up), and the read offset, persisted, before which all of them are
 // delivered. Its delivery worker reads and acknowledges them in order.
 type cursor struct {
-	log *segmentLog
+	log      *segmentLog
+	endpoint uint32 // id of the endpoint whose records it reads
 
 	mu      sync.Mutex
 	pend    []recordRef   // undelivered records, oldest first; guarded by mu
@@ -52,8 +53,8 @@ type item struct {
 // openCursor opens the read-offset file of the endpoint directory dir. A
 // missing or damaged one means "from the start of the log", which may
 // deliver some blocks twice but never skips one.
-func openCursor(dir string, l *segmentLog) (*cursor, error) {
-	c := &cursor{log: l, changed: make(chan struct{}, 1)}
+func openCursor(dir string, endpoint uint32, l *segmentLog) (*cursor, error) {
+	c := &cursor{log: l, endpoint: endpoint, changed: make(chan struct{}, 1)}
 	if b, err := os.ReadFile(filepath.Join(dir, readOffsetFile)); err == nil {
 		if seg, off, ok := decodeOffset(b); ok && off >= 0 {
 			c.start = position{seg, off}
@@ -193,7 +194,7 @@ func (c *cursor) ackAll(items []item) {
 	c.read -= n
 	c.mu.Unlock()
 	for _, it := range items {
-		c.log.unref(it.ref.at.seg, it.ref.size())
+		c.log.unref(it.ref.at.seg, c.endpoint, it.ref.size())
 	}
 	last := items[len(items)-1].ref
 	// Not fsynced: the page cache survives a crash of the process, and after

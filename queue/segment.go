@@ -34,12 +34,31 @@ type segment struct {
 	// or set aside, of every endpoint; refBytes is their size. A sealed
 	// segment without refs is deleted.
 	refs, refBytes int64
+	// byEndpoint splits refs by endpoint id; an endpoint without refs has
+	// no entry.
+	byEndpoint map[uint32]*share
+}
+
+// share is one endpoint's undelivered records in a segment.
+type share struct{ refs, bytes int64 }
+
+// pins is the disk the segment holds for endpoint ep: all of a sealed
+// segment ep still needs, ep's undelivered records in the one being written.
+func (s *segment) pins(ep uint32) int64 {
+	sh := s.byEndpoint[ep]
+	switch {
+	case sh == nil:
+		return 0
+	case s.sealed:
+		return s.size
+	}
+	return sh.bytes
 }
 
 // held is the disk the segment counts for in the quota: all of a sealed
 // segment that any endpoint still needs (one stalled endpoint holds the
-// others' delivered records in it too), the undelivered records of the one
-// being written.
+// others' delivered records in it too, which is why the quota also bounds
+// each endpoint's pins), the undelivered records of the one being written.
 func (s *segment) held() int64 {
 	if s.sealed {
 		if s.refs > 0 {
@@ -80,6 +99,10 @@ type segmentLog struct {
 	// total is the disk the queue's undelivered data holds (segment.held
 	// summed), for the disk quota.
 	total *atomic.Int64
+	// pinned is, by endpoint id, the disk its undelivered records hold
+	// (segment.pins summed): what one stalled endpoint keeps from the
+	// others. Guarded by mu.
+	pinned map[uint32]int64
 
 	w writerState // committer goroutine only
 }
@@ -93,7 +116,7 @@ func openLog(dir string, segmentBytes int64, syncFile func(*os.File) error, tota
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	l := &segmentLog{dir: dir, segmentBytes: segmentBytes, syncFile: syncFile, segs: map[uint64]*segment{},
+	l := &segmentLog{dir: dir, segmentBytes: segmentBytes, syncFile: syncFile, segs: map[uint64]*segment{}, pinned: map[uint32]int64{},
 		onSync: func(time.Duration) {}, total: total, nextID: max(minNext, 1)}
 	ids, err := listFiles(dir, segmentExt, indexExt)
 	if err != nil {
@@ -223,27 +246,50 @@ func (l *segmentLog) collect() {
 	l.remove(dead...)
 }
 
-// ref counts a record of n bytes in segment id as needed (written, not yet
-// delivered).
-func (l *segmentLog) ref(id uint64, n int64) {
+// ref counts a record of n bytes of endpoint ep in segment id as needed
+// (written, not yet delivered).
+func (l *segmentLog) ref(id uint64, ep uint32, n int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if s := l.segs[id]; s != nil {
-		l.change(s, func() { s.refs++; s.refBytes += n })
+		l.change(s, []uint32{ep}, func() {
+			s.refs++
+			s.refBytes += n
+			if s.byEndpoint == nil {
+				s.byEndpoint = map[uint32]*share{}
+			}
+			sh := s.byEndpoint[ep]
+			if sh == nil {
+				sh = &share{}
+				s.byEndpoint[ep] = sh
+			}
+			sh.refs++
+			sh.bytes += n
+		})
 	}
 }
 
-// unref releases a record of n bytes in segment id (delivered, set aside,
-// lost to damage, or never committed). The last release of a sealed
-// segment deletes it.
-func (l *segmentLog) unref(id uint64, n int64) {
+// unref releases a record of n bytes of endpoint ep in segment id
+// (delivered, set aside, lost to damage, or never committed). The last
+// release of a sealed segment deletes it.
+func (l *segmentLog) unref(id uint64, ep uint32, n int64) {
 	l.mu.Lock()
 	s := l.segs[id]
 	if s == nil {
 		l.mu.Unlock()
 		return
 	}
-	l.change(s, func() { s.refs--; s.refBytes -= n })
+	l.change(s, []uint32{ep}, func() {
+		s.refs--
+		s.refBytes -= n
+		if sh := s.byEndpoint[ep]; sh != nil {
+			if sh.refs--; sh.refs <= 0 {
+				delete(s.byEndpoint, ep)
+			} else {
+				sh.bytes -= n
+			}
+		}
+	})
 	dead := s.sealed && s.refs <= 0
 	if dead {
 		delete(l.segs, id)
@@ -254,12 +300,47 @@ func (l *segmentLog) unref(id uint64, n int64) {
 	}
 }
 
-// change applies f to s and updates the quota's total by the difference in
-// what s holds. Call with mu held.
-func (l *segmentLog) change(s *segment, f func()) {
+// seal marks s complete at size and returns whether it is to be deleted
+// (no record in it is needed; it is then dropped from segs). Call with mu
+// held.
+func (l *segmentLog) seal(s *segment, size int64) (dead bool) {
+	l.change(s, nil, func() { s.size, s.sealed = size, true })
+	if s.refs > 0 {
+		return false
+	}
+	delete(l.segs, s.id)
+	return true
+}
+
+// change applies f to s and updates what the quota counts by the
+// difference: the total s holds, and what it pins for the endpoints eps
+// (nil: every endpoint with records in s). Call with mu held.
+func (l *segmentLog) change(s *segment, eps []uint32, f func()) {
+	if eps == nil {
+		eps = slices.Collect(maps.Keys(s.byEndpoint))
+	}
 	before := s.held()
+	var pinsBefore [1]int64 // the common case, one endpoint, without allocating
+	pins := pinsBefore[:0]
+	for _, ep := range eps {
+		pins = append(pins, s.pins(ep))
+	}
 	f()
 	l.total.Add(s.held() - before)
+	for i, ep := range eps {
+		if p := l.pinned[ep] + s.pins(ep) - pins[i]; p != 0 {
+			l.pinned[ep] = p
+		} else {
+			delete(l.pinned, ep)
+		}
+	}
+}
+
+// pinnedBy returns the disk endpoint ep's undelivered records hold.
+func (l *segmentLog) pinnedBy(ep uint32) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.pinned[ep]
 }
 
 // remove deletes segment files no longer needed, each index before its

@@ -34,7 +34,7 @@ func openTestLog(t *testing.T, dir string, segmentBytes int64) *testLog {
 		if err := os.MkdirAll(edir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		c, err := openCursor(edir, nil)
+		c, err := openCursor(edir, id, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -38,7 +38,7 @@ func (l *segmentLog) write(rec []byte) (position, int64, error) {
 	l.w.written += int64(len(rec))
 	l.w.blocks++
 	l.w.idxPending = appendIndexEntry(l.w.idxPending, at.off, rec)
-	l.ref(at.seg, int64(len(rec)))
+	l.ref(at.seg, recordEndpoint(rec), int64(len(rec)))
 	return at, l.w.written, nil
 }
 
@@ -76,11 +76,11 @@ func (l *segmentLog) syncAndPublish(seal bool) error {
 		l.closeIndex(true)
 	}
 	l.mu.Lock()
-	s := l.w.seg
-	l.change(s, func() { s.size, s.sealed = l.w.written, seal })
-	dead := seal && s.refs == 0
-	if dead {
-		delete(l.segs, s.id)
+	s, dead := l.w.seg, false
+	if seal {
+		dead = l.seal(s, l.w.written)
+	} else {
+		l.change(s, nil, func() { s.size = l.w.written })
 	}
 	l.mu.Unlock()
 	if dead {
@@ -186,11 +186,7 @@ func (l *segmentLog) abandon() {
 	l.closeIndex(true)
 	l.mu.Lock()
 	s := l.w.seg
-	l.change(s, func() { s.sealed = true })
-	dead := s.refs == 0
-	if dead {
-		delete(l.segs, s.id)
-	}
+	dead := l.seal(s, s.size)
 	l.mu.Unlock()
 	if dead {
 		l.remove(s.id)

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -167,4 +169,82 @@ func TestQueueFullDiskHealsThroughProxy(t *testing.T) {
 	if d := time.Since(back); d > 5*time.Second {
 		t.Fatalf("requests queued again %v after the backlog was delivered, want within seconds", d)
 	}
+}
+
+// In split mode, a tenant whose upstream refuses everything for the whole
+// test cannot take the disk from the others: its producer gets 429 saying
+// its queue is full once it holds half of max_disk_bytes, while every
+// request of the two other tenants is queued (204) and delivered, and the
+// segment files stay within the quota.
+func TestQueueStalledTenantLeavesOthersRoom(t *testing.T) {
+	const stalledPath = "/insert/3:0/prometheus/api/v1/write"
+	up, _ := newUpstream(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == stalledPath {
+			http.Error(w, "tenant 3's cluster is down", http.StatusServiceUnavailable)
+			return
+		}
+		up.serve(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	const quota = 1 << 20
+	_, proxy := newWritersProxy(t, fmt.Sprintf(`
+writer:
+  datasource_url: %s/
+  tenant_id: multitenant
+routing:
+  split_tenants: true
+queue:
+  path: %s
+  max_disk_bytes: %d
+  segment_bytes: 64KiB
+  retry_min_interval: 10ms
+  retry_max_interval: 50ms
+`, srv.URL, dir, quota))
+	const rounds, series = 150, 500
+	refused, lastMsg := 0, ""
+	for i := range rounds {
+		for _, tenant := range []string{"1:0", "2:0", "3:0"} {
+			code, msg := postBody(t, proxy.URL+"/insert/"+tenant+"/prometheus/api/v1/write", numbered(series, i))
+			switch {
+			case code == http.StatusNoContent:
+			case tenant == "3:0" && code == http.StatusTooManyRequests:
+				refused, lastMsg = refused+1, msg
+			default:
+				t.Fatalf("round %d, tenant %s: %d %s", i, tenant, code, msg)
+			}
+		}
+		if used := dirSize(t, filepath.Join(dir, "log")); used > quota+64<<10 {
+			t.Fatalf("round %d: the segment files hold %d bytes, more than the quota and a segment", i, used)
+		}
+	}
+	if refused == 0 || !strings.Contains(lastMsg, "queue full for ") || !strings.Contains(lastMsg, stalledPath) {
+		t.Fatalf("the stalled tenant was refused %d times, last with %q: want 429 naming its queue", refused, lastMsg)
+	}
+	for _, tenant := range []string{"1:0", "2:0"} {
+		path := "/insert/" + tenant + "/prometheus/api/v1/write"
+		waitFor(t, "tenant "+tenant+"'s samples", func() bool {
+			up.mu.Lock()
+			defer up.mu.Unlock()
+			return len(up.samples[path]) == rounds*series*2
+		})
+	}
+	t.Logf("tenant 3 refused %d of %d requests; tenants 1 and 2 delivered", refused, rounds)
+}
+
+// dirSize sums the sizes of the files in dir.
+func dirSize(t *testing.T, dir string) int64 {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil {
+			sum += info.Size()
+		}
+	}
+	return sum
 }
