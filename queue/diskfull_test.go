@@ -89,3 +89,22 @@ func TestQueueRecoversFromFullDisk(t *testing.T) {
 		t.Fatalf("%d bytes of the disk in use after delivering everything, want the space back", used)
 	}
 }
+
+// A delivery worker with nothing to read does not keep a deleted segment
+// open: endpoint a goes idle reading the segment being written; b's writes
+// then seal it, and once b's records in it are delivered it is deleted,
+// its space freed although a is sent nothing more.
+func TestQueueIdleReaderLetsGoOfDeletedSegment(t *testing.T) {
+	up := newFakeUpstream()
+	dir := t.TempDir()
+	q := openTestQueue(t, dir, up, func(o *Options) { o.SegmentBytes = 1 << 10 })
+	mustSend(t, q, "http://a/write", "only block")
+	waitUntil(t, "a's block delivered", func() bool { return len(up.got("http://a/write")) == 1 })
+	first := segmentFiles(t, dir)[0]
+	for i := range 40 {
+		mustSend(t, q, "http://b/write", fmt.Sprintf("b-%02d %s", i, randomText(64)))
+	}
+	waitUntil(t, "b's blocks delivered", func() bool { return len(up.got("http://b/write")) == 40 })
+	waitUntil(t, "the first segment deleted", func() bool { return !slices.Contains(segmentFiles(t, dir), first) })
+	waitUntil(t, "no deleted segment held open", func() bool { return len(testenv.DeletedFilesOpen(t, dir)) == 0 })
+}

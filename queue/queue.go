@@ -196,18 +196,9 @@ func (q *Queue) Send(ctx context.Context, url string, body []byte, stats remotew
 			return unavailable(url, err)
 		}
 	}
-	now := time.Now()
-	e.lastSend.Store(now.UnixNano())
-	if msg, over := q.overShare(e, now); over {
-		q.m.quotaExceeded.Inc()
-		e.m.shareExceeded.Inc()
-		return q.full(e, msg)
-	}
-	n := recordSize(len(body))
-	if !q.reserve(n) {
-		q.m.quotaExceeded.Inc()
-		return q.full(e, fmt.Sprintf("queue full: %d bytes pending for all endpoints, limit queue.max_disk_bytes %d; not queued for %s, retry later",
-			q.pending.Load()+q.reserved.Load(), q.opts.MaxDiskBytes, e.safeURL))
+	n, now := recordSize(len(body)), time.Now()
+	if res, refused := q.admit(e, n, now); refused {
+		return res
 	}
 	defer q.reserved.Add(-n) // once committed, the bytes count in q.pending
 	req := &appendReq{e: e, rec: q.getBuf(), done: make(chan error, 1)}
@@ -222,8 +213,27 @@ func (q *Queue) Send(ctx context.Context, url string, body []byte, stats remotew
 		}
 		return remotewrite.SendResult{StatusCode: http.StatusNoContent, URL: e.safeURL}
 	case <-ctx.Done():
-		return remotewrite.SendResult{Message: "cancelled while waiting for the queue's fsync: " + ctx.Err().Error(), URL: e.safeURL}
+		return remotewrite.SendResult{Message: "queue for " + e.safeURL + ": cancelled while waiting for the fsync: " + ctx.Err().Error(),
+			URL: e.safeURL, Local: true}
 	}
+}
+
+// admit books n bytes of the disk quota for a Send to e at now, or returns
+// the 429 that refuses it: e holds more than its share (overShare), or the
+// queue is full.
+func (q *Queue) admit(e *endpoint, n int64, now time.Time) (remotewrite.SendResult, bool) {
+	e.lastSend.Store(now.UnixNano())
+	if msg, over := q.overShare(e, now); over {
+		q.m.quotaExceeded.Inc()
+		e.m.shareExceeded.Inc()
+		return q.full(e, msg), true
+	}
+	if !q.reserve(n) {
+		q.m.quotaExceeded.Inc()
+		return q.full(e, fmt.Sprintf("queue full: %d bytes pending for all endpoints, limit queue.max_disk_bytes %d; not queued for %s, retry later",
+			q.pending.Load()+q.reserved.Load(), q.opts.MaxDiskBytes, e.safeURL)), true
+	}
+	return remotewrite.SendResult{}, false
 }
 
 // endpoint returns the endpoint of url, creating its directory and

@@ -119,11 +119,14 @@ func (c *cursor) nextItem(ctx context.Context, buf []byte, wait bool) (item, []b
 		if !wait {
 			return item{}, buf, errNoneCommitted
 		}
-		// Nothing left to read: let go of the segment, which may be
-		// deleted once delivered; an open file would keep its disk space.
-		c.closeFile()
+		// Nothing left to read: let go of a sealed segment, which is
+		// deleted once delivered (an open file would keep its disk space),
+		// now or as soon as the one being written is sealed.
+		sealed := c.log.nextSeal()
+		c.closeIfSealed()
 		select {
 		case <-c.changed:
+		case <-sealed:
 		case <-ctx.Done():
 			return item{}, buf, ctx.Err()
 		}
@@ -167,6 +170,14 @@ func (c *cursor) file(id uint64) (*os.File, error) {
 	}
 	c.f, c.fID = f, id
 	return f, nil
+}
+
+// closeIfSealed closes the segment open for reading if it is sealed (or
+// gone): no record will be added to it, and it may be deleted.
+func (c *cursor) closeIfSealed() {
+	if c.f != nil && c.log.sealedOrGone(c.fID) {
+		c.closeFile()
+	}
 }
 
 // closeFile closes the segment open for reading, if any.

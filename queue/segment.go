@@ -99,6 +99,9 @@ type segmentLog struct {
 	// total is the disk the queue's undelivered data holds (segment.held
 	// summed), for the disk quota.
 	total *atomic.Int64
+	// sealedCh is closed, and replaced, whenever a segment is sealed, so
+	// that idle cursors let go of it. Guarded by mu.
+	sealedCh chan struct{}
 	// pinned is, by endpoint id, the disk its undelivered records hold
 	// (segment.pins summed): what one stalled endpoint keeps from the
 	// others. Guarded by mu.
@@ -116,7 +119,7 @@ func openLog(dir string, segmentBytes int64, syncFile func(*os.File) error, tota
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	l := &segmentLog{dir: dir, segmentBytes: segmentBytes, syncFile: syncFile, segs: map[uint64]*segment{}, pinned: map[uint32]int64{},
+	l := &segmentLog{dir: dir, segmentBytes: segmentBytes, syncFile: syncFile, segs: map[uint64]*segment{}, pinned: map[uint32]int64{}, sealedCh: make(chan struct{}),
 		onSync: func(time.Duration) {}, total: total, nextID: max(minNext, 1)}
 	ids, err := listFiles(dir, segmentExt, indexExt)
 	if err != nil {
@@ -304,7 +307,9 @@ func (l *segmentLog) unref(id uint64, ep uint32, n int64) {
 // (no record in it is needed; it is then dropped from segs). Call with mu
 // held.
 func (l *segmentLog) seal(s *segment, size int64) (dead bool) {
-	l.change(s, nil, func() { s.size, s.sealed = size, true })
+	l.change(s, slices.Collect(maps.Keys(s.byEndpoint)), func() { s.size, s.sealed = size, true })
+	close(l.sealedCh)
+	l.sealedCh = make(chan struct{})
 	if s.refs > 0 {
 		return false
 	}
@@ -313,12 +318,9 @@ func (l *segmentLog) seal(s *segment, size int64) (dead bool) {
 }
 
 // change applies f to s and updates what the quota counts by the
-// difference: the total s holds, and what it pins for the endpoints eps
-// (nil: every endpoint with records in s). Call with mu held.
+// difference: the total s holds, and what it pins for the endpoints eps,
+// the ones f changes the pins of. Call with mu held.
 func (l *segmentLog) change(s *segment, eps []uint32, f func()) {
-	if eps == nil {
-		eps = slices.Collect(maps.Keys(s.byEndpoint))
-	}
 	before := s.held()
 	var pinsBefore [1]int64 // the common case, one endpoint, without allocating
 	pins := pinsBefore[:0]
@@ -334,6 +336,22 @@ func (l *segmentLog) change(s *segment, eps []uint32, f func()) {
 			delete(l.pinned, ep)
 		}
 	}
+}
+
+// nextSeal returns a channel closed when a segment is next sealed.
+func (l *segmentLog) nextSeal() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sealedCh
+}
+
+// sealedOrGone reports whether segment id takes no more records: sealed,
+// or deleted.
+func (l *segmentLog) sealedOrGone(id uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.segs[id]
+	return s == nil || s.sealed
 }
 
 // pinnedBy returns the disk endpoint ep's undelivered records hold.

@@ -89,6 +89,11 @@ func TestQueueStalledEndpointLeavesOthersRoom(t *testing.T) {
 
 	down.Store(false)
 	waitUntil(t, "the stalled endpoint's backlog delivered", func() bool { return q.PendingBytes() == 0 })
+	for _, u := range append(healthy, stalled) {
+		if held := q.log.pinnedBy(q.endpoints[u].id); held != 0 {
+			t.Errorf("%s holds %d bytes after everything was delivered, want 0", u, held)
+		}
+	}
 	mustSend(t, q, stalled, "back")
 }
 

@@ -80,7 +80,7 @@ func (l *segmentLog) syncAndPublish(seal bool) error {
 	if seal {
 		dead = l.seal(s, l.w.written)
 	} else {
-		l.change(s, nil, func() { s.size = l.w.written })
+		l.change(s, nil, func() { s.size = l.w.written }) // pins of a segment being written do not depend on its size
 	}
 	l.mu.Unlock()
 	if dead {
