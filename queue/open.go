@@ -69,6 +69,9 @@ func (q *Queue) openExisting() error {
 				"endpoint_id", endpoint, "segment", q.segPath(seg), "blocks_lost", l.blocks, "samples_lost", l.samples)
 		},
 	})
+	if err != nil {
+		return err
+	}
 	q.log.onSync = func(d time.Duration) { q.m.fsync.Update(d.Seconds()) }
 	return nil
 }
@@ -97,12 +100,7 @@ func loadLog(dir string, opts Options, total *atomic.Int64, cursors map[uint32]*
 	for _, c := range cursors {
 		c.log = l
 	}
-	type key struct {
-		endpoint uint32
-		seg      uint64
-	}
-	var lostOrder []key
-	lost := map[key]*lossSum{}
+	var tally lossTally
 	err = l.scan(scanReport{
 		visit: func(s scanned) {
 			c := cursors[s.endpoint]
@@ -117,25 +115,46 @@ func loadLog(dir string, opts Options, total *atomic.Int64, cursors map[uint32]*
 		},
 		damaged: r.damaged,
 		lost: func(seg uint64, e indexEntry) {
-			if c := cursors[e.endpoint]; c != nil && (position{seg, e.off}).less(c.start) {
-				return // delivered before the damage
+			if c := cursors[e.endpoint]; c == nil || !(position{seg, e.off}).less(c.start) {
+				tally.add(seg, e) // else delivered before the damage
 			}
-			k := key{e.endpoint, seg}
-			if lost[k] == nil {
-				lost[k] = &lossSum{}
-				lostOrder = append(lostOrder, k)
-			}
-			lost[k].blocks++
-			lost[k].samples += e.samples
-			lost[k].bytes += int(e.size)
 		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("queue %s: %w", dir, err)
 	}
-	for _, k := range lostOrder {
-		r.lost(k.endpoint, k.seg, *lost[k])
-	}
+	tally.report(r.lost)
 	l.collect()
 	return l, nil
+}
+
+// lossTally sums lost records by endpoint and segment, in the order met.
+type lossTally struct {
+	order []lossKey
+	sums  map[lossKey]*lossSum
+}
+
+type lossKey struct {
+	endpoint uint32
+	seg      uint64
+}
+
+func (t *lossTally) add(seg uint64, e indexEntry) {
+	k := lossKey{e.endpoint, seg}
+	if t.sums == nil {
+		t.sums = map[lossKey]*lossSum{}
+	}
+	if t.sums[k] == nil {
+		t.sums[k] = &lossSum{}
+		t.order = append(t.order, k)
+	}
+	sum := t.sums[k]
+	sum.blocks, sum.samples, sum.bytes = sum.blocks+1, sum.samples+e.samples, sum.bytes+int(e.size)
+}
+
+// report calls lost for each endpoint and segment that lost records.
+func (t *lossTally) report(lost func(endpoint uint32, seg uint64, l lossSum)) {
+	for _, k := range t.order {
+		lost(k.endpoint, k.seg, *t.sums[k])
+	}
 }
