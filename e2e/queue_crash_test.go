@@ -56,8 +56,9 @@ func TestQueueSurvivesSIGKILL(t *testing.T) {
 // TestQueueCorruptedSegment damages a queue file while scoreproxy is stopped:
 // one record in the middle of the segment gets garbage in its payload and
 // the last one is cut short, as a crash during a write leaves it. Start-up
-// succeeds, both losses are reported (metric and log, with the bytes lost),
-// every other acknowledged sample is delivered, and later data flows.
+// succeeds, both losses are reported (metrics and log, in bytes and, exactly,
+// in the blocks and samples that never arrive), every other acknowledged
+// sample is delivered, and later data flows.
 func TestQueueCorruptedSegment(t *testing.T) {
 	bin := scoreproxy(t)
 	vm := testenv.StartVictoriaMetrics(t)
@@ -108,6 +109,16 @@ func TestQueueCorruptedSegment(t *testing.T) {
 	}
 	if got := metricValue(t, sp, "scoreproxy_queue_corrupted_bytes_total", nil); got == 0 {
 		t.Errorf("scoreproxy_queue_corrupted_bytes_total = 0, want the bytes lost")
+	}
+	// Exactly what never arrives: the two requests' blocks and samples.
+	if got := metricValue(t, sp, "scoreproxy_queue_lost_blocks_total", nil); got != 2 {
+		t.Errorf("scoreproxy_queue_lost_blocks_total = %v, want 2", got)
+	}
+	if got := metricValue(t, sp, "scoreproxy_queue_lost_samples_total", nil); got != 2*loadSeries {
+		t.Errorf("scoreproxy_queue_lost_samples_total = %v, want %d", got, 2*loadSeries)
+	}
+	if logs, ok := sp.WaitLogs(5*time.Second, "blocks_lost=2 samples_lost=200"); !ok {
+		t.Errorf("no log line reports 2 blocks and 200 samples lost:\n%s", logs)
 	}
 	logs, _ := sp.WaitLogs(5*time.Second, "skipped a torn or corrupted record", "bytes_lost=")
 	if n := strings.Count(logs, "skipped a torn or corrupted record"); n != 2 || !strings.Contains(logs, "bytes_lost=") {

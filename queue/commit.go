@@ -67,7 +67,7 @@ func (q *Queue) commitBatch(batch []*appendReq) {
 			r.e.cur.push(r.ref)
 			r.done <- nil
 		default:
-			q.log.unref(r.ref.at.seg, r.ref.size())
+			q.log.unref(r.ref.at.seg, r.e.id, r.ref.size())
 			r.done <- err
 		}
 	}

@@ -150,6 +150,7 @@ func (e *endpoint) ackLoop(window <-chan *flight, slots <-chan struct{}) {
 		stopped = stopped || !f.ok
 		if !stopped {
 			e.cur.ackAll(f.items)
+			e.reportSkipped(f.items)
 		}
 		for _, b := range f.bufs {
 			e.q.putBuf(b)
@@ -215,6 +216,7 @@ func (e *endpoint) deliver(ctx context.Context, b block) bool {
 // with backoff; alive is false when ctx ended first.
 func (e *endpoint) send(ctx context.Context, body []byte, stats remotewrite.BatchStats) (res remotewrite.SendResult, o outcome, alive bool) {
 	for attempt := 0; ; attempt++ {
+		woken := e.q.woken() // a Wake during the attempt cuts the wait after it
 		res = e.q.upstream.Send(ctx, e.url, body, stats)
 		if o = classify(res); o != retry {
 			return res, o, true
@@ -226,7 +228,7 @@ func (e *endpoint) send(ctx context.Context, body []byte, stats remotewrite.Batc
 		wait := e.q.backoff.delay(attempt, res.RetryAfter, time.Now())
 		e.q.logLimit.Warn(e.q.logger, "retry "+e.safeURL, "queue: upstream did not take a block; retrying",
 			"url", e.safeURL, "status", res.StatusCode, "message", res.Message, "attempt", attempt+1, "wait", wait)
-		if !sleep(ctx, wait) {
+		if !sleepUnlessWoken(ctx, wait, woken) {
 			return res, o, false
 		}
 	}
@@ -258,11 +260,19 @@ func (e *endpoint) setAside(ctx context.Context, b block, res remotewrite.SendRe
 
 // sleep waits d or until ctx ends; false when ctx ended.
 func sleep(ctx context.Context, d time.Duration) bool {
+	return sleepUnlessWoken(ctx, d, nil)
+}
+
+// sleepUnlessWoken waits d, or until woken is closed or ctx ends; false
+// when ctx ended.
+func sleepUnlessWoken(ctx context.Context, d time.Duration, woken <-chan struct{}) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
+	case <-woken:
+		return ctx.Err() == nil
 	case <-ctx.Done():
 		return false
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/scoreproxy/scoreproxy/remotewrite"
 )
@@ -28,6 +29,7 @@ type endpoint struct {
 	cur      *cursor
 	rejected rejectedLog
 	m        endpointMetrics
+	lastSend atomic.Int64 // unix nanoseconds of the last Send to it, for the share rule
 
 	workerDone chan struct{}
 }
@@ -99,29 +101,63 @@ func readMeta(dir string) (endpointMeta, error) {
 // newEndpoint opens the endpoint directory dir (its read offset); its
 // records are pushed to its cursor by the start-up scan and the committer.
 func (q *Queue) newEndpoint(m endpointMeta, dir string) (*endpoint, error) {
-	c, err := openCursor(dir, q.log)
+	c, err := openCursor(dir, m.ID, q.log)
 	if err != nil {
 		return nil, err
 	}
 	e := &endpoint{q: q, id: m.ID, url: m.URL, safeURL: remotewrite.RedactURL(m.URL), dir: dir, cur: c,
 		rejected:   rejectedLog{dir: dir, maxBytes: q.opts.MaxRejectedBytes, syncFile: q.opts.syncFile},
 		workerDone: make(chan struct{})}
-	c.corrupt = func(c corruption) { q.reportCorruption(c, "while delivering to "+e.safeURL) }
+	e.m = q.m.register(e)
 	return e, nil
 }
 
-// start registers the endpoint's metrics and starts its delivery worker.
+// start adds the endpoint's gauges and starts its delivery worker.
 func (e *endpoint) start() {
-	e.m = e.q.m.register(e)
+	e.m.addGauges(e)
 	if blocks, bytes, _ := e.cur.pending(); blocks > 0 {
 		e.q.logger.Info("queue: undelivered blocks found; delivering them first", "url", e.safeURL, "blocks", blocks, "bytes", bytes)
 	}
 	go e.deliverLoop(e.q.workerCtx)
 }
 
-// reportCorruption counts and logs a damaged stretch of a segment: a record
-// torn by a crash in the middle of a write, or damaged on disk. The blocks in
-// it are lost; the ones after it are delivered.
+// reportLost counts and logs acknowledged blocks of e, in segment seg, that
+// will never be delivered: their records are damaged, cut off or gone.
+func (e *endpoint) reportLost(seg uint64, l lossSum, found string) {
+	e.m.lostBlocks.Add(l.blocks)
+	e.m.lostSamples.Add(l.samples)
+	e.q.logger.Warn("queue: acknowledged blocks lost to a damaged, cut or missing segment; they will not be delivered",
+		"url", e.safeURL, "found", found, "segment", e.q.segPath(seg), "blocks_lost", l.blocks, "samples_lost", l.samples, "bytes_lost", l.bytes)
+}
+
+// reportSkipped reports the damaged records among items, acknowledged by
+// the delivery worker: counted as corrupted records and, per segment, as
+// lost blocks.
+func (e *endpoint) reportSkipped(items []item) {
+	var seg uint64
+	var sum lossSum
+	for _, it := range items {
+		if !it.skip {
+			continue
+		}
+		if sum.blocks > 0 && it.ref.at.seg != seg {
+			e.reportLost(seg, sum, "while delivering")
+			sum = lossSum{}
+		}
+		seg = it.ref.at.seg
+		sum.blocks, sum.samples, sum.bytes = sum.blocks+1, sum.samples+it.ref.samples, sum.bytes+int(it.ref.size())
+		e.q.m.corrupted.Inc()
+		e.q.m.corruptedBytes.Add(int(it.ref.size()))
+	}
+	if sum.blocks > 0 {
+		e.reportLost(seg, sum, "while delivering")
+	}
+}
+
+// reportCorruption counts and logs a damaged stretch of a segment found at
+// start-up: a record torn by a crash in the middle of a write, or damaged on
+// disk. The blocks in it are lost (reportLost says which, where the
+// segment's index knows); the ones after it are delivered.
 func (q *Queue) reportCorruption(c corruption, when string) {
 	lost := c.end - c.at.off
 	q.m.corrupted.Inc()

@@ -25,6 +25,18 @@ import (
 // the body being the snappy-compressed remote-write 1.0 request, as sent upstream.
 // The magic lets a reader find the next record after a corrupted one.
 //
+// Beside each segment, log/<id>.idx indexes the records committed to it, one
+// 24-byte entry each, appended after the fsync that made them durable:
+//
+//	[offset u64][record size u32][endpoint id u32][samples u32][crc32c of the 20 bytes before u32]
+//
+// so that damage found at start-up is reported in the blocks and samples it
+// cost, even where the records themselves are unreadable or cut off. An
+// index is written without fsync until its segment is sealed (it survives a
+// crash of the process, not necessarily a power loss, in the segment being
+// written); a damaged entry is skipped. A segment without an index (or the
+// records its index lacks) still reads: its damage is reported in bytes.
+//
 // One log for every endpoint means one fsync per commit round however many
 // endpoints a round writes to (split mode writes one record per tenant per
 // request). A segment is deleted once every record in it is delivered or set
@@ -35,6 +47,8 @@ const (
 	payloadHead   = 21         // version, endpoint, enqueued, series, samples
 	formatVersion = 2
 )
+
+const indexEntrySize = 24
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -164,4 +178,43 @@ func decodeOffset(b []byte) (seg uint64, off int64, ok bool) {
 		return 0, 0, false
 	}
 	return binary.LittleEndian.Uint64(b), int64(binary.LittleEndian.Uint64(b[8:])), true
+}
+
+// recordEndpoint returns the endpoint id of rec, an encoded record.
+func recordEndpoint(rec []byte) uint32 { return binary.LittleEndian.Uint32(rec[headerSize+1:]) }
+
+// indexEntry is one record of a segment as its index lists it.
+type indexEntry struct {
+	off      int64
+	size     int64
+	endpoint uint32
+	samples  int
+}
+
+// appendIndexEntry appends the index entry of rec, an encoded record
+// (appendRecord's output) at off, to dst.
+func appendIndexEntry(dst []byte, off int64, rec []byte) []byte {
+	start := len(dst)
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(off))
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(rec)))
+	dst = binary.LittleEndian.AppendUint32(dst, recordEndpoint(rec))
+	dst = append(dst, rec[headerSize+17:headerSize+21]...) // samples
+	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
+}
+
+// decodeIndex returns the intact entries of an index file's content.
+func decodeIndex(b []byte) []indexEntry {
+	var out []indexEntry
+	for ; len(b) >= indexEntrySize; b = b[indexEntrySize:] {
+		if crc32.Checksum(b[:20], castagnoli) != binary.LittleEndian.Uint32(b[20:]) {
+			continue
+		}
+		out = append(out, indexEntry{
+			off:      int64(binary.LittleEndian.Uint64(b)),
+			size:     int64(binary.LittleEndian.Uint32(b[8:])),
+			endpoint: binary.LittleEndian.Uint32(b[12:]),
+			samples:  int(binary.LittleEndian.Uint32(b[16:])),
+		})
+	}
+	return out
 }

@@ -18,7 +18,11 @@ const (
 	metricFsync          = "scoreproxy_queue_fsync_duration_seconds"
 	metricCorrupted      = "scoreproxy_queue_corrupted_records_total"
 	metricCorruptedBytes = "scoreproxy_queue_corrupted_bytes_total"
+	metricLostBlocks     = "scoreproxy_queue_lost_blocks_total"
+	metricLostSamples    = "scoreproxy_queue_lost_samples_total"
 	metricQuotaExceeded  = "scoreproxy_queue_quota_exceeded_total"
+	metricShareExceeded  = "scoreproxy_queue_endpoint_quota_exceeded_total"
+	metricHeldBytes      = "scoreproxy_queue_held_bytes"
 	metricMaxBytes       = "scoreproxy_queue_max_disk_bytes"
 )
 
@@ -53,15 +57,29 @@ func newQueueMetrics(q *Queue) *queueMetrics {
 
 // endpointMetrics are the per-endpoint series.
 type endpointMetrics struct {
-	set     *metrics.Set
-	label   string // {url="..."} without the braces
-	retries *metrics.Counter
+	set         *metrics.Set
+	label       string // {url="..."} without the braces
+	retries     *metrics.Counter
+	lostBlocks  *metrics.Counter // acknowledged blocks never to be delivered (damage)
+	lostSamples *metrics.Counter
+	// shareExceeded counts Sends refused because the endpoint held more
+	// than half of the quota while others delivered.
+	shareExceeded *metrics.Counter
 }
 
-// register adds e's gauges, read from its log when /metrics is scraped.
+// register adds e's counters; its gauges come with addGauges.
 func (m *queueMetrics) register(e *endpoint) endpointMetrics {
 	label := `url="` + escapeLabel(e.safeURL) + `"`
 	name := func(family string) string { return family + "{" + label + "}" }
+	return endpointMetrics{set: m.set, label: label, retries: m.set.GetOrCreateCounter(name(metricRetries)),
+		lostBlocks: m.set.GetOrCreateCounter(name(metricLostBlocks)), lostSamples: m.set.GetOrCreateCounter(name(metricLostSamples)),
+		shareExceeded: m.set.GetOrCreateCounter(name(metricShareExceeded))}
+}
+
+// addGauges adds e's gauges, read from its cursor and the log when
+// /metrics is scraped: call it once the log is open.
+func (m endpointMetrics) addGauges(e *endpoint) {
+	name := func(family string) string { return family + "{" + m.label + "}" }
 	m.set.GetOrCreateGauge(name(metricPendingBytes), func() float64 {
 		_, bytes, _ := e.cur.pending()
 		return float64(bytes)
@@ -77,7 +95,8 @@ func (m *queueMetrics) register(e *endpoint) endpointMetrics {
 		}
 		return time.Since(oldest).Seconds()
 	})
-	return endpointMetrics{set: m.set, label: label, retries: m.set.GetOrCreateCounter(name(metricRetries))}
+	log := e.q.log
+	m.set.GetOrCreateGauge(name(metricHeldBytes), func() float64 { return float64(log.pinnedBy(e.id)) })
 }
 
 // rejected is the counter of blocks set aside after the upstream answered code.

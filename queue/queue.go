@@ -34,7 +34,9 @@ type Options struct {
 	Dir string
 	// MaxDiskBytes bounds the disk the undelivered data of all endpoints
 	// holds (a segment any endpoint still needs counts whole once sealed);
-	// Send answers 429 beyond it. 0 means no bound.
+	// Send answers 429 beyond it. An endpoint holding more than half of it
+	// is refused alone while other endpoints deliver (see overShare). 0
+	// means no bound.
 	MaxDiskBytes int64
 	// SegmentBytes is the size at which a segment file is closed and a new
 	// one started; delivered data is deleted a segment at a time.
@@ -88,6 +90,9 @@ type Queue struct {
 	workerCtx   context.Context
 	stopWorkers context.CancelFunc
 
+	wakeMu sync.Mutex
+	wakeCh chan struct{} // closed by Wake, then replaced; guarded by wakeMu
+
 	mu        sync.RWMutex
 	endpoints map[string]*endpoint // by URL; guarded by mu
 	nextID    uint32               // id of the next endpoint created; guarded by mu
@@ -110,7 +115,8 @@ func Open(opts Options, upstream Upstream) (*Queue, error) {
 	q := &Queue{opts: opts, upstream: upstream, logger: opts.Logger, lock: lock,
 		logLimit:  remotewrite.NewLogLimiter(time.Minute, 10),
 		backoff:   backoff{min: opts.RetryMinInterval, max: opts.RetryMaxInterval},
-		endpoints: map[string]*endpoint{}, nextID: 1, appends: make(chan *appendReq, maxBatch), committerDone: make(chan struct{})}
+		endpoints: map[string]*endpoint{}, nextID: 1, appends: make(chan *appendReq, maxBatch), committerDone: make(chan struct{}),
+		wakeCh: make(chan struct{})}
 	q.workerCtx, q.stopWorkers = context.WithCancel(context.Background())
 	q.m = newQueueMetrics(q)
 	if err := q.openExisting(); err != nil {
@@ -190,26 +196,44 @@ func (q *Queue) Send(ctx context.Context, url string, body []byte, stats remotew
 			return unavailable(url, err)
 		}
 	}
-	n := recordSize(len(body))
-	if !q.reserve(n) {
-		q.m.quotaExceeded.Inc()
-		return remotewrite.SendResult{StatusCode: http.StatusTooManyRequests, RetryAfter: q.retryAfter(), URL: e.safeURL,
-			Message: fmt.Sprintf("scoreproxy's queue is full (queue.max_disk_bytes: %d bytes undelivered); retry later", q.opts.MaxDiskBytes)}
+	n, now := recordSize(len(body)), time.Now()
+	if res, refused := q.admit(e, n, now); refused {
+		return res
 	}
 	defer q.reserved.Add(-n) // once committed, the bytes count in q.pending
 	req := &appendReq{e: e, rec: q.getBuf(), done: make(chan error, 1)}
-	req.ref.enqueued = time.Now()
+	req.ref.enqueued, req.ref.samples = now, stats.Samples
 	*req.rec = appendRecord((*req.rec)[:0], e.id, body, stats.Series, stats.Samples, req.ref.enqueued)
 	q.appends <- req
 	select {
 	case err := <-req.done:
 		if err != nil {
-			return unavailable(url, fmt.Errorf("queue write failed: %w", err))
+			return unavailable(url, fmt.Errorf("cannot queue the request: writing to disk failed: %w; "+
+				"retry later (delivered data frees its space)", err))
 		}
 		return remotewrite.SendResult{StatusCode: http.StatusNoContent, URL: e.safeURL}
 	case <-ctx.Done():
-		return remotewrite.SendResult{Message: "cancelled while waiting for the queue's fsync: " + ctx.Err().Error(), URL: e.safeURL}
+		return remotewrite.SendResult{Message: "queue for " + e.safeURL + ": cancelled while waiting for the fsync: " + ctx.Err().Error(),
+			URL: e.safeURL, Local: true}
 	}
+}
+
+// admit books n bytes of the disk quota for a Send to e at now, or returns
+// the 429 that refuses it: e holds more than its share (overShare), or the
+// queue is full.
+func (q *Queue) admit(e *endpoint, n int64, now time.Time) (remotewrite.SendResult, bool) {
+	e.lastSend.Store(now.UnixNano())
+	if msg, over := q.overShare(e, now); over {
+		q.m.quotaExceeded.Inc()
+		e.m.shareExceeded.Inc()
+		return q.full(e, msg), true
+	}
+	if !q.reserve(n) {
+		q.m.quotaExceeded.Inc()
+		return q.full(e, fmt.Sprintf("queue full: %d bytes pending for all endpoints, limit queue.max_disk_bytes %d; not queued for %s, retry later",
+			q.pending.Load()+q.reserved.Load(), q.opts.MaxDiskBytes, e.safeURL)), true
+	}
+	return remotewrite.SendResult{}, false
 }
 
 // endpoint returns the endpoint of url, creating its directory and
@@ -254,6 +278,44 @@ func (q *Queue) reserve(n int64) bool {
 	return true
 }
 
+// activeWindow is how recently an endpoint must have been sent data to
+// count as delivering, for the share rule (overShare).
+const activeWindow = time.Minute
+
+// overShare reports whether e's Send is refused because e holds more than
+// its share of the disk: more than half of MaxDiskBytes (a sealed segment
+// it still needs counts whole, see segment.pins) while another endpoint,
+// sent data within activeWindow, holds at most half. So one stalled endpoint
+// (or several) cannot fill the disk the others need, and when every active
+// endpoint is stalled (one upstream down for all) the whole quota buffers
+// them, as it would without the rule. The message says why.
+func (q *Queue) overShare(e *endpoint, now time.Time) (string, bool) {
+	limit := q.opts.MaxDiskBytes / 2
+	if limit <= 0 || q.pending.Load() <= limit {
+		return "", false
+	}
+	held := q.log.pinnedBy(e.id)
+	if held <= limit || !q.othersDelivering(e, limit, now) {
+		return "", false
+	}
+	return fmt.Sprintf("queue full for %s: its undelivered blocks hold %d bytes of segments, more than half of "+
+		"queue.max_disk_bytes %d, while other endpoints deliver; retry later (its upstream is not taking data)",
+		e.safeURL, held, q.opts.MaxDiskBytes), true
+}
+
+// othersDelivering reports whether an endpoint other than e was sent data
+// within activeWindow before now and holds at most limit bytes.
+func (q *Queue) othersDelivering(e *endpoint, limit int64, now time.Time) bool {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	for _, o := range q.endpoints {
+		if o != e && now.UnixNano()-o.lastSend.Load() < int64(activeWindow) && q.log.pinnedBy(o.id) <= limit {
+			return true
+		}
+	}
+	return false
+}
+
 // retryAfter is the Retry-After of a 429 for a full queue: the shortest
 // retry interval, in whole seconds (at least 1).
 func (q *Queue) retryAfter() string {
@@ -274,6 +336,24 @@ func (q *Queue) Ready() (bool, string) {
 		return false, fmt.Sprintf("queue is full: %d bytes undelivered, queue.max_disk_bytes is %d", used, q.opts.MaxDiskBytes)
 	}
 	return true, ""
+}
+
+// Wake makes every delivery worker waiting out a retry backoff try again
+// now. The upstream's health check calls it when the upstream answers again,
+// so that delivery resumes at once instead of when the backoff (up to
+// RetryMaxInterval) ends.
+func (q *Queue) Wake() {
+	q.wakeMu.Lock()
+	defer q.wakeMu.Unlock()
+	close(q.wakeCh)
+	q.wakeCh = make(chan struct{})
+}
+
+// woken returns a channel closed by the next Wake.
+func (q *Queue) woken() <-chan struct{} {
+	q.wakeMu.Lock()
+	defer q.wakeMu.Unlock()
+	return q.wakeCh
 }
 
 // PendingBytes returns the disk the undelivered data of all endpoints holds
@@ -331,8 +411,20 @@ func waitFor(ctx context.Context, what string, wait func()) error {
 	}
 }
 
+// full is the answer to a Send the quota refuses: 429 with Retry-After,
+// answered by the queue, not the upstream.
+func (q *Queue) full(e *endpoint, msg string) remotewrite.SendResult {
+	return remotewrite.SendResult{StatusCode: http.StatusTooManyRequests, RetryAfter: q.retryAfter(), URL: e.safeURL,
+		Message: msg, Local: true}
+}
+
+// unavailable is the answer to a Send the queue cannot take: 503, so that
+// the producer retries; the message names the URL, as the upstream's
+// answers are named.
 func unavailable(url string, err error) remotewrite.SendResult {
-	return remotewrite.SendResult{StatusCode: http.StatusServiceUnavailable, Message: err.Error(), URL: remotewrite.RedactURL(url)}
+	safe := remotewrite.RedactURL(url)
+	return remotewrite.SendResult{StatusCode: http.StatusServiceUnavailable, Message: "queue for " + safe + ": " + err.Error(),
+		URL: safe, Local: true}
 }
 
 // getBuf and putBuf recycle record buffers; oversized ones are dropped so a

@@ -192,8 +192,12 @@ func TestQueueDiskQuota(t *testing.T) {
 	if ok, why := q.Ready(); ok || !strings.Contains(why, "full") {
 		t.Fatalf("Ready() = %v, %q on a full queue", ok, why)
 	}
-	if acked := remotewrite.Ack([]remotewrite.SendResult{res}); acked.Code != 429 || acked.RetryAfter != "1" {
+	acked := remotewrite.Ack([]remotewrite.SendResult{res})
+	if acked.Code != 429 || acked.RetryAfter != "1" {
 		t.Fatalf("the producer would get %d Retry-After %q, want 429 and 1", acked.Code, acked.RetryAfter)
+	}
+	if !strings.HasPrefix(acked.Msg, "queue full: ") || strings.Contains(acked.Msg, "answered") || !strings.Contains(acked.Msg, url) {
+		t.Fatalf("the producer would read %q: want it to say the queue is full for %s, not that the upstream answered", acked.Msg, url)
 	}
 	down.Store(false)
 	waitUntil(t, "the queue to drain", func() bool { return q.PendingBytes() == 0 })
@@ -354,7 +358,8 @@ func TestQueueCopiesBody(t *testing.T) {
 func TestQueueFsyncFailure(t *testing.T) {
 	var fail atomic.Bool
 	up := newFakeUpstream()
-	q := openTestQueue(t, t.TempDir(), up, func(o *Options) {
+	dir := t.TempDir()
+	q := openTestQueue(t, dir, up, func(o *Options) {
 		o.syncFile = func(f *os.File) error {
 			if fail.Load() {
 				return errors.New("injected EIO")
@@ -364,9 +369,14 @@ func TestQueueFsyncFailure(t *testing.T) {
 	})
 	mustSend(t, q, "http://a/write", "before")
 	fail.Store(true)
-	if res := q.Send(context.Background(), "http://a/write", []byte("lost"), remotewrite.BatchStats{}); res.StatusCode != 503 ||
-		!strings.Contains(res.Message, "injected EIO") {
-		t.Fatalf("Send with a failing fsync = %+v, want 503 naming the error", res)
+	for range 20 {
+		if res := q.Send(context.Background(), "http://a/write", []byte("lost"), remotewrite.BatchStats{}); res.StatusCode != 503 ||
+			!strings.Contains(res.Message, "injected EIO") {
+			t.Fatalf("Send with a failing fsync = %+v, want 503 naming the error", res)
+		}
+	}
+	if ids := segmentFiles(t, dir); len(ids) > 2 {
+		t.Fatalf("segments %v after 20 failed fsyncs: a failed commit leaves no file behind", ids)
 	}
 	fail.Store(false)
 	mustSend(t, q, "http://a/write", "after")

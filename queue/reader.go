@@ -3,6 +3,8 @@ package queue
 import (
 	"context"
 	"errors"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -14,6 +16,7 @@ type recordRef struct {
 	at       position
 	end      int64
 	enqueued time.Time
+	samples  int // for reporting the loss if the record is found damaged
 }
 
 func (r recordRef) size() int64 { return r.end - r.at.off }
@@ -23,8 +26,8 @@ func (r recordRef) size() int64 { return r.end - r.at.off }
 // start-up), and the read offset, persisted, before which all of them are
 // delivered. Its delivery worker reads and acknowledges them in order.
 type cursor struct {
-	log     *segmentLog
-	corrupt func(c corruption) // reports a record found damaged while delivering
+	log      *segmentLog
+	endpoint uint32 // id of the endpoint whose records it reads
 
 	mu      sync.Mutex
 	pend    []recordRef   // undelivered records, oldest first; guarded by mu
@@ -39,7 +42,8 @@ type cursor struct {
 }
 
 // item is what next hands out, in log order: a block to deliver, or (skip)
-// a record found damaged, only to be acknowledged.
+// a record found damaged or missing, only to be acknowledged (and reported
+// lost once it is).
 type item struct {
 	block
 	ref  recordRef
@@ -49,8 +53,8 @@ type item struct {
 // openCursor opens the read-offset file of the endpoint directory dir. A
 // missing or damaged one means "from the start of the log", which may
 // deliver some blocks twice but never skips one.
-func openCursor(dir string, l *segmentLog) (*cursor, error) {
-	c := &cursor{log: l, changed: make(chan struct{}, 1), corrupt: func(corruption) {}}
+func openCursor(dir string, endpoint uint32, l *segmentLog) (*cursor, error) {
+	c := &cursor{log: l, endpoint: endpoint, changed: make(chan struct{}, 1)}
 	if b, err := os.ReadFile(filepath.Join(dir, readOffsetFile)); err == nil {
 		if seg, off, ok := decodeOffset(b); ok && off >= 0 {
 			c.start = position{seg, off}
@@ -80,8 +84,8 @@ func (c *cursor) push(refs ...recordRef) {
 
 // next returns the next record, waiting until one is committed or ctx ends.
 // Its payload is read into buf (grown as needed): the caller owns it until
-// the item is acknowledged. A record found damaged now is reported and
-// returned as a skip item.
+// the item is acknowledged. A record found damaged now is returned as a
+// skip item.
 func (c *cursor) next(ctx context.Context, buf []byte) (item, []byte, error) {
 	return c.nextItem(ctx, buf, true)
 }
@@ -115,17 +119,28 @@ func (c *cursor) nextItem(ctx context.Context, buf []byte, wait bool) (item, []b
 		if !wait {
 			return item{}, buf, errNoneCommitted
 		}
+		// Nothing left to read: let go of a sealed segment, which is
+		// deleted once delivered (an open file would keep its disk space),
+		// now or as soon as the one being written is sealed.
+		sealed := c.log.nextSeal()
+		c.closeIfSealed()
 		select {
 		case <-c.changed:
+		case <-sealed:
 		case <-ctx.Done():
 			return item{}, buf, ctx.Err()
 		}
 	}
 }
 
-// readRecord reads and verifies the record at ref.
+// readRecord reads and verifies the record at ref. A record that is
+// damaged, cut off (the file is shorter) or in a segment file that is gone
+// is a skip item; any other error is returned, to be tried again.
 func (c *cursor) readRecord(ref recordRef, buf []byte) (item, []byte, error) {
 	f, err := c.file(ref.at.seg)
+	if errors.Is(err, fs.ErrNotExist) {
+		return item{ref: ref, skip: true}, buf, nil
+	}
 	if err != nil {
 		return item{}, buf, err
 	}
@@ -134,8 +149,7 @@ func (c *cursor) readRecord(ref recordRef, buf []byte) (item, []byte, error) {
 	if err == nil {
 		b, err = decodePayload(payload)
 	}
-	if errors.Is(err, errCorrupt) || err == nil && next != ref.end {
-		c.corrupt(corruption{at: ref.at, end: ref.end})
+	if errors.Is(err, errCorrupt) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || err == nil && next != ref.end {
 		return item{ref: ref, skip: true}, payload, nil
 	}
 	if err != nil {
@@ -149,16 +163,29 @@ func (c *cursor) file(id uint64) (*os.File, error) {
 	if c.f != nil && c.fID == id {
 		return c.f, nil
 	}
-	if c.f != nil {
-		_ = c.f.Close()
-		c.f = nil
-	}
+	c.closeFile()
 	f, err := os.Open(c.log.segPath(id))
 	if err != nil {
 		return nil, err
 	}
 	c.f, c.fID = f, id
 	return f, nil
+}
+
+// closeIfSealed closes the segment open for reading if it is sealed (or
+// gone): no record will be added to it, and it may be deleted.
+func (c *cursor) closeIfSealed() {
+	if c.f != nil && c.log.sealedOrGone(c.fID) {
+		c.closeFile()
+	}
+}
+
+// closeFile closes the segment open for reading, if any.
+func (c *cursor) closeFile() {
+	if c.f != nil {
+		_ = c.f.Close()
+		c.f = nil
+	}
 }
 
 // ackAll acknowledges items, the oldest read ones in the order next returned
@@ -178,7 +205,7 @@ func (c *cursor) ackAll(items []item) {
 	c.read -= n
 	c.mu.Unlock()
 	for _, it := range items {
-		c.log.unref(it.ref.at.seg, it.ref.size())
+		c.log.unref(it.ref.at.seg, c.endpoint, it.ref.size())
 	}
 	last := items[len(items)-1].ref
 	// Not fsynced: the page cache survives a crash of the process, and after

@@ -19,20 +19,22 @@ type testLog struct {
 	cur       map[uint32]*cursor
 	total     *atomic.Int64
 	corrupted []corruption
+	lost      map[uint32]int // blocks reported lost, by endpoint
+	skipped   []recordRef    // records readBodies found damaged
 }
 
 // openTestLog opens the log in dir with segments of segmentBytes, so that a
 // few records span several files.
 func openTestLog(t *testing.T, dir string, segmentBytes int64) *testLog {
 	t.Helper()
-	tl := &testLog{dir: dir, cur: map[uint32]*cursor{}, total: new(atomic.Int64)}
+	tl := &testLog{dir: dir, cur: map[uint32]*cursor{}, total: new(atomic.Int64), lost: map[uint32]int{}}
 	minNext := uint64(1)
 	for _, id := range []uint32{1, 2} {
 		edir := filepath.Join(dir, fmt.Sprint("e", id))
 		if err := os.MkdirAll(edir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		c, err := openCursor(edir, nil)
+		c, err := openCursor(edir, id, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,8 +42,11 @@ func openTestLog(t *testing.T, dir string, segmentBytes int64) *testLog {
 		minNext = max(minNext, c.start.seg+1)
 	}
 	l, err := loadLog(filepath.Join(dir, logDir), Options{SegmentBytes: segmentBytes, syncFile: (*os.File).Sync}, tl.total, tl.cur, minNext,
-		func(c corruption) { tl.corrupted = append(tl.corrupted, c) },
-		func(r scanned) { t.Errorf("record of unknown endpoint %d", r.endpoint) })
+		loadReport{
+			damaged: func(c corruption) { tl.corrupted = append(tl.corrupted, c) },
+			orphan:  func(r scanned) { t.Errorf("record of unknown endpoint %d", r.endpoint) },
+			lost:    func(endpoint uint32, _ uint64, l lossSum) { tl.lost[endpoint] += l.blocks },
+		})
 	if err != nil {
 		t.Fatalf("loadLog: %v", err)
 	}
@@ -67,7 +72,7 @@ func (tl *testLog) appendBodies(t *testing.T, id uint32, bodies ...string) {
 		if err != nil {
 			t.Fatalf("write: %v", err)
 		}
-		refs = append(refs, recordRef{at: at, end: end, enqueued: now})
+		refs = append(refs, recordRef{at: at, end: end, enqueued: now, samples: 2})
 	}
 	if err := tl.l.commit(); err != nil {
 		t.Fatalf("commit: %v", err)
@@ -87,7 +92,9 @@ func (tl *testLog) readBodies(t *testing.T, id uint32, n int) []string {
 		if err != nil {
 			t.Fatalf("next after %v: %v", out, err)
 		}
-		if !it.skip {
+		if it.skip {
+			tl.skipped = append(tl.skipped, it.ref)
+		} else {
 			out = append(out, string(it.body))
 		}
 		tl.cur[id].ackAll([]item{it})
@@ -278,15 +285,13 @@ func TestLogMidRecordCorruption(t *testing.T) {
 	if len(tl.corrupted) != 1 || tl.corrupted[0].at.off != secondAt || tl.corrupted[0].end != secondAt+recordSize(len("second")) {
 		t.Fatalf("corruptions %+v, want the second record [%d, %d)", tl.corrupted, secondAt, secondAt+recordSize(len("second")))
 	}
-	var later []corruption
-	tl.cur[1].corrupt = func(c corruption) { later = append(later, c) }
 	garble(secondAt + recordSize(len("second"))) // the third, after start-up checked it
 	tl.appendBodies(t, 1, "fourth")
 	if got := tl.readBodies(t, 1, 2); fmt.Sprint(got) != "[first fourth]" {
 		t.Fatalf("read %v, want [first fourth]", got)
 	}
-	if len(later) != 1 {
-		t.Fatalf("damage met while delivering reported %+v, want the third record", later)
+	if third := secondAt + recordSize(len("second")); len(tl.skipped) != 1 || tl.skipped[0].at.off != third || tl.skipped[0].samples != 2 {
+		t.Fatalf("damage met while delivering: skipped %+v, want the third record, at %d, with its 2 samples", tl.skipped, third)
 	}
 	if ids := segmentFiles(t, dir); len(ids) != 1 {
 		t.Fatalf("segments %v left after delivering everything, want only the one being written", ids)

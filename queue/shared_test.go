@@ -204,3 +204,19 @@ func TestQueueRecordsOfARemovedEndpoint(t *testing.T) {
 		t.Fatalf("after a restart the new endpoint got %v, want nothing (the orphan is not its record)", got)
 	}
 }
+
+// A log that cannot be opened stops Open with an error naming it, and
+// releases the directory.
+func TestQueueOpenFailsOnUnreadableLog(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, logDir), []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(Options{Dir: dir, Logger: slog.New(slog.DiscardHandler)}, newFakeUpstream()); err == nil || !strings.Contains(err.Error(), logDir) {
+		t.Fatalf("Open with a file where the log directory goes: %v, want an error naming it", err)
+	}
+	if err := os.Remove(filepath.Join(dir, logDir)); err != nil {
+		t.Fatal(err)
+	}
+	openTestQueue(t, dir, newFakeUpstream(), nil)
+}

@@ -93,12 +93,16 @@ func ackMessage(results []SendResult) string {
 }
 
 // describeFailure renders one failed result, e.g.
-// `upstream http://h/insert/5:0/prometheus/api/v1/write answered 400 Bad Request: <body>`.
+// `upstream http://h/insert/5:0/prometheus/api/v1/write answered 400 Bad Request: <body>`;
+// a Local one is its message, which names the URL itself.
 func describeFailure(r SendResult) string {
 	var s string
-	if r.StatusCode == 0 {
+	switch {
+	case r.Local:
+		return truncateUTF8(r.Message, maxMessage)
+	case r.StatusCode == 0:
 		s = "upstream " + r.URL + " unreachable"
-	} else {
+	default:
 		s = "upstream " + r.URL + " answered " + strconv.Itoa(r.StatusCode)
 		if text := http.StatusText(r.StatusCode); text != "" {
 			s += " " + text

@@ -193,3 +193,13 @@ func TestAckRetryAfterChoice(t *testing.T) {
 		}
 	}
 }
+
+// A result scoreproxy answered itself (its queue) is described by its own
+// message, never as an upstream's answer.
+func TestAckLocalResultIsNotAnUpstreamAnswer(t *testing.T) {
+	const msg = "queue full: 1000 bytes pending for all endpoints, limit queue.max_disk_bytes 1000; not queued for http://h/write, retry later"
+	e := Ack([]SendResult{{StatusCode: 429, RetryAfter: "1", Message: msg, URL: "http://h/write", Local: true}})
+	if e == nil || e.Code != 429 || e.RetryAfter != "1" || e.Msg != msg {
+		t.Fatalf("Ack = %+v, want 429 Retry-After 1 with the queue's message %q", e, msg)
+	}
+}

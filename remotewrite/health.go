@@ -14,6 +14,9 @@ import (
 // HealthChecker probes an upstream's health URL (vmanomaly's health_path,
 // e.g. http://vminsert:8480/health) in the background, so /ready can answer
 // from memory and a dead upstream shows on dashboards before data piles up.
+// While the upstream is not ready it probes every RecoveryProbeInterval (or
+// its interval, if shorter), so that the queue learns within a second that
+// the upstream is back (OnReady).
 type HealthChecker struct {
 	client   *Client
 	url      string // as given; may carry credentials
@@ -21,7 +24,8 @@ type HealthChecker struct {
 	interval time.Duration
 	logger   *slog.Logger
 	ready    atomic.Bool
-	gauge    *metrics.Gauge // scoreproxy_upstream_ready{url}
+	gauge    *metrics.Gauge         // scoreproxy_upstream_ready{url}
+	onReady  atomic.Pointer[func()] // called when a probe succeeds after one that did not
 
 	// Only Run's goroutine touches these: the last logged state, so that
 	// only changes are logged.
@@ -61,19 +65,38 @@ func NewHealthChecker(c *Client, url string, interval time.Duration, logger *slo
 // load, cheap enough for every /ready request.
 func (h *HealthChecker) Ready() bool { return h.ready.Load() }
 
-// Run probes the URL every interval until ctx is done; the first probe runs
-// immediately so readiness is known right after start-up.
+// RecoveryProbeInterval is the probe interval while the upstream is not
+// ready: how late, at most, OnReady learns that it is back.
+const RecoveryProbeInterval = 500 * time.Millisecond
+
+// OnReady sets f to be called (from Run's goroutine) whenever a probe
+// succeeds after a failed one, or the first probe succeeds: the queue wakes
+// its delivery workers out of their retry backoff with it.
+func (h *HealthChecker) OnReady(f func()) { h.onReady.Store(&f) }
+
+// Run probes the URL every interval until ctx is done (every
+// RecoveryProbeInterval while the upstream is not ready); the first probe
+// runs immediately so readiness is known right after start-up.
 func (h *HealthChecker) Run(ctx context.Context) {
-	t := time.NewTicker(h.interval)
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		h.probeOnce(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		h.probeOnce(ctx)
+		t.Reset(h.nextProbe())
 	}
+}
+
+// nextProbe is the wait before the next probe.
+func (h *HealthChecker) nextProbe() time.Duration {
+	if h.ready.Load() {
+		return h.interval
+	}
+	return min(h.interval, RecoveryProbeInterval)
 }
 
 // probeOnce runs one probe and records its outcome. A probe cut short by ctx
@@ -84,7 +107,7 @@ func (h *HealthChecker) probeOnce(ctx context.Context) {
 		return
 	}
 	ok := reason == ""
-	h.ready.Store(ok)
+	wasReady := h.ready.Swap(ok)
 	if ok {
 		h.gauge.Set(1)
 	} else {
@@ -92,6 +115,9 @@ func (h *HealthChecker) probeOnce(ctx context.Context) {
 	}
 	h.logChange(ok, reason)
 	h.logCredentials()
+	if f := h.onReady.Load(); ok && !wasReady && f != nil {
+		(*f)()
+	}
 }
 
 // probe GETs the health URL and returns why it is not healthy, or "".

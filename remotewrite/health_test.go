@@ -138,3 +138,43 @@ func TestHealthCheckerLogsCredentialErrors(t *testing.T) {
 		t.Errorf("credential error logged %d times, want once:\n%s", n, logs.String())
 	}
 }
+
+// While the upstream is not ready the checker probes every second, however
+// long its interval, and calls OnReady once when a probe succeeds again: the
+// queue's delivery workers then stop waiting out their backoff.
+func TestHealthCheckerReportsRecoveryWithinASecond(t *testing.T) {
+	srv, status, hits := healthUpstream(t)
+	status.Store(http.StatusServiceUnavailable)
+	c := newTestClient(t, ClientConfig{User: "foo", Password: "bar"}, defaultRecheck)
+	h := NewHealthChecker(c, srv.URL+"/health", time.Hour, slog.New(slog.DiscardHandler))
+	recovered := make(chan time.Time, 10)
+	h.OnReady(func() { recovered <- time.Now() })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		h.Run(ctx)
+		close(done)
+	}()
+	defer func() { cancel(); <-done }()
+
+	<-hits
+	<-hits // a second probe while down, long before the hour-long interval
+	back := time.Now()
+	status.Store(http.StatusOK)
+	select {
+	case at := <-recovered:
+		if d := at.Sub(back); d > RecoveryProbeInterval+500*time.Millisecond {
+			t.Fatalf("OnReady came %v after the upstream was back, want within %v", d, RecoveryProbeInterval)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnReady was not called after the upstream came back")
+	}
+	if !h.Ready() {
+		t.Fatal("Ready() is false after OnReady")
+	}
+	select {
+	case <-recovered:
+		t.Fatal("OnReady called twice for one recovery")
+	case <-time.After(50 * time.Millisecond):
+	}
+}

@@ -12,6 +12,9 @@ type SendResult struct {
 	Message string
 	// URL is the upstream URL the request went to (no credentials in it).
 	URL string
+	// Local means scoreproxy answered itself without asking the upstream
+	// (its queue is full or cannot write): Message says why, whole.
+	Local bool
 }
 
 // OK reports whether the upstream accepted the data (2xx).

@@ -106,6 +106,11 @@ func newWriterPipe(cfg *config.Config, i int, w config.Writer, logger *slog.Logg
 			return nil, err
 		}
 		sender = wp.queue
+		if wp.health != nil {
+			// Delivery resumes within a probe of the upstream's recovery,
+			// not when the workers' backoff ends.
+			wp.health.OnReady(wp.queue.Wake)
+		}
 	}
 	if wp.router, err = tenantroute.New(opts, sender); err != nil {
 		closeWriters(context.Background(), []*writerPipe{wp}, prev)
