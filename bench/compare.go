@@ -25,6 +25,7 @@ type compareConfig struct {
 	scenarios           []Scenario
 	workload            Workload
 	sinkFast            bool // the sink decodes with the wire walker instead of prompb
+	importGzip          bool // the import scenarios send gzip-compressed JSON lines
 	startTimeout        time.Duration
 	deliveryTimeout     time.Duration
 }
@@ -54,7 +55,9 @@ func parseCompareFlags(args []string) (*compareConfig, error) {
 	fs.IntVar(&c.pool, "pool", defaultPoolSize, "distinct pre-built request bodies")
 	fs.StringVar(&c.out, "out", "bench/results", "directory for results.md, results.svg and results.json")
 	fs.StringVar(&scen, "scenarios", "all", "comma-separated, some of: "+scenarioNames()+" (split: vmagent splits with one "+
-		"-remoteWrite.url per tenant; split_multitenant: vmagent forwards to /insert/multitenant and leaves the split to vminsert)")
+		"-remoteWrite.url per tenant; split_multitenant: vmagent forwards to /insert/multitenant and leaves the split to vminsert; "+
+		"import, import_metric_format: the same load as JSON lines to /api/v1/import)")
+	fs.BoolVar(&c.importGzip, "import-gzip", false, "the import scenarios send their JSON lines gzip-compressed (default: uncompressed, as vmanomaly does)")
 	fs.StringVar(&decode, "sink-decode", "fast", "the in-process sink's protobuf decoder: fast (wire walker, tested against prompb) or prompb")
 	fs.DurationVar(&c.startTimeout, "start-timeout", 20*time.Second, "how long a proxy may take to answer /health")
 	fs.DurationVar(&c.deliveryTimeout, "delivery-timeout", 60*time.Second, "how long to wait for acknowledged samples to reach the sink")
@@ -129,22 +132,60 @@ func compareCommand(args []string, stdout io.Writer) error {
 	}
 	defer os.RemoveAll(tmp)
 	w := cfg.workload
-	pool, err := BuildPool(w, cfg.pool, time.Now())
+	pools, err := cfg.buildPools(time.Now())
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "workload: %d series x %d samples, %d labels, %d tenants; %.1f KB snappy / %.1f KB raw per request; %d distinct bodies\n",
-		w.Series, w.Samples, w.Labels, w.Tenants, float64(pool.AvgCompressed())/1000, float64(pool.AvgRaw())/1000, len(pool.Bodies))
-	results, err := cfg.runAll(ctx, tmp, w, pool, stdout)
+	for _, f := range []BodyFormat{FormatRemoteWrite, cfg.importFormat()} {
+		if p := pools[f]; p != nil {
+			fmt.Fprintf(stdout, "workload: %d series x %d samples, %d labels, %d tenants; %s: %s per request; %d distinct bodies\n",
+				w.Series, w.Samples, w.Labels, w.Tenants, f, p.Describe(), len(p.Bodies))
+		}
+	}
+	results, err := cfg.runAll(ctx, tmp, w, pools, stdout)
 	if err != nil {
 		return err
 	}
-	rep := newReport(cfg, w, pool, results)
+	rep := newReport(cfg, w, pools, results)
 	if err := rep.write(cfg.out); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "\n%s\nwrote %s/results.md, results.svg, results.json\n", rep.markdownTables(), cfg.out)
 	return failures(results)
+}
+
+// importFormat is the body format of the import scenarios.
+func (c *compareConfig) importFormat() BodyFormat {
+	if c.importGzip {
+		return FormatImportGzip
+	}
+	return FormatImport
+}
+
+// bodyFormat is the format of the load of scenario sc.
+func (c *compareConfig) bodyFormat(sc Scenario) BodyFormat {
+	if sc.Import {
+		return c.importFormat()
+	}
+	return FormatRemoteWrite
+}
+
+// buildPools builds a pool of each format the scenarios send, all with the
+// same series and samples (see BuildPoolFormat).
+func (c *compareConfig) buildPools(end time.Time) (map[BodyFormat]*Pool, error) {
+	pools := map[BodyFormat]*Pool{}
+	for _, sc := range c.scenarios {
+		f := c.bodyFormat(sc)
+		if pools[f] != nil {
+			continue
+		}
+		p, err := BuildPoolFormat(c.workload, c.pool, end, f)
+		if err != nil {
+			return nil, err
+		}
+		pools[f] = p
+	}
+	return pools, nil
 }
 
 // proxySpec is one proxy under test.
@@ -168,7 +209,7 @@ func (c *compareConfig) proxies(round int) []proxySpec {
 
 // runAll runs every scenario, round and proxy, each scenario with its own
 // in-process sink, and returns the results in run order.
-func (c *compareConfig) runAll(ctx context.Context, tmp string, w Workload, pool *Pool, stdout io.Writer) ([]RunResult, error) {
+func (c *compareConfig) runAll(ctx context.Context, tmp string, w Workload, pools map[BodyFormat]*Pool, stdout io.Writer) ([]RunResult, error) {
 	var results []RunResult
 	for _, sc := range c.scenarios {
 		sinkCtx, cancel := context.WithCancel(ctx)
@@ -184,7 +225,7 @@ func (c *compareConfig) runAll(ctx context.Context, tmp string, w Workload, pool
 					cancel()
 					return nil, ctx.Err()
 				}
-				r := c.runOne(ctx, runEnv{tmp: tmp, sc: sc, proxy: p, round: round, sink: sink, sinkURL: sinkURL, w: w, pool: pool})
+				r := c.runOne(ctx, runEnv{tmp: tmp, sc: sc, proxy: p, round: round, sink: sink, sinkURL: sinkURL, w: w, pool: pools[c.bodyFormat(sc)]})
 				fmt.Fprintln(stdout, r.line())
 				results = append(results, r)
 			}

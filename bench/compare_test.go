@@ -17,15 +17,17 @@ func TestCompareFlags(t *testing.T) {
 		scenarios int
 		split     string // the split scenarios' title start, "" if none
 	}{
-		{"defaults", nil, "", "anomaly", 4, "split across 10 tenants"},
+		{"defaults", nil, "", "anomaly", 6, "split across 10 tenants"},
 		{"both splits", []string{"-scenarios", "split_multitenant,split"}, "", "anomaly", 2, "split across 10 tenants"},
-		{"all scenarios, 4 tenants", []string{"-tenants", "4"}, "", "anomaly", 4, "split across 4 tenants"},
-		{"defaults again (titles are not kept between parses)", nil, "", "anomaly", 4, "split across 10 tenants"},
-		{"unknown scenario", []string{"-scenarios", "split,nope"}, `unknown scenario "nope": want all or some of passthrough, metric_format, split, split_multitenant`, "", 0, ""},
+		{"all scenarios, 4 tenants", []string{"-tenants", "4"}, "", "anomaly", 6, "split across 4 tenants"},
+		{"defaults again (titles are not kept between parses)", nil, "", "anomaly", 6, "split across 10 tenants"},
+		{"unknown scenario", []string{"-scenarios", "split,nope"}, `unknown scenario "nope": want all or some of passthrough, metric_format, split, split_multitenant, import, import_metric_format`, "", 0, ""},
 		{"scrape preset, all scenarios", []string{"-preset", "scrape"}, "add -query-keys N", "", 0, ""},
 		{"scrape preset, split without tenants", []string{"-preset", "scrape", "-query-keys", "3"}, "add -tenants N", "", 0, ""},
 		{"scrape preset without split", []string{"-preset", "scrape", "-scenarios", "passthrough"}, "", "scrape", 1, ""},
 		{"scrape preset, metric_format without for", []string{"-preset", "scrape", "-scenarios", "metric_format"}, "add -query-keys N", "", 0, ""},
+		{"import scenarios", []string{"-scenarios", "import,import_metric_format", "-import-gzip"}, "", "anomaly", 2, ""},
+		{"scrape preset, import_metric_format without for", []string{"-preset", "scrape", "-scenarios", "import_metric_format"}, "add -query-keys N", "", 0, ""},
 		{"scrape preset, metric_format with for", []string{"-preset", "scrape", "-query-keys", "10", "-scenarios", "passthrough,metric_format"}, "", "scrape", 2, ""},
 		{"scrape preset with tenants", []string{"-preset", "scrape", "-tenants", "4", "-scenarios", "split,split_multitenant"}, "", "scrape", 2, "split across 4 tenants"},
 		{"unknown preset", []string{"-preset", "nope"}, `unknown preset "nope"`, "", 0, ""},

@@ -66,9 +66,13 @@ func loadCommand(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	wf := bindWorkloadFlags(fs)
 	var cfg LoadConfig
-	var asJSON bool
+	var asJSON, importGzip bool
 	var pool int
-	fs.StringVar(&cfg.URL, "url", "", "remote-write URL on a loopback address, e.g. http://127.0.0.1:8490/api/v1/write")
+	var format string
+	fs.StringVar(&cfg.URL, "url", "", "remote-write or import URL on a loopback address, e.g. http://127.0.0.1:8490/api/v1/write")
+	fs.StringVar(&format, "format", "rw", "body format: rw (snappy remote write 1.0) or import (VictoriaMetrics JSON lines, "+
+		"uncompressed as vmanomaly sends them; point -url at /api/v1/import)")
+	fs.BoolVar(&importGzip, "import-gzip", false, "with -format import: gzip the JSON lines (Content-Encoding: gzip)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 4, "concurrent senders")
 	fs.Int64Var(&cfg.Requests, "requests", 0, "stop after N requests (give -requests or -duration)")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after D, at most 10m (give -requests or -duration)")
@@ -85,7 +89,11 @@ func loadCommand(args []string, stdout io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return usageErrorf("%v", err)
 	}
-	p, err := BuildPool(w, poolSize(pool, cfg.Requests), time.Now())
+	f, err := parseBodyFormat(format, importGzip)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	p, err := BuildPoolFormat(w, poolSize(pool, cfg.Requests), time.Now(), f)
 	if err != nil {
 		return err
 	}
@@ -101,6 +109,21 @@ func loadCommand(args []string, stdout io.Writer) error {
 	}
 	sum.WriteText(stdout)
 	return nil
+}
+
+// parseBodyFormat reads -format and -import-gzip.
+func parseBodyFormat(format string, importGzip bool) (BodyFormat, error) {
+	switch {
+	case format == "rw" && !importGzip:
+		return FormatRemoteWrite, nil
+	case format == "rw":
+		return 0, errors.New("-import-gzip needs -format import")
+	case format == "import" && importGzip:
+		return FormatImportGzip, nil
+	case format == "import":
+		return FormatImport, nil
+	}
+	return 0, fmt.Errorf("-format %q: want rw or import", format)
 }
 
 // poolSize picks the number of distinct bodies: the explicit -pool, else
@@ -190,16 +213,14 @@ func (r *loadRun) worker(ctx context.Context, rec *recorder) {
 	}
 }
 
-// send POSTs one body with the remote-write 1.0 headers and returns the
+// send POSTs one body with the headers of the pool's format and returns the
 // status and, for a non-2xx answer, the start of the response body.
 func (r *loadRun) send(ctx context.Context, body []byte) (int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.cfg.URL, bytes.NewReader(body))
 	if err != nil {
 		return 0, "", err
 	}
-	req.Header.Set("Content-Encoding", "snappy")
-	req.Header.Set("Content-Type", "application/x-protobuf")
-	req.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
+	r.pool.Format.setHeaders(req.Header)
 	req.Header.Set("User-Agent", "scoreproxy-bench")
 	resp, err := r.client.Do(req)
 	if err != nil {

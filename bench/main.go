@@ -9,6 +9,7 @@
 //
 //	go run ./bench demo
 //	go run ./bench load -url http://127.0.0.1:8490/api/v1/write -duration 10s
+//	go run ./bench load -url http://127.0.0.1:8490/api/v1/import -format import -duration 10s
 //	go run ./bench sink -listen 127.0.0.1:8428
 //	go run ./bench compare -scoreproxy /tmp/scoreproxy -vmagent $(which vmagent)
 package main
@@ -27,7 +28,7 @@ const usage = `usage: go run ./bench <subcommand> [flags]
 subcommands:
   demo     run scoreproxy in-process with an example config, a counting upstream and a
            three-tenant model-runner load; print what each tenant received
-  load     send Prometheus remote write 1.0 to a loopback URL and summarise
+  load     send Prometheus remote write 1.0 (or JSON-lines import) to a loopback URL and summarise
   sink     receive remote write, count samples per path, tenant and name
   compare  run scoreproxy and vmagent in turn on the same workload and sink
 

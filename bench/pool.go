@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,32 +18,48 @@ const sampleStep = time.Second
 // maxPoolBytes bounds the memory of a body pool (compressed bodies).
 const maxPoolBytes = 1 << 30
 
-// Pool holds request bodies built before any timing starts: snappy-compressed
-// prompb.WriteRequests of the same series whose timestamps advance from body
-// to body, so no (series, timestamp) pair repeats within the pool.
+// Pool holds request bodies built before any timing starts: the same
+// series in every body, whose timestamps advance from body to body, so no
+// (series, timestamp) pair repeats within the pool. The bodies are
+// snappy-compressed prompb.WriteRequests or, for the import path, the same
+// series and samples as JSON lines (see BodyFormat).
 type Pool struct {
-	// Bodies are the snappy-compressed request bodies, read-only once built.
+	// Bodies are the request bodies as sent, read-only once built.
 	Bodies [][]byte
 	// RawBytes and CompressedBytes are the totals over Bodies before and
-	// after snappy compression.
+	// after compression (equal for uncompressed JSON lines).
 	RawBytes, CompressedBytes int64
 	// SamplesPerBody is the number of samples in every body.
 	SamplesPerBody int
+	// Format is the encoding of Bodies and says which headers they need.
+	Format BodyFormat
 }
 
 // AvgRaw returns the mean uncompressed body size in bytes.
 func (p *Pool) AvgRaw() int64 { return p.RawBytes / int64(len(p.Bodies)) }
 
-// AvgCompressed returns the mean snappy body size in bytes.
+// AvgCompressed returns the mean body size as sent in bytes.
 func (p *Pool) AvgCompressed() int64 { return p.CompressedBytes / int64(len(p.Bodies)) }
 
-// BuildPool builds n distinct bodies of workload w whose last timestamp is
-// close to end. n is lowered if the pool would exceed maxPoolBytes.
+// Describe renders the mean body size for summaries.
+func (p *Pool) Describe() string { return p.Format.describeBody(p.AvgCompressed(), p.AvgRaw()) }
+
+// BuildPool builds n distinct remote-write bodies of workload w whose last
+// timestamp is close to end. n is lowered if the pool would exceed
+// maxPoolBytes.
 func BuildPool(w Workload, n int, end time.Time) (*Pool, error) {
+	return BuildPoolFormat(w, n, end, FormatRemoteWrite)
+}
+
+// BuildPoolFormat is BuildPool with bodies in format f. Body i of every
+// format carries the same samples, so pools built with the same w, n and
+// end differ in their encoding only.
+func BuildPoolFormat(w Workload, n int, end time.Time, f BodyFormat) (*Pool, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("pool size %d: want at least 1", n)
 	}
 	b := newBodyBuilder(w, n, end)
+	b.format = f
 	first, raw, err := b.build(0)
 	if err != nil {
 		return nil, err
@@ -50,7 +67,7 @@ func BuildPool(w Workload, n int, end time.Time) (*Pool, error) {
 	if limit := maxPoolBytes / (len(first) + 1); n > limit {
 		n = limit
 	}
-	p := &Pool{Bodies: make([][]byte, n), SamplesPerBody: w.SamplesPerRequest()}
+	p := &Pool{Bodies: make([][]byte, n), SamplesPerBody: w.SamplesPerRequest(), Format: f}
 	p.Bodies[0], p.RawBytes, p.CompressedBytes = first, int64(raw), int64(len(first))
 	err = p.fill(b)
 	return p, err
@@ -97,6 +114,7 @@ func (p *Pool) fill(b *bodyBuilder) error {
 type bodyBuilder struct {
 	w       Workload
 	startMs int64
+	format  BodyFormat
 	req     prompb.WriteRequest
 	buf     []byte
 }
@@ -115,7 +133,7 @@ func newBodyBuilder(w Workload, n int, end time.Time) *bodyBuilder {
 
 // clone returns a builder sharing the label sets but owning its samples.
 func (b *bodyBuilder) clone() *bodyBuilder {
-	c := &bodyBuilder{w: b.w, startMs: b.startMs}
+	c := &bodyBuilder{w: b.w, startMs: b.startMs, format: b.format}
 	c.req.Timeseries = make([]prompb.TimeSeries, len(b.req.Timeseries))
 	for i, ts := range b.req.Timeseries {
 		c.req.Timeseries[i] = prompb.TimeSeries{Labels: ts.Labels, Samples: make([]prompb.Sample, len(ts.Samples))}
@@ -123,8 +141,26 @@ func (b *bodyBuilder) clone() *bodyBuilder {
 	return c
 }
 
-// build returns the compressed body number i and its uncompressed size.
+// build returns body number i as sent and its uncompressed size.
 func (b *bodyBuilder) build(i int) ([]byte, int, error) {
+	b.fillSamples(i)
+	if b.format != FormatRemoteWrite {
+		return b.buildJSONLines()
+	}
+	size := b.req.Size()
+	if cap(b.buf) < size {
+		b.buf = make([]byte, size)
+	}
+	n, err := b.req.MarshalToSizedBuffer(b.buf[:size])
+	if err != nil {
+		return nil, 0, fmt.Errorf("marshal body %d: %w", i, err)
+	}
+	return snappy.Encode(nil, b.buf[size-n:size]), n, nil
+}
+
+// fillSamples sets the samples of body number i: its own timestamps and
+// values drawn from a generator seeded with i.
+func (b *bodyBuilder) fillSamples(i int) {
 	rng := rand.New(rand.NewPCG(uint64(i), 0x5c0e))
 	base := b.startMs + int64(i*b.w.Samples)*sampleStep.Milliseconds()
 	for s := range b.req.Timeseries {
@@ -136,13 +172,18 @@ func (b *bodyBuilder) build(i int) ([]byte, int, error) {
 			}
 		}
 	}
-	size := b.req.Size()
-	if cap(b.buf) < size {
-		b.buf = make([]byte, size)
+}
+
+// buildJSONLines renders the current samples as JSON lines, gzipped for
+// FormatImportGzip, and returns the body and its uncompressed size.
+func (b *bodyBuilder) buildJSONLines() ([]byte, int, error) {
+	b.buf = appendJSONLines(b.buf[:0], &b.req)
+	if b.format != FormatImportGzip {
+		return slices.Clone(b.buf), len(b.buf), nil
 	}
-	n, err := b.req.MarshalToSizedBuffer(b.buf[:size])
+	body, err := gzipBody(b.buf)
 	if err != nil {
-		return nil, 0, fmt.Errorf("marshal body %d: %w", i, err)
+		return nil, 0, fmt.Errorf("gzip: %w", err)
 	}
-	return snappy.Encode(nil, b.buf[size-n:size]), n, nil
+	return body, len(b.buf), nil
 }

@@ -42,30 +42,41 @@ type Ratio struct {
 // Report is everything compare writes: the setting, the medians, the
 // ratios and every individual run.
 type Report struct {
-	Generated   string      `json:"generated"`
-	Machine     string      `json:"machine"`
-	GoVersion   string      `json:"go_version"`
-	Binaries    []string    `json:"binaries"`
-	Workload    Workload    `json:"workload"`
-	BodySnappy  int64       `json:"body_snappy_bytes"`
-	BodyRaw     int64       `json:"body_raw_bytes"`
-	Rounds      int         `json:"rounds"`
-	Duration    string      `json:"duration"`
-	Warmup      string      `json:"warmup"`
-	Concurrency int         `json:"concurrency"`
-	Rows        []Row       `json:"rows"`
-	Ratios      []Ratio     `json:"ratios"`
-	Runs        []RunResult `json:"runs"`
-	scenarios   []Scenario
+	Generated  string   `json:"generated"`
+	Machine    string   `json:"machine"`
+	GoVersion  string   `json:"go_version"`
+	Binaries   []string `json:"binaries"`
+	Workload   Workload `json:"workload"`
+	BodySnappy int64    `json:"body_snappy_bytes,omitempty"`
+	BodyRaw    int64    `json:"body_raw_bytes,omitempty"`
+	// ImportFormat and the import body sizes (as sent, and uncompressed)
+	// describe the load of the import scenarios, when there are any.
+	ImportFormat  BodyFormat  `json:"import_format,omitempty"`
+	BodyImport    int64       `json:"body_import_bytes,omitempty"`
+	BodyImportRaw int64       `json:"body_import_raw_bytes,omitempty"`
+	Rounds        int         `json:"rounds"`
+	Duration      string      `json:"duration"`
+	Warmup        string      `json:"warmup"`
+	Concurrency   int         `json:"concurrency"`
+	Rows          []Row       `json:"rows"`
+	Ratios        []Ratio     `json:"ratios"`
+	Runs          []RunResult `json:"runs"`
+	scenarios     []Scenario
 }
 
 // newReport aggregates the runs into medians and ratios.
-func newReport(c *compareConfig, w Workload, p *Pool, runs []RunResult) *Report {
+func newReport(c *compareConfig, w Workload, pools map[BodyFormat]*Pool, runs []RunResult) *Report {
 	r := &Report{
 		Generated: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Machine: machineDescription(),
-		GoVersion: runtime.Version(), Workload: w, BodySnappy: p.AvgCompressed(), BodyRaw: p.AvgRaw(),
+		GoVersion: runtime.Version(), Workload: w,
 		Rounds: c.rounds, Duration: c.duration.String(), Warmup: c.warmup.String(), Concurrency: c.concurrency,
 		Runs: runs, scenarios: c.scenarios,
+	}
+	if p := pools[FormatRemoteWrite]; p != nil {
+		r.BodySnappy, r.BodyRaw = p.AvgCompressed(), p.AvgRaw()
+	}
+	if p := pools[c.importFormat()]; p != nil {
+		r.ImportFormat, r.BodyImport, r.BodyImportRaw = p.Format, p.AvgCompressed(), p.AvgRaw()
 	}
 	for _, ps := range c.proxies(1) {
 		r.Binaries = append(r.Binaries, ps.name+" "+binaryVersion(ps.bin))
@@ -199,13 +210,26 @@ func (r *Report) markdown() string {
 		fmt.Fprintf(&b, "- %s\n", bin)
 	}
 	w := r.Workload
-	fmt.Fprintf(&b, "- workload: %s preset, %d series x %d samples per request, %d labels, %d tenants, %.1f KB snappy / %.1f KB raw per request, %d concurrent senders\n",
-		w.Preset, w.Series, w.Samples, w.Labels, w.Tenants, float64(r.BodySnappy)/1000, float64(r.BodyRaw)/1000, r.Concurrency)
+	fmt.Fprintf(&b, "- workload: %s preset, %d series x %d samples per request, %d labels, %d tenants, %s%d concurrent senders\n",
+		w.Preset, w.Series, w.Samples, w.Labels, w.Tenants, r.remoteWriteBody(), r.Concurrency)
+	if r.BodyImport > 0 {
+		fmt.Fprintf(&b, "- import scenarios: the same series and samples as JSON lines, one line per series, %s per request to /api/v1/import\n",
+			r.ImportFormat.describeBody(r.BodyImport, r.BodyImportRaw))
+	}
 	fmt.Fprintf(&b, "- each run: %s warm-up, then %s measured; medians of %d rounds\n", r.Warmup, r.Duration, r.Rounds)
 	r.describeVmagentSplits(&b)
 	b.WriteString("\n")
 	b.WriteString(r.markdownTables())
 	return b.String()
+}
+
+// remoteWriteBody describes the remote-write bodies for the workload
+// line, if a scenario sent any.
+func (r *Report) remoteWriteBody() string {
+	if r.BodySnappy == 0 {
+		return ""
+	}
+	return FormatRemoteWrite.describeBody(r.BodySnappy, r.BodyRaw) + " per request, "
 }
 
 // describeVmagentSplits says, for each split scenario in the report, what

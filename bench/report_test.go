@@ -31,7 +31,7 @@ func fakeReport(t *testing.T) *Report {
 	}
 	runs[len(runs)-1].Failure = "sink received 1 of 2 acknowledged samples"
 	w, _ := Presets("anomaly")
-	return newReport(cfg, w, &Pool{Bodies: make([][]byte, 1), RawBytes: 261000, CompressedBytes: 44000}, runs)
+	return newReport(cfg, w, map[BodyFormat]*Pool{FormatRemoteWrite: {Bodies: make([][]byte, 1), RawBytes: 261000, CompressedBytes: 44000}}, runs)
 }
 
 // Medians skip failed rounds and the ratios divide scoreproxy by vmagent.
@@ -66,6 +66,12 @@ func TestReportWriters(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
+	}
+	withImport := fakeReport(t)
+	withImport.ImportFormat, withImport.BodyImport, withImport.BodyImportRaw = FormatImport, 324000, 324000
+	if md := withImport.markdown(); !strings.Contains(md, "- import scenarios: the same series and samples as JSON lines, one line per series, "+
+		"324.0 KB JSON lines (uncompressed) per request to /api/v1/import\n") || !strings.Contains(md, "44.0 KB snappy / 261.0 KB raw per request, 4 concurrent") {
+		t.Errorf("markdown does not describe both bodies:\n%s", md)
 	}
 	alone := fakeReport(t)
 	alone.Rows = slices.DeleteFunc(alone.Rows, func(row Row) bool { return row.Proxy == "vmagent" })

@@ -90,7 +90,7 @@ func (c *compareConfig) measure(ctx context.Context, env runEnv, res *RunResult)
 	if err := ch.waitReady("http://"+listen+"/health", c.startTimeout); err != nil {
 		return err
 	}
-	err = c.window(ctx, env, ch, "http://"+listen+"/api/v1/write", res)
+	err = c.window(ctx, env, ch, "http://"+listen+env.sc.writePath(), res)
 	if err == nil {
 		err = c.verify(env, res)
 	}

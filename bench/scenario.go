@@ -29,6 +29,9 @@ type Scenario struct {
 	// not run). Without it vmagent does the split itself, with one
 	// remote-write URL per tenant, each keeping that tenant's series.
 	VmagentMultitenant bool
+	// Import sends the workload as VictoriaMetrics JSON lines to both
+	// proxies' /api/v1/import instead of remote write to /api/v1/write.
+	Import bool
 }
 
 // allScenarios are the scenarios of compare, in report order.
@@ -37,6 +40,16 @@ var allScenarios = []Scenario{
 	{Name: "metric_format", Title: "metric_format (seed example), multitenant", MetricFormat: true},
 	{Name: "split", Title: "split across %d tenants", Split: true},
 	{Name: "split_multitenant", Title: "split across %d tenants (vmagent: multitenant, no split)", Split: true, VmagentMultitenant: true},
+	{Name: "import", Title: "JSON-lines import, pass-through, multitenant", Import: true},
+	{Name: "import_metric_format", Title: "JSON-lines import, metric_format (seed example), multitenant", Import: true, MetricFormat: true},
+}
+
+// writePath is the path of the proxy the scenario's load goes to.
+func (s Scenario) writePath() string {
+	if s.Import {
+		return "/api/v1/import"
+	}
+	return "/api/v1/write"
 }
 
 // scenarioNames lists the names of allScenarios for messages.

@@ -101,7 +101,15 @@ func TestExpectationCheck(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "prefix") || !strings.Contains(err.Error(), "tenant 2:0") {
 		t.Fatalf("error %v", err)
 	}
-	for _, sc := range allScenarios[2:] {
+	for _, sc := range allScenarios {
+		if sc.Import {
+			if err := sc.expect("vmagent", true).check(good, perRequest, 2, true); err != nil {
+				t.Errorf("%s: %v", sc.Name, err)
+			}
+		}
+		if !sc.Split {
+			continue
+		}
 		for _, proxy := range []string{"scoreproxy", "vmagent"} {
 			err := sc.expect(proxy, true).check(good, perRequest, 2, true)
 			if multitenantOK := proxy == "vmagent" && sc.VmagentMultitenant; multitenantOK != (err == nil) {
@@ -111,5 +119,39 @@ func TestExpectationCheck(t *testing.T) {
 				t.Errorf("%s, %s: %v, want a write path complaint", sc.Name, proxy, err)
 			}
 		}
+	}
+}
+
+// The import scenarios configure both proxies exactly as their remote-write
+// twins (pass-through, metric_format) and send to /api/v1/import.
+func TestImportScenarios(t *testing.T) {
+	n := 0
+	for _, sc := range allScenarios {
+		if !sc.Import {
+			if sc.writePath() != "/api/v1/write" {
+				t.Errorf("%s: load to %s", sc.Name, sc.writePath())
+			}
+			continue
+		}
+		n++
+		twin := Scenario{MetricFormat: sc.MetricFormat, Split: sc.Split}
+		if sc.writePath() != "/api/v1/import" {
+			t.Errorf("%s: load to %s", sc.Name, sc.writePath())
+		}
+		if got, want := sc.scoreproxyConfig("l", "s"), twin.scoreproxyConfig("l", "s"); got != want {
+			t.Errorf("%s: scoreproxy config\n%s\nwant\n%s", sc.Name, got, want)
+		}
+		dir := t.TempDir()
+		got, err := sc.vmagentArgs("l", "s", dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := twin.vmagentArgs("l", "s", dir, nil)
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("%s: vmagent %v, want %v", sc.Name, got, want)
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d import scenarios, want import and import_metric_format", n)
 	}
 }

@@ -54,7 +54,10 @@ type Summary struct {
 	Concurrency int      `json:"concurrency"`
 	// PoolBodies is the number of distinct bodies; a run with more requests
 	// re-sends bodies, so a deduplicating store keeps fewer samples.
-	PoolBodies         int               `json:"pool_bodies"`
+	PoolBodies int        `json:"pool_bodies"`
+	BodyFormat BodyFormat `json:"body_format"`
+	// BodySnappyBytes is the mean body as sent (snappy, gzip or, for
+	// uncompressed JSON lines, the lines themselves).
 	BodySnappyBytes    int64             `json:"body_snappy_bytes"`
 	BodyRawBytes       int64             `json:"body_raw_bytes"`
 	DurationSeconds    float64           `json:"duration_seconds"`
@@ -73,7 +76,7 @@ type Summary struct {
 // summarize merges the senders' recorders into a Summary.
 func summarize(cfg LoadConfig, p *Pool, elapsed time.Duration, recs []*recorder) *Summary {
 	s := &Summary{
-		URL: cfg.URL, Concurrency: cfg.Concurrency, PoolBodies: len(p.Bodies),
+		URL: cfg.URL, Concurrency: cfg.Concurrency, PoolBodies: len(p.Bodies), BodyFormat: p.Format,
 		BodySnappyBytes: p.AvgCompressed(), BodyRawBytes: p.AvgRaw(),
 		DurationSeconds: elapsed.Seconds(), ErrorsByStatus: map[string]int64{},
 		FirstErrorMessages: map[string]string{},
@@ -127,8 +130,7 @@ func (s *Summary) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "target       %s\n", s.URL)
 	fmt.Fprintf(w, "workload     %s: %d series x %d samples, %d labels, %d tenants, %d query keys\n",
 		wl.Preset, wl.Series, wl.Samples, wl.Labels, wl.Tenants, wl.QueryKeys)
-	fmt.Fprintf(w, "body         %.1f KB snappy / %.1f KB raw, %d distinct bodies\n",
-		float64(s.BodySnappyBytes)/1000, float64(s.BodyRawBytes)/1000, s.PoolBodies)
+	fmt.Fprintf(w, "body         %s, %d distinct bodies\n", s.BodyFormat.describeBody(s.BodySnappyBytes, s.BodyRawBytes), s.PoolBodies)
 	fmt.Fprintf(w, "run          %.2f s, concurrency %d\n", s.DurationSeconds, s.Concurrency)
 	fmt.Fprintf(w, "requests     %d sent, %d acknowledged, %.1f requests/s\n", s.Requests, s.AckedRequests, s.RequestsPerSecond)
 	fmt.Fprintf(w, "samples      %d acknowledged, %s samples/s\n", s.AckedSamples, humanCount(s.SamplesPerSecond))

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/s2"
 )
 
@@ -57,7 +56,7 @@ type receiveBuffers struct {
 	rw1        []byte // the RW1 transcoding of an RW2 body or a JSON import
 	rw2        RW2Transcoder
 	importer   ImportTranscoder
-	gz         *gzip.Reader // for gzip-compressed JSON imports, created on the first
+	gz         *gunzipper // for gzip-compressed JSON imports, created on the first
 	req        Request
 }
 

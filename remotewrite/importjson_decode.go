@@ -1,9 +1,12 @@
 package remotewrite
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
+	"slices"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -27,6 +30,10 @@ type ImportTranscoder struct {
 	values  []float64
 	stamps  []int64
 	strings []byte // unescaped strings of the current line (see line)
+	// nonASCII is set when a string of the current line has a byte past
+	// ASCII: only then can its labels be invalid UTF-8 (escapes unescape
+	// to valid UTF-8, see unescape).
+	nonASCII bool
 }
 
 // ReasonBadImport is the rejection reason of a JSON import line that is not
@@ -47,13 +54,17 @@ func importLineError(line int, format string, args ...any) error {
 // output would exceed limit bytes.
 func (t *ImportTranscoder) Transcode(dst, body []byte, extra []Label, limit int) ([]byte, error) {
 	start := len(dst)
+	extraASCII := true
+	for _, x := range extra {
+		extraASCII = extraASCII && isASCII(x.Name) && isASCII(x.Value)
+	}
 	for n, lineNo := 0, 1; n < len(body); lineNo++ {
-		end := n
-		for end < len(body) && body[end] != '\n' {
-			end++
+		end := bytes.IndexByte(body[n:], '\n')
+		if end < 0 {
+			end = len(body) - n
 		}
-		line := body[n:end]
-		n = end + 1
+		line := body[n : n+end]
+		n += end + 1
 		if isBlank(line) {
 			continue
 		}
@@ -61,7 +72,7 @@ func (t *ImportTranscoder) Transcode(dst, body []byte, extra []Label, limit int)
 			return dst, err
 		}
 		t.addExtra(extra)
-		if _, err := validateLabels(0, t.labels, true); err != nil {
+		if _, err := validateLabels(0, t.labels, t.nonASCII || !extraASCII); err != nil {
 			return dst, importLineError(lineNo, "%s", seriesProblem(err))
 		}
 		dst = t.appendSeries(dst)
@@ -115,12 +126,11 @@ func (t *ImportTranscoder) appendSeries(dst []byte) []byte {
 	for _, ts := range t.stamps {
 		size += bytesFieldLen(sampleLen(ts))
 	}
+	dst = slices.Grow(dst, 1+varintLen(uint64(size))+size)
 	dst = append(dst, tagWriteTimeseries)
 	dst = appendVarint(dst, uint64(size))
 	for _, l := range t.labels {
-		dst = append(dst, tagSeriesLabels)
-		dst = appendVarint(dst, uint64(labelLen(l)))
-		dst = appendLabelFields(dst, l)
+		dst = appendLabel(dst, l)
 	}
 	for i, v := range t.values {
 		ts := t.stamps[i]
@@ -133,6 +143,23 @@ func (t *ImportTranscoder) appendSeries(dst []byte) []byte {
 		}
 	}
 	return dst
+}
+
+// appendLabel appends l as a TimeSeries.labels field, with the one-byte
+// lengths of a short label written directly.
+func appendLabel(dst []byte, l Label) []byte {
+	if nl, vl := len(l.Name), len(l.Value); nl+vl+4 < 0x80 && vl > 0 {
+		k := len(dst)
+		dst = slices.Grow(dst, nl+vl+6)[:k+nl+vl+6]
+		dst[k], dst[k+1], dst[k+2], dst[k+3] = tagSeriesLabels, byte(nl+vl+4), tagLabelName, byte(nl)
+		copy(dst[k+4:], l.Name)
+		dst[k+4+nl], dst[k+5+nl] = tagLabelValue, byte(vl)
+		copy(dst[k+6+nl:], l.Value)
+		return dst
+	}
+	dst = append(dst, tagSeriesLabels)
+	dst = appendVarint(dst, uint64(labelLen(l)))
+	return appendLabelFields(dst, l)
 }
 
 // sampleLen is the encoded size of a prompb.Sample with timestamp ts (a
@@ -164,6 +191,10 @@ func (s *jsonScanner) skipSpace() {
 
 // expect consumes c (after white space) or fails naming what is there.
 func (s *jsonScanner) expect(c byte, what string) error {
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return nil
+	}
 	s.skipSpace()
 	if s.i >= len(s.b) || s.b[s.i] != c {
 		return s.errorf("%s: want %q, found %s", what, c, s.here())
@@ -190,7 +221,7 @@ func (s *jsonScanner) errorf(format string, args ...any) error {
 
 // line parses one JSON object into t.labels, t.values and t.stamps.
 func (t *ImportTranscoder) line(b []byte, lineNo int) error {
-	t.labels, t.values, t.stamps = t.labels[:0], t.values[:0], t.stamps[:0]
+	t.labels, t.values, t.stamps, t.nonASCII = t.labels[:0], t.values[:0], t.stamps[:0], false
 	// Unescaped strings are never longer than the line: with this much
 	// room, labels pointing into t.strings stay valid while it grows.
 	if cap(t.strings) < len(b) {
@@ -256,6 +287,9 @@ func (t *ImportTranscoder) line(b []byte, lineNo int) error {
 
 // metric parses the "metric" object into t.labels.
 func (t *ImportTranscoder) metric(s *jsonScanner) error {
+	if t.compactMetric(s) {
+		return nil
+	}
 	if err := s.expect('{', `"metric"`); err != nil {
 		return err
 	}
@@ -265,18 +299,9 @@ func (t *ImportTranscoder) metric(s *jsonScanner) error {
 		return nil
 	}
 	for {
-		name, err := t.str(s, `a label name in "metric" (a string)`)
-		if err != nil {
+		if err := t.label(s); err != nil {
 			return err
 		}
-		if err := s.expect(':', "after a label name"); err != nil {
-			return err
-		}
-		value, err := t.str(s, "a label value (a string)")
-		if err != nil {
-			return err
-		}
-		t.labels = append(t.labels, Label{Name: name, Value: value})
 		s.skipSpace()
 		if s.i < len(s.b) && s.b[s.i] == ',' {
 			s.i++
@@ -284,6 +309,82 @@ func (t *ImportTranscoder) metric(s *jsonScanner) error {
 		}
 		return s.expect('}', `after a label in "metric"`)
 	}
+}
+
+// compactMetric parses a "metric" object as JSON writers send it, without
+// white space, escapes or bytes past ASCII, in one loop over the line; it
+// reports false, having consumed and kept nothing, for any other object,
+// which metric then parses (and reports on) in full.
+func (t *ImportTranscoder) compactMetric(s *jsonScanner) bool {
+	b, i, n := s.b, s.i, len(t.labels)
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	for i++; i < len(b) && b[i] == '"'; i++ {
+		nameStart := i + 1
+		nameEnd := plainEnd(b, nameStart)
+		if nameEnd+2 >= len(b) || b[nameEnd] != '"' || b[nameEnd+1] != ':' || b[nameEnd+2] != '"' {
+			break
+		}
+		valueStart := nameEnd + 3
+		if i = plainEnd(b, valueStart); i+1 >= len(b) || b[i] != '"' {
+			break
+		}
+		t.appendLabel(b[nameStart:nameEnd], b[valueStart:i])
+		switch b[i+1] {
+		case ',':
+			i++
+			continue
+		case '}':
+			s.i = i + 2
+			return true
+		}
+		break
+	}
+	t.labels = t.labels[:n]
+	return false
+}
+
+// plainEnd returns the index of the first byte from i on that is not
+// plainASCII, eight bytes at a time.
+func plainEnd(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		if m := notPlainASCII8(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(b) && plainASCII[b[i]]; i++ {
+	}
+	return i
+}
+
+// appendLabel adds a label to t.labels. Growing first and setting the
+// fields in place stores each word once, instead of building the Label on
+// the stack and copying it.
+func (t *ImportTranscoder) appendLabel(name, value []byte) {
+	if len(t.labels) == cap(t.labels) {
+		t.labels = slices.Grow(t.labels, 1)
+	}
+	t.labels = t.labels[:len(t.labels)+1]
+	l := &t.labels[len(t.labels)-1]
+	l.Name, l.Value = name, value
+}
+
+// label parses one "name":"value" pair of "metric" into t.labels.
+func (t *ImportTranscoder) label(s *jsonScanner) error {
+	name, err := t.str(s, `a label name in "metric" (a string)`)
+	if err != nil {
+		return err
+	}
+	if err := s.expect(':', "after a label name"); err != nil {
+		return err
+	}
+	value, err := t.str(s, "a label value (a string)")
+	if err != nil {
+		return err
+	}
+	t.appendLabel(name, value)
+	return nil
 }
 
 // valueArray parses "values" into t.values.
@@ -303,14 +404,41 @@ func (t *ImportTranscoder) valueArray(s *jsonScanner) error {
 func (t *ImportTranscoder) stampArray(s *jsonScanner) error {
 	more, err := arrayStart(s, `"timestamps" must be an array`)
 	for ; more && err == nil; more, err = arrayNext(s, `after an item of "timestamps"`) {
-		tok := number(s)
-		ts, perr := strconv.ParseInt(unsafeString(tok), 10, 64)
-		if perr != nil {
-			return s.errorf("timestamp #%d is not an integer number of milliseconds: %s", len(t.stamps), describe(s, tok))
+		if ts, end, ok := shortInteger(s.b, s.i); ok {
+			s.i = end
+			t.stamps = append(t.stamps, ts)
+			continue
+		}
+		tok := scanNumber(s)
+		ts, ok := tok.int()
+		if !ok {
+			var perr error
+			if ts, perr = strconv.ParseInt(unsafeString(tok.text), 10, 64); perr != nil {
+				return s.errorf("timestamp #%d is not an integer number of milliseconds: %s", len(t.stamps), describe(s, tok.text))
+			}
 		}
 		t.stamps = append(t.stamps, ts)
 	}
 	return err
+}
+
+// shortInteger reads the JSON integer of 1 to 18 digits (which cannot
+// overflow) at b[i:], when no fraction or exponent follows it, and returns
+// it and the index past it: the timestamps of every line, read without
+// building a numberToken.
+func shortInteger(b []byte, i int) (int64, int, bool) {
+	neg := i < len(b) && b[i] == '-'
+	if neg {
+		i++
+	}
+	end, m := digits(b, i, 0)
+	if n := end - i; n == 0 || n > 18 || end < len(b) && (b[end] == '.' || b[end]|0x20 == 'e') {
+		return 0, 0, false
+	}
+	if neg {
+		return -int64(m), end, true
+	}
+	return int64(m), end, true
 }
 
 // arrayStart consumes the '[' of an array and reports whether an item
@@ -361,10 +489,13 @@ func (t *ImportTranscoder) value(s *jsonScanner, index int) (float64, error) {
 		}
 		return 0, s.errorf("value #%d is %q: values are numbers, null, or one of NaN, Inf, Infinity, -Inf, -Infinity", index, word)
 	}
-	tok := number(s)
-	v, err := strconv.ParseFloat(unsafeString(tok), 64)
+	tok := scanNumber(s)
+	if v, ok := tok.float(); ok && tok.text != nil { // a nil text is no number, not 0
+		return v, nil
+	}
+	v, err := strconv.ParseFloat(unsafeString(tok.text), 64)
 	if err != nil && !isRangeError(err) {
-		return 0, s.errorf("value #%d is not a number: %s", index, describe(s, tok))
+		return 0, s.errorf("value #%d is not a number: %s", index, describe(s, tok.text))
 	}
 	return v, nil
 }
@@ -420,44 +551,205 @@ func specialValue(b []byte) (float64, bool) {
 	return 0, false
 }
 
-// number consumes a JSON number token (strict grammar) and returns it; an
-// empty or partial token makes the caller's parse fail.
-func number(s *jsonScanner) []byte {
-	start := s.i
-	if s.i < len(s.b) && s.b[s.i] == '-' {
-		s.i++
-	}
-	digits := func() int {
-		n := 0
-		for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
-			s.i++
-			n++
-		}
-		return n
-	}
-	if digits() == 0 {
-		s.i = start
-		return nil
-	}
-	if s.i < len(s.b) && s.b[s.i] == '.' {
-		s.i++
-		if digits() == 0 {
-			s.i = start
-			return nil
-		}
-	}
-	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
-		s.i++
-		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
-			s.i++
-		}
-		if digits() == 0 {
-			s.i = start
-			return nil
-		}
-	}
-	return s.b[start:s.i]
+// numberToken is a JSON number read by scanNumber.
+type numberToken struct {
+	text []byte // the token; nil when the input is not a number
+	// mantissa is the integer the digits spell (point removed), exact
+	// when digits <= 19; the number is ±mantissa x 10^exp10.
+	mantissa uint64
+	digits   int
+	exp10    int
+	neg      bool
+	integer  bool // no fraction and no exponent
 }
+
+// maxExactMantissa and exactPow10 bound the numbers one float64 operation
+// converts correctly rounded: an integer of at most 53 bits times or
+// divided by an exactly representable power of ten (as strconv's fast
+// path does).
+const maxExactMantissa = 1 << 53
+
+var exactPow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// pow10Uint64 are the powers of ten a uint64 holds.
+var pow10Uint64 = func() (p [20]uint64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
+
+// float returns the number's value, correctly rounded, when its digits
+// fit a uint64 and its power of ten is small: a float64 operation on
+// exact operands where that is exact, else integer arithmetic (a model's
+// outputs have 17 significant digits, more than a float64 holds
+// exactly). It reports false for the other numbers, which strconv reads.
+func (n *numberToken) float() (float64, bool) {
+	if n.digits > 19 {
+		return 0, false
+	}
+	var f float64
+	m, e := n.mantissa, n.exp10
+	switch {
+	case m == 0:
+	case m <= maxExactMantissa && -22 <= e && e < 0:
+		f = float64(m) / exactPow10[-e]
+	case -19 <= e && e < 0:
+		f = divPow10(m, -e)
+	case 0 <= e && e <= 19:
+		hi, lo := bits.Mul64(m, pow10Uint64[e])
+		if hi != 0 {
+			return 0, false
+		}
+		f = float64(lo) // Go rounds integer conversions to nearest even
+	default:
+		return 0, false
+	}
+	if n.neg {
+		f = -f
+	}
+	return f, true
+}
+
+// divPow10 returns m / 10^k correctly rounded to nearest even, for m > 0
+// and k <= 19: the 64-bit quotient of m shifted left by s and 10^k, with
+// the bits it drops and the remainder deciding the rounding.
+func divPow10(m uint64, k int) float64 {
+	d := pow10Uint64[k]
+	// N = m << s has 63 + len(d) bits, so N/d has 63 or 64 bits and N's
+	// high word is below d, as bits.Div64 needs.
+	s := 63 + bits.Len64(d) - bits.Len64(m)
+	var hi, lo uint64
+	if s >= 64 {
+		hi = m << (s - 64)
+	} else {
+		hi, lo = m>>(64-s), m<<s
+	}
+	q, r := bits.Div64(hi, lo, d)
+	if q < 1<<63 {
+		q, s = q<<1, s+1 // the bit shifted in counts in r
+	}
+	mant := q >> 11
+	if q&(1<<10) != 0 && (q&(1<<10-1) != 0 || r != 0 || mant&1 != 0) {
+		mant++
+	}
+	exp := 63 - s // the value is mant x 2^(exp-52)
+	if mant == 1<<53 {
+		mant, exp = mant>>1, exp+1
+	}
+	return math.Float64frombits(uint64(exp+1023)<<52 | mant&(1<<52-1))
+}
+
+// int returns the number as an int64 when it is an integer of at most 18
+// digits (which cannot overflow).
+func (n *numberToken) int() (int64, bool) {
+	if !n.integer || n.digits > 18 {
+		return 0, false
+	}
+	if n.neg {
+		return -int64(n.mantissa), true
+	}
+	return int64(n.mantissa), true
+}
+
+// scanNumber consumes a JSON number token (strict grammar) and returns
+// it, with its digits read as it goes so the common numbers need no
+// second pass; an empty or partial token has a nil text and makes the
+// caller's parse fail.
+func scanNumber(s *jsonScanner) numberToken {
+	b, i := s.b, s.i
+	var n numberToken
+	if i < len(b) && b[i] == '-' {
+		n.neg = true
+		i++
+	}
+	intStart := i
+	i, n.mantissa = digits(b, i, 0)
+	if i == intStart {
+		return numberToken{}
+	}
+	n.digits, n.integer = i-intStart, true
+	if i < len(b) && b[i] == '.' {
+		i++
+		fracStart := i
+		i, n.mantissa = digits(b, i, n.mantissa)
+		if i == fracStart {
+			return numberToken{}
+		}
+		n.digits += i - fracStart
+		n.exp10, n.integer = fracStart-i, false
+	}
+	if i < len(b) && b[i]|0x20 == 'e' {
+		var ok bool
+		if i, ok = n.exponent(b, i+1); !ok {
+			return numberToken{}
+		}
+	}
+	n.text = b[s.i:i]
+	s.i = i
+	return n
+}
+
+// digits reads the decimal digits at b[i:] onto m (wrapping past 19
+// digits, where the caller does not use m) and returns the index past
+// them. It takes eight digits at a time where it can: one multiplication
+// per digit is a chain of dependent multiplications, the bulk of the cost
+// of a 17-digit number.
+func digits(b []byte, i int, m uint64) (int, uint64) {
+	for i+8 <= len(b) {
+		v := binary.LittleEndian.Uint64(b[i:])
+		if !eightDigits(v) {
+			break
+		}
+		m = m*100_000_000 + eightDigitsValue(v)
+		i += 8
+	}
+	for ; i < len(b) && b[i]-'0' < 10; i++ {
+		m = m*10 + uint64(b[i]-'0')
+	}
+	return i, m
+}
+
+// eightDigits reports whether the eight bytes of v (little endian) are all
+// ASCII digits: every byte is 0x30..0x39, and stays below 0x40 with 6 added.
+func eightDigits(v uint64) bool {
+	return (v&0xF0F0F0F0F0F0F0F0)|(((v+0x0606060606060606)&0xF0F0F0F0F0F0F0F0)>>4) == 0x3333333333333333
+}
+
+// eightDigitsValue is the number eight ASCII digits spell, first digit in
+// the lowest byte: pairs, then fours, then the eight are combined with one
+// multiplication each.
+func eightDigitsValue(v uint64) uint64 {
+	v = (v & 0x0F0F0F0F0F0F0F0F) * 2561 >> 8
+	v = (v & 0x00FF00FF00FF00FF) * 6553601 >> 16
+	return (v & 0x0000FFFF0000FFFF) * 42949672960001 >> 32
+}
+
+// exponent reads the exponent digits of a number from b[i:], adding them
+// to n.exp10, and returns the index past them.
+func (n *numberToken) exponent(b []byte, i int) (int, bool) {
+	n.integer = false
+	neg := i < len(b) && b[i] == '-'
+	if i < len(b) && (b[i] == '+' || b[i] == '-') {
+		i++
+	}
+	start, e := i, 0
+	for ; i < len(b) && b[i]-'0' < 10; i++ {
+		if e < 1e6 { // beyond any float64; keeps e from overflowing
+			e = e*10 + int(b[i]-'0')
+		}
+	}
+	if neg {
+		e = -e
+	}
+	n.exp10 += e
+	return i, i > start
+}
+
+// number consumes a JSON number token (see scanNumber) and returns it.
+func number(s *jsonScanner) []byte { return scanNumber(s).text }
 
 // describe names a bad number token, or what stands where one should.
 func describe(s *jsonScanner, tok []byte) string {
@@ -469,8 +761,22 @@ func describe(s *jsonScanner, tok []byte) string {
 
 // str parses a JSON string and returns its bytes: a sub-slice of the line
 // when it has no escapes, else its unescaped form in t.strings. what names
-// the string in an error, e.g. "an object key (a string)".
+// the string in an error, e.g. "an object key (a string)". Plain ASCII
+// strings, the common case, are scanned eight bytes at a time.
 func (t *ImportTranscoder) str(s *jsonScanner, what string) ([]byte, error) {
+	if b, i := s.b, s.i; i < len(b) && b[i] == '"' {
+		start := i + 1
+		if i = plainEnd(b, start); i < len(b) && b[i] == '"' {
+			s.i = i + 1
+			return b[start:i], nil
+		}
+	}
+	return t.strSlow(s, what)
+}
+
+// strSlow is str for a string after white space, with escapes or bytes
+// past ASCII, or invalid.
+func (t *ImportTranscoder) strSlow(s *jsonScanner, what string) ([]byte, error) {
 	if err := s.expect('"', what); err != nil {
 		return nil, err
 	}
@@ -484,10 +790,32 @@ func (t *ImportTranscoder) str(s *jsonScanner, what string) ([]byte, error) {
 			return t.unescape(s, start)
 		case c < 0x20:
 			return nil, s.errorf("%s: control character %q inside a string", what, c)
+		case c >= 0x80:
+			t.nonASCII = true
 		}
 		s.i++
 	}
 	return nil, s.errorf("%s: string not terminated", what)
+}
+
+// plainASCII marks the bytes str takes on its fast path: ASCII but the
+// quote, the backslash and the control characters.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// notPlainASCII8 returns the high bit of each of the eight bytes of v
+// (little endian) that is not plainASCII, exact up to the first one: a
+// byte below 0x20 or past 0x7f leaves its high bit set in v-0x20.. or v,
+// a quote or backslash is a zero byte of v xor its repetition, and the
+// borrows of these subtractions only reach the bytes after a flagged one.
+func notPlainASCII8(v uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	hasZero := func(x uint64) uint64 { return (x - ones) & ^x }
+	return ((v - 0x20*ones) | v | hasZero(v^'"'*ones) | hasZero(v^'\\'*ones)) & highs
 }
 
 // unescape finishes a string with escapes from start (just past its
@@ -504,6 +832,7 @@ func (t *ImportTranscoder) unescape(s *jsonScanner, start int) ([]byte, error) {
 		case c < 0x20:
 			return nil, s.errorf("control character %q inside a string", c)
 		case c != '\\':
+			t.nonASCII = t.nonASCII || c >= 0x80
 			t.strings = append(t.strings, c)
 			s.i++
 			continue

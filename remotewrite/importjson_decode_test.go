@@ -2,7 +2,10 @@ package remotewrite
 
 import (
 	"errors"
+	"fmt"
 	"math"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -185,4 +188,150 @@ func FuzzImportTranscode(f *testing.F) {
 			t.Fatalf("%d series from %d lines", len(wr.Timeseries), lines)
 		}
 	})
+}
+
+// benchImportBody is bench compare's import workload: 1,000 lines of nine
+// labels, two random values with all their digits and two timestamps.
+func benchImportBody() []byte {
+	outputs := []string{"anomaly_score", "y", "yhat", "yhat_lower", "yhat_upper"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var b []byte
+	for i := 0; i < 1000; i++ {
+		b = fmt.Appendf(b, `{"metric":{"__name__":%q,"for":"cpu_usage_query_%d","instance":"node-%05d.prod:9100","job":"node_exporter",`+
+			`"mode":"user","model_alias":"prophet_seasonal","scheduler_alias":"periodic_5m","vm_account_id":"%d","vm_project_id":"0"},`+
+			`"values":[%s,%s],"timestamps":[1763900000000,1763900001000]}`+"\n",
+			outputs[i/200], i%10, i%200, 1+i%10,
+			strconv.FormatFloat(rng.Float64()*100, 'g', -1, 64), strconv.FormatFloat(rng.Float64()*100, 'g', -1, 64))
+	}
+	return b
+}
+
+// BenchmarkImportTranscode is the transcoder alone on bench compare's
+// import body (see BenchmarkImportHotPath in tenantroute for the handler).
+func BenchmarkImportTranscode(b *testing.B) {
+	body := benchImportBody()
+	var tr ImportTranscoder
+	var out []byte
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if out, err = tr.Transcode(out[:0], body, nil, 1<<30); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*2000), "ns/sample")
+}
+
+// parseImportValue reads text as one item of "values", all of it.
+func parseImportValue(text string) (float64, error) {
+	var tr ImportTranscoder
+	s := &jsonScanner{b: []byte(text), line: 1}
+	v, err := tr.value(s, 0)
+	if err == nil && s.i != len(s.b) {
+		return v, fmt.Errorf("%q: stopped at %d", text, s.i)
+	}
+	return v, err
+}
+
+// randomDecimal is a JSON number of up to 21 digits with the point
+// anywhere, an optional exponent and sign.
+func randomDecimal(rng *rand.Rand) string {
+	digits := make([]byte, 1+rng.IntN(21))
+	for i := range digits {
+		digits[i] = byte('0' + rng.IntN(10))
+	}
+	if rng.IntN(4) > 0 && digits[0] == '0' && len(digits) > 1 {
+		digits[0] = byte('1' + rng.IntN(9))
+	}
+	text := string(digits)
+	if p := rng.IntN(len(digits) + 1); p > 0 && p < len(digits) {
+		text = text[:p] + "." + text[p:]
+	}
+	if rng.IntN(3) == 0 {
+		text += "e" + strconv.Itoa(rng.IntN(61)-30)
+	}
+	if rng.IntN(2) == 0 {
+		text = "-" + text
+	}
+	return text
+}
+
+// The transcoder's values are strconv.ParseFloat's, bit for bit, whatever
+// path reads them: decimals of every length and exponent, and floats as
+// Python, Go and printf print them.
+func TestImportValuesMatchStrconv(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	var texts []string
+	for i := 0; i < 200000; i++ {
+		f := math.Float64frombits(rng.Uint64())
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			continue
+		}
+		u := rng.Float64() * math.Pow(10, float64(rng.IntN(40)-20))
+		texts = append(texts, randomDecimal(rng), strconv.FormatFloat(f, 'g', -1, 64), strconv.FormatFloat(u, 'g', -1, 64),
+			strconv.FormatFloat(u, 'e', rng.IntN(20), 64), strconv.FormatFloat(u, 'f', rng.IntN(20), 64))
+	}
+	texts = append(texts, "0", "-0", "0.0", "9007199254740993", "9007199254740992.5", "18446744073709551615",
+		"18446744073709551616", "9999999999999999999", "0.1", "0.30000000000000004", "1e19", "1e-19", "1e22", "1e23",
+		"4.9406564584124654e-324", "1.7976931348623157e308", "2.2250738585072011e-308", "0.00000000000000000001",
+		"9.999999999999999999e-1", "3.9999999999999999", "7.99999999999999999e-19", "1.00000000000000011102230246251565404236316680908203125",
+		"4503599627370496.5", "4503599627370497.5", "2251799813685248.25", "2251799813685248.75")
+	for _, text := range texts {
+		want, werr := strconv.ParseFloat(text, 64)
+		got, err := parseImportValue(text)
+		if err != nil || math.Float64bits(got) != math.Float64bits(want) && !(werr != nil && math.IsInf(want, 0)) {
+			t.Fatalf("%q: got %v (%x, %v), strconv %v (%x, %v)", text, got, math.Float64bits(got), err, want, math.Float64bits(want), werr)
+		}
+	}
+}
+
+// Timestamps are strconv.ParseInt's; what it refuses is refused.
+func TestImportTimestampsMatchStrconv(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	texts := []string{"0", "-0", "007", "9223372036854775807", "-9223372036854775808", "9223372036854775808", "1.5", "1e3", "-"}
+	for i := 0; i < 100000; i++ {
+		texts = append(texts, strconv.FormatInt(rng.Int64()>>rng.IntN(64), 10), strconv.FormatInt(-rng.Int64()>>rng.IntN(64), 10))
+	}
+	for _, text := range texts {
+		want, werr := strconv.ParseInt(text, 10, 64)
+		var tr ImportTranscoder
+		body := `{"metric":{"__name__":"m"},"values":[1],"timestamps":[` + text + `]}`
+		out, err := tr.Transcode(nil, []byte(body), nil, 1<<20)
+		if (err != nil) != (werr != nil) {
+			t.Fatalf("%q: transcoder %v, strconv %v", text, err, werr)
+		}
+		if err == nil && (len(tr.stamps) != 1 || tr.stamps[0] != want || len(out) == 0) {
+			t.Fatalf("%q: %v, want %d", text, tr.stamps, want)
+		}
+	}
+}
+
+// The compact fast paths (labels without white space, short integers) and
+// the general parser agree byte for byte: the same lines with white space
+// everywhere JSON allows it transcode to the same WriteRequest.
+func TestImportCompactAndSpacedLinesAgree(t *testing.T) {
+	body := benchImportBody()
+	spaced := strings.NewReplacer(`":"`, `" : "`, `","`, `" , "`, `{"`, `{ "`, `"}`, `" }`, `[`, `[ `, `,1`, ` , 1`).Replace(string(body))
+	var a, b ImportTranscoder
+	want, err := a.Transcode(nil, body, nil, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Transcode(nil, []byte(spaced), nil, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) || len(want) == 0 {
+		t.Fatalf("spaced lines transcode to %d bytes, compact ones to %d, or they differ", len(got), len(want))
+	}
+}
+
+// An extra label that is not valid UTF-8 is refused on an ASCII line too.
+func TestImportExtraLabelUTF8(t *testing.T) {
+	var tr ImportTranscoder
+	_, err := tr.Transcode(nil, []byte(`{"metric":{"__name__":"m"},"values":[1],"timestamps":[1]}`), []Label{{Name: []byte("a"), Value: []byte("\xff")}}, 1<<20)
+	if err == nil || !strings.Contains(err.Error(), "not valid UTF-8") {
+		t.Fatalf("got %v, want a UTF-8 error", err)
+	}
 }
