@@ -39,6 +39,7 @@ func (c *checker) config(raw *rawConfig) *Config {
 	cfg.Writer, cfg.Writers = c.writers(raw, cfg.Routing) // writer: or writers:, see writers.go
 	c.relabeling(raw, cfg)
 	c.writerRules(cfg)
+	c.endpointAccess(cfg)
 	return cfg
 }
 
@@ -80,6 +81,8 @@ func (c *checker) server(raw rawServer) Server {
 		HealthCheckInterval: c.duration("server.health_check_interval", raw.HealthCheckInterval, DefaultHealthCheckPeriod),
 		ReloadAuthKey:       c.str("server.reload_auth_key", raw.ReloadAuthKey, ""),
 		MetricsAuthKey:      c.str("server.metrics_auth_key", raw.MetricsAuthKey, ""),
+		ReloadOpen:          c.boolean("server.reload_open", raw.ReloadOpen, false),
+		MetricsOpen:         c.boolean("server.metrics_open", raw.MetricsOpen, false),
 		ServerTLS:           c.serverTLS(raw.rawServerTLS),
 	}
 }

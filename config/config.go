@@ -157,9 +157,15 @@ type Server struct {
 	HealthCheckInterval time.Duration `yaml:"health_check_interval"`
 	// ReloadAuthKey and MetricsAuthKey, when set, must be given as the
 	// authKey query argument of POST /-/reload and GET /metrics, as with
-	// vmagent's -reloadAuthKey and -metricsAuthKey.
+	// vmagent's -reloadAuthKey and -metricsAuthKey. With an auth: list, a
+	// credential with tenants ["*"] may use them instead (see auth.go).
 	ReloadAuthKey  string `yaml:"reload_auth_key"`
 	MetricsAuthKey string `yaml:"metrics_auth_key"`
+	// ReloadOpen and MetricsOpen leave POST /-/reload and GET /metrics open
+	// to anyone although an auth: list is set; without one they are open
+	// unless their key is set.
+	ReloadOpen  bool `yaml:"reload_open"`
+	MetricsOpen bool `yaml:"metrics_open"`
 	// Inbound TLS and mTLS: see tls.go.
 	ServerTLS `yaml:",inline"`
 }

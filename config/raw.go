@@ -85,5 +85,7 @@ type rawServer struct {
 	HealthCheckInterval value `yaml:"health_check_interval"`
 	ReloadAuthKey       value `yaml:"reload_auth_key"`
 	MetricsAuthKey      value `yaml:"metrics_auth_key"`
+	ReloadOpen          value `yaml:"reload_open"`
+	MetricsOpen         value `yaml:"metrics_open"`
 	rawServerTLS        `yaml:",inline"`
 }

@@ -129,6 +129,12 @@ func TestParseErrors(t *testing.T) {
 			[]string{`server.shutdown_timeout: "0s" must be positive, e.g. "30s"`}},
 		{"an auth key is one value", ds + "server:\n  reload_auth_key: [a, b]\n",
 			[]string{`server.reload_auth_key: must be a single value, got a list`}},
+		{"metrics_open is a bool", ds + "server:\n  metrics_open: sure\n",
+			[]string{`server.metrics_open: "sure" is not true or false; write true or false`}},
+		{"metrics is open or keyed", ds + "server:\n  metrics_open: true\n  metrics_auth_key: k\n",
+			[]string{`server.metrics_open: true leaves GET /metrics open to anyone, but server.metrics_auth_key asks for a key; remove one of them`}},
+		{"reload is open or keyed", ds + "server:\n  reload_open: true\n  reload_auth_key: k\n",
+			[]string{`server.reload_open: true leaves POST /-/reload open to anyone, but server.reload_auth_key asks for a key`}},
 
 		// structure
 		{"a section is a mapping", "writer: http://localhost:8428\n",
@@ -210,6 +216,8 @@ func TestParseUnknownKeys(t *testing.T) {
 // probably not what the user wants.
 func TestParseWarnings(t *testing.T) {
 	const ds = "writer:\n  datasource_url: http://localhost:8428\n"
+	const admin = "auth:\n  - bearer_token: a\n    tenants: [\"*\"]\n"
+	const restricted = "auth:\n  - bearer_token: a\n    tenants: [\"5:*\"]\n"
 	tests := []struct {
 		name string
 		yaml string
@@ -227,6 +235,15 @@ func TestParseWarnings(t *testing.T) {
 			[]string{`writer.import_json_path is accepted for compatibility with vmanomaly but unused`}},
 		{"import_json_path is used by the import_json output", ds + "  output: import_json\n  import_json_path: /api/v1/import\n", nil},
 		{"compression auto warns about nothing", ds + "  compression: auto\n", nil},
+		{"auth with an admin credential warns about nothing", ds + admin, nil},
+		{"auth without an admin credential", ds + restricted, []string{
+			`GET /metrics needs a credential with tenants ["*"] or server.metrics_auth_key, and auth: has no such credential and the key is not set: nobody can use it; add such a credential, set server.metrics_auth_key, or set server.metrics_open: true to leave it open`,
+			`POST /-/reload needs a credential with tenants ["*"] or server.reload_auth_key`}},
+		{"auth without an admin credential, with keys", ds + restricted + "server:\n  metrics_auth_key: m\n  reload_auth_key: r\n", nil},
+		{"open endpoints with auth", ds + admin + "server:\n  metrics_open: true\n  reload_open: true\n", []string{
+			`server.metrics_open: true: GET /metrics answers anyone, although auth: is set`,
+			`server.reload_open: true: POST /-/reload answers anyone, although auth: is set`}},
+		{"open endpoints without auth warn about nothing", ds + "server:\n  metrics_open: true\n", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

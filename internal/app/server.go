@@ -33,7 +33,8 @@ type Proxy struct {
 	client  *remotewrite.Client
 	router  *tenantroute.Router
 	health  *remotewrite.HealthChecker
-	queue   *queue.Queue // nil unless queue.path is set
+	queue   *queue.Queue   // nil unless queue.path is set
+	auth    *authenticator // nil without auth:
 	handler http.Handler
 	// writers are every writer's pipes (see writers.go); client, router,
 	// health and queue above are writers[0]'s.
@@ -65,12 +66,11 @@ func build(cfg *config.Config, logger *slog.Logger, prev *Proxy) (*Proxy, error)
 		MaxRequestBytes: cfg.Limits.MaxRequestBytes, MaxDecodedBytes: cfg.Limits.MaxDecodedBytes, Logger: logger,
 		Known: known,
 	}, &shapeLimit{lim: cfg.Limits.RequestLimits, next: proc})
-	guarded, err := newAuthenticator(cfg.Auth, newConcurrencyLimit(cfg.Limits.MaxConcurrentRequests, receiver), logger)
-	if err != nil {
+	if p.auth, err = newAuthenticator(cfg.Auth, logger); err != nil {
 		_ = closeWriters(context.Background(), pipes, prev)
 		return nil, err
 	}
-	p.handler = p.routes(guarded)
+	p.handler = p.routes(p.auth.guard(newConcurrencyLimit(cfg.Limits.MaxConcurrentRequests, receiver)))
 	return p, nil
 }
 
@@ -93,7 +93,7 @@ func (p *Proxy) routes(receiver http.Handler) http.Handler {
 		fmt.Fprintln(w, "OK")
 	})
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
-		if !authKeyOK(w, r, p.cfg.Server.MetricsAuthKey, "server.metrics_auth_key") {
+		if !metricsAccess(p.cfg, p.auth).allow(w, r) {
 			return
 		}
 		metrics.WritePrometheus(w, true)
