@@ -27,7 +27,20 @@ type HandlerConfig struct {
 	// zstd frame without a size is decoded only up to it), and the RW1
 	// transcoding of an RW2 body; larger requests get 413.
 	MaxDecodedBytes int64
-	Logger          *slog.Logger
+	// MaxConcurrent bounds the requests being decoded and processed at once
+	// (limits.max_concurrent_requests): a request whose body has been read
+	// while MaxConcurrent others are in progress gets 429. Reading a body
+	// takes no slot, so clients that send slowly hold none. 0: no bound.
+	MaxConcurrent int
+	// MinBodyRate (bytes per second, limits.min_body_rate) and
+	// BodyRateGrace (limits.body_rate_grace) cut off, with 408, a body
+	// that arrives slower than MinBodyRate once BodyRateGrace has passed
+	// (see bodyPace); ReadTimeout (server.read_timeout) bounds every body.
+	// MinBodyRate 0: only ReadTimeout, as the HTTP server applies it.
+	MinBodyRate   int64
+	BodyRateGrace time.Duration
+	ReadTimeout   time.Duration
+	Logger        *slog.Logger
 	// Known, when set, lets the decoder skip the labels of series the
 	// processor has seen before (see DecodeWriteRequestKnown).
 	Known KnownLabelSets
@@ -48,6 +61,7 @@ type Handler struct {
 	limit *LogLimiter
 	pool  sync.Pool // of *receiveBuffers
 	zstd  *zstdReceiver
+	slots chan struct{} // one per request being decoded and processed; nil: no bound
 }
 
 // receiveBuffers are the per-request buffers, reused across requests.
@@ -58,6 +72,8 @@ type receiveBuffers struct {
 	rw2        RW2Transcoder
 	importer   ImportTranscoder
 	gz         *gzip.Reader // for gzip-compressed JSON imports, created on the first
+	extra      []Label      // a JSON import's extra_label arguments
+	pace       bodyPace
 	req        Request
 }
 
@@ -81,12 +97,19 @@ var (
 	samplesReceived  = metrics.NewCounter("scoreproxy_samples_received_total")
 	requestDuration  = metrics.NewHistogram("scoreproxy_request_duration_seconds")
 	rejectedByReason = map[string]*metrics.Counter{}
+	// concurrencyRejections is the concurrency limit's share of
+	// scoreproxy_limit_rejections_total, with the shape and rate limits'.
+	concurrencyRejections = metrics.GetOrCreateCounter(`scoreproxy_limit_rejections_total{limit="` + ReasonConcurrency + `"}`)
 )
+
+// ReasonConcurrency is the rejection reason of a request refused because
+// limits.max_concurrent_requests were in progress.
+const ReasonConcurrency = "too_many_concurrent_requests"
 
 func init() {
 	for _, r := range []string{ReasonBadSnappy, ReasonBadZstd, ReasonBadImport, ReasonBadProtobuf, ReasonInvalidSymbols,
 		ReasonInvalidSeries, ReasonContentTypeMismatch, ReasonTooLarge, ReasonUnsupported, ReasonMethod,
-		ReasonBadTenant, ReasonUpstreamReject, ReasonUpstreamDown, "internal"} {
+		ReasonBadTenant, ReasonUpstreamReject, ReasonUpstreamDown, ReasonConcurrency, ReasonSlowBody, "internal"} {
 		rejectedByReason[r] = metrics.NewCounter(`scoreproxy_requests_rejected_total{reason="` + r + `"}`)
 	}
 }
@@ -99,6 +122,9 @@ func NewHandler(cfg HandlerConfig, proc Processor) *Handler {
 	h := &Handler{cfg: cfg, proc: proc, log: cfg.Logger, limit: NewLogLimiter(10*time.Second, 5),
 		zstd: newZstdReceiver(cfg.MaxDecodedBytes)}
 	h.pool.New = func() any { return &receiveBuffers{} }
+	if cfg.MaxConcurrent > 0 {
+		h.slots = make(chan struct{}, cfg.MaxConcurrent)
+	}
 	return h
 }
 
@@ -121,7 +147,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !f.importJSON && vmProtoHandshake(w, r) {
 		return
 	}
-	n, err := h.serve(r, tenant, &f)
+	n, err := h.serve(w, r, tenant, &f)
 	if f.rw2 {
 		setWritten(w.Header(), n)
 	}
@@ -136,16 +162,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // written: all of the request once the processor took it, else nothing (a
 // request is forwarded as a whole, so a failed one wrote nothing, and a
 // producer that retries it duplicates nothing).
-func (h *Handler) serve(r *http.Request, tenant string, f *bodyFormat) (written, error) {
+//
+// The body is read before the request takes one of the MaxConcurrent
+// slots: a slot is held only while the request is decoded and processed,
+// which takes as long as the proxy's own work, never as long as the client
+// takes to send.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, tenant string, f *bodyFormat) (written, error) {
 	bufs := h.pool.Get().(*receiveBuffers)
 	defer h.release(bufs)
+	if err := h.readRequest(w, r, bufs, f); err != nil {
+		return written{}, err
+	}
+	if !h.enter() {
+		return written{}, h.busy()
+	}
+	defer h.leave()
 	var body []byte
 	var err error
 	if f.importJSON {
 		bufs.rw1, err = h.importBody(r, bufs)
 		body = bufs.rw1
 	} else {
-		body, err = h.protobufBody(r, bufs, f)
+		body, err = h.protobufBody(bufs, f)
 	}
 	if err != nil {
 		return written{}, err
@@ -172,16 +210,55 @@ func (h *Handler) serve(r *http.Request, tenant string, f *bodyFormat) (written,
 	return written{samples: samples, histograms: histograms, exemplars: exemplars}, nil
 }
 
-// protobufBody reads a remote-write request (RW1 or RW2, snappy or zstd)
-// and returns the RW1 WriteRequest it carries, setting *f from its headers.
-func (h *Handler) protobufBody(r *http.Request, bufs *receiveBuffers, f *bodyFormat) ([]byte, error) {
+// readRequest checks the headers of a write or import request, setting *f
+// from them, and reads its body into bufs.compressed, held to the body
+// rate and time limits.
+func (h *Handler) readRequest(w http.ResponseWriter, r *http.Request, bufs *receiveBuffers, f *bodyFormat) error {
 	var err error
-	if *f, err = checkRequest(r, h.cfg.MaxRequestBytes); err != nil {
-		return nil, err
+	if f.importJSON {
+		err = h.checkImport(r, bufs)
+	} else {
+		*f, err = checkRequest(r, h.cfg.MaxRequestBytes)
 	}
-	if bufs.compressed, err = readBody(r.Body, bufs.compressed[:0], h.cfg.MaxRequestBytes); err != nil {
-		return nil, err
+	if err != nil {
+		return err
 	}
+	bufs.pace.begin(w, r, &h.cfg)
+	bufs.compressed, err = readBody(&bufs.pace, bufs.compressed[:0], h.cfg.MaxRequestBytes, &h.cfg)
+	return err
+}
+
+// enter takes a slot for decoding and processing, if one is free.
+func (h *Handler) enter() bool {
+	if h.slots == nil {
+		return true
+	}
+	select {
+	case h.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (h *Handler) leave() {
+	if h.slots != nil {
+		<-h.slots
+	}
+}
+
+// busy is the answer to a request that found every slot taken.
+func (h *Handler) busy() error {
+	concurrencyRejections.Inc()
+	return &StatusError{Code: http.StatusTooManyRequests, Reason: ReasonConcurrency, RetryAfter: "1", Msg: fmt.Sprintf(
+		"too many concurrent write requests: %d are in progress, the limit (limits.max_concurrent_requests); retry later", cap(h.slots))}
+}
+
+// protobufBody decodes the remote-write body in bufs.compressed (RW1 or
+// RW2, snappy or zstd, as f says) and returns the RW1 WriteRequest it
+// carries.
+func (h *Handler) protobufBody(bufs *receiveBuffers, f *bodyFormat) ([]byte, error) {
+	var err error
 	if f.zstd {
 		bufs.decoded, err = h.zstd.decode(bufs.decoded, bufs.compressed)
 	} else {
@@ -218,6 +295,7 @@ func vmProtoHandshake(w http.ResponseWriter, r *http.Request) bool {
 
 func (h *Handler) release(b *receiveBuffers) {
 	b.req.Reset()
+	b.extra = nil
 	if cap(b.compressed) > maxPooledBuffer || cap(b.decoded) > maxPooledBuffer || cap(b.rw1) > maxPooledBuffer {
 		return
 	}
@@ -289,17 +367,19 @@ func tooLarge(format string, args ...any) error {
 	return &StatusError{Code: http.StatusRequestEntityTooLarge, Reason: ReasonTooLarge, Msg: fmt.Sprintf(format, args...)}
 }
 
-// readBody reads at most maxBytes into dst, failing with 413 past that.
-func readBody(body io.Reader, dst []byte, maxBytes int64) ([]byte, error) {
-	dst, over, err := readAtMost(body, dst, maxBytes)
+// readBody reads the body through p, at most maxBytes into dst: 413 past
+// that, 408 when it arrives too slowly (see bodyPace), 400 when it cannot
+// be read.
+func readBody(p *bodyPace, dst []byte, maxBytes int64, cfg *HandlerConfig) ([]byte, error) {
+	dst, over, err := readAtMost(p, dst, maxBytes)
 	switch {
 	case over:
-		return dst, tooLarge("request body exceeds limits.max_request_bytes (%d bytes)", maxBytes)
+		err = tooLarge("request body exceeds limits.max_request_bytes (%d bytes)", maxBytes)
 	case err != nil:
-		return dst, &StatusError{Code: http.StatusBadRequest, Reason: ReasonBadProtobuf,
-			Msg: "cannot read request body: " + err.Error()}
+		err = p.readError(err, cfg)
 	}
-	return dst, nil
+	p.finish(err == nil)
+	return dst, err
 }
 
 // readAtMost appends r's bytes to dst until EOF, stopping as soon as more
@@ -374,8 +454,11 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, err error) {
 	if retryAfter != "" {
 		w.Header().Set("Retry-After", retryAfter)
 	}
-	if code == http.StatusMethodNotAllowed {
+	switch code {
+	case http.StatusMethodNotAllowed:
 		w.Header().Set("Allow", http.MethodPost)
+	case http.StatusRequestTimeout:
+		w.Header().Set("Connection", "close") // the rest of the body is not read
 	}
 	http.Error(w, msg, code)
 }

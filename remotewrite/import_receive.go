@@ -10,26 +10,29 @@ import (
 	"github.com/klauspost/compress/gzip"
 )
 
-// importBody reads a JSON-lines import request (see ImportTranscoder) and
-// returns its RW1 transcoding in bufs.rw1: the body decompressed as its
-// Content-Encoding says (gzip, zstd or none), bounded by
-// limits.max_decoded_bytes as it is decompressed, and vminsert's
-// extra_label query arguments added to every series.
-func (h *Handler) importBody(r *http.Request, bufs *receiveBuffers) ([]byte, error) {
+// checkImport validates the method and declared size of a JSON-lines
+// import request and parses vminsert's extra_label query arguments into
+// bufs.extra.
+func (h *Handler) checkImport(r *http.Request, bufs *receiveBuffers) error {
 	if r.Method != http.MethodPost {
-		return nil, &StatusError{Code: http.StatusMethodNotAllowed, Reason: ReasonMethod,
+		return &StatusError{Code: http.StatusMethodNotAllowed, Reason: ReasonMethod,
 			Msg: fmt.Sprintf("method %s not allowed: the JSON import uses POST", r.Method)}
 	}
 	if r.ContentLength > h.cfg.MaxRequestBytes {
-		return nil, tooLarge("request body of %d bytes exceeds limits.max_request_bytes (%d)", r.ContentLength, h.cfg.MaxRequestBytes)
+		return tooLarge("request body of %d bytes exceeds limits.max_request_bytes (%d)", r.ContentLength, h.cfg.MaxRequestBytes)
 	}
-	extra, err := extraLabels(r.URL.Query()["extra_label"])
-	if err != nil {
-		return nil, err
-	}
-	if bufs.compressed, err = readBody(r.Body, bufs.compressed[:0], h.cfg.MaxRequestBytes); err != nil {
-		return nil, err
-	}
+	var err error
+	bufs.extra, err = extraLabels(r.URL.Query()["extra_label"])
+	return err
+}
+
+// importBody returns the RW1 transcoding, in bufs.rw1, of the JSON-lines
+// import read into bufs.compressed (see ImportTranscoder): the body
+// decompressed as its Content-Encoding says (gzip, zstd or none), bounded
+// by limits.max_decoded_bytes as it is decompressed, and the extra labels
+// added to every series.
+func (h *Handler) importBody(r *http.Request, bufs *receiveBuffers) ([]byte, error) {
+	var err error
 	var body []byte
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
@@ -50,7 +53,7 @@ func (h *Handler) importBody(r *http.Request, bufs *receiveBuffers) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	return bufs.importer.Transcode(bufs.rw1[:0], body, extra, int(min(h.cfg.MaxDecodedBytes, maxInt)))
+	return bufs.importer.Transcode(bufs.rw1[:0], body, bufs.extra, int(min(h.cfg.MaxDecodedBytes, maxInt)))
 }
 
 // gunzip decompresses src into dst, failing with 413 as soon as the output

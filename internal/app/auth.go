@@ -125,7 +125,7 @@ func (a *authenticator) guard(next http.Handler) http.Handler {
 }
 
 // ServeHTTP authenticates from the headers alone, before the body is read,
-// so an unauthenticated request costs no decoding and no concurrency slot.
+// so an unauthenticated request costs no body read and no decoding.
 func (a *authenticator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	permit, reason := a.authenticate(r)
 	if permit == nil {

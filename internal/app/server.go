@@ -62,16 +62,23 @@ func build(cfg *config.Config, logger *slog.Logger, prev *Proxy) (*Proxy, error)
 	first := pipes[0]
 	p := &Proxy{cfg: cfg, writers: pipes, client: first.client, router: first.router, health: first.health, queue: first.queue}
 	proc, known := processor(pipes)
-	receiver := remotewrite.NewHandler(remotewrite.HandlerConfig{
-		MaxRequestBytes: cfg.Limits.MaxRequestBytes, MaxDecodedBytes: cfg.Limits.MaxDecodedBytes, Logger: logger,
-		Known: known,
-	}, &shapeLimit{lim: cfg.Limits.RequestLimits, next: proc})
+	receiver := remotewrite.NewHandler(receiverConfig(cfg, logger, known), &shapeLimit{lim: cfg.Limits.RequestLimits, next: proc})
 	if p.auth, err = newAuthenticator(cfg.Auth, logger); err != nil {
 		_ = closeWriters(context.Background(), pipes, prev)
 		return nil, err
 	}
-	p.handler = p.routes(p.auth.guard(newConcurrencyLimit(cfg.Limits.MaxConcurrentRequests, receiver)))
+	p.handler = p.routes(p.auth.guard(receiver))
 	return p, nil
+}
+
+// receiverConfig is the receiver's share of cfg.
+func receiverConfig(cfg *config.Config, logger *slog.Logger, known remotewrite.KnownLabelSets) remotewrite.HandlerConfig {
+	return remotewrite.HandlerConfig{
+		MaxRequestBytes: cfg.Limits.MaxRequestBytes, MaxDecodedBytes: cfg.Limits.MaxDecodedBytes,
+		MaxConcurrent: cfg.Limits.MaxConcurrentRequests,
+		MinBodyRate:   cfg.Limits.MinBodyRate, BodyRateGrace: cfg.Limits.BodyRateGrace, ReadTimeout: cfg.Server.ReadTimeout,
+		Logger: logger, Known: known,
+	}
 }
 
 // routes is the HTTP surface: the write paths a producer already uses, and
