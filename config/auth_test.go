@@ -79,6 +79,19 @@ func TestServerTLSAndLimitKeys(t *testing.T) {
 	if off, _ := mustParse(t, ds+"limits:\n  min_body_rate: 0\n"); off.Limits.MinBodyRate != 0 {
 		t.Errorf("min_body_rate: 0 gave %d, want 0 (off)", off.Limits.MinBodyRate)
 	}
+	for _, tt := range []struct {
+		limits string
+		want   int64
+	}{
+		{"max_inflight_bytes: 300MiB", 300 << 20},
+		{"max_inflight_bytes: 160MiB", 160 << 20}, // exactly the default request limits
+		{"max_decoded_bytes: 512MiB", 544 << 20},  // left out: grows to fit the largest request
+		{"max_request_bytes: 1MiB", DefaultMaxInflightBytes},
+	} {
+		if c, _ := mustParse(t, ds+"limits:\n  "+tt.limits+"\n"); c.Limits.MaxInflightBytes != tt.want {
+			t.Errorf("%s: max_inflight_bytes = %d, want %d", tt.limits, c.Limits.MaxInflightBytes, tt.want)
+		}
+	}
 	if !cfg.Server.ServerTLS.Enabled() || cfg.Server.TLSClientCAFile != crt || cfg.Limits.MaxSeriesPerRequest != 10 ||
 		cfg.Limits.MaxConcurrentRequests != 3 || cfg.Limits.MaxSamplesPerSecondPerTenant != 1000 || cfg.Limits.MaxLabelsPerSeries != DefaultMaxLabelsPerSeries {
 		t.Errorf("got server %+v limits %+v", cfg.Server, cfg.Limits)

@@ -61,13 +61,24 @@ func (c *checker) routing(raw rawRouting) Routing {
 
 func (c *checker) limits(raw rawLimits) Limits {
 	l := Limits{
-		MaxRequestBytes: c.byteSize("limits.max_request_bytes", raw.MaxRequestBytes, DefaultMaxRequestBytes),
-		MaxDecodedBytes: c.byteSize("limits.max_decoded_bytes", raw.MaxDecodedBytes, DefaultMaxDecodedBytes),
-		RequestLimits:   c.requestLimits(raw.rawRequestLimits),
+		MaxRequestBytes:  c.byteSize("limits.max_request_bytes", raw.MaxRequestBytes, DefaultMaxRequestBytes),
+		MaxDecodedBytes:  c.byteSize("limits.max_decoded_bytes", raw.MaxDecodedBytes, DefaultMaxDecodedBytes),
+		MaxInflightBytes: c.byteSize("limits.max_inflight_bytes", raw.MaxInflightBytes, DefaultMaxInflightBytes),
+		RequestLimits:    c.requestLimits(raw.rawRequestLimits),
 	}
 	if l.MaxDecodedBytes < l.MaxRequestBytes {
 		c.errorf("limits.max_decoded_bytes", "%d bytes is less than limits.max_request_bytes (%d bytes); "+
 			"a body only grows when decoded: raise it to at least %d", l.MaxDecodedBytes, l.MaxRequestBytes, l.MaxRequestBytes)
+	}
+	one := l.MaxRequestBytes + l.MaxDecodedBytes
+	switch {
+	case one <= 0: // an overflow, or a size already reported
+	case !raw.MaxInflightBytes.set():
+		l.MaxInflightBytes = max(l.MaxInflightBytes, one) // the default grows with the request limits
+	case l.MaxInflightBytes > 0 && l.MaxInflightBytes < one:
+		c.errorf("limits.max_inflight_bytes", "%d bytes is less than limits.max_request_bytes + limits.max_decoded_bytes (%d bytes): "+
+			"a request of the largest size could never be read and decoded; raise it to at least %d or lower those limits",
+			l.MaxInflightBytes, one, one)
 	}
 	return l
 }

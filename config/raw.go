@@ -74,6 +74,7 @@ type rawRouting struct {
 type rawLimits struct {
 	MaxRequestBytes  value `yaml:"max_request_bytes"`
 	MaxDecodedBytes  value `yaml:"max_decoded_bytes"`
+	MaxInflightBytes value `yaml:"max_inflight_bytes"`
 	rawRequestLimits `yaml:",inline"`
 }
 

@@ -125,6 +125,11 @@ func TestParseErrors(t *testing.T) {
 			[]string{`limits.body_rate_grace: "soon" is not a duration`}},
 		{"body_rate_grace is positive", ds + "limits:\n  body_rate_grace: 0s\n",
 			[]string{`limits.body_rate_grace: "0s" must be positive, e.g. "5s"`}},
+		{"inflight bytes fit the largest request", ds + "limits:\n  max_decoded_bytes: 512MiB\n  max_inflight_bytes: 256MiB\n",
+			[]string{`limits.max_inflight_bytes: 268435456 bytes is less than limits.max_request_bytes + limits.max_decoded_bytes (570425344 bytes): ` +
+				`a request of the largest size could never be read and decoded; raise it to at least 570425344 or lower those limits`}},
+		{"inflight bytes are positive", ds + "limits:\n  max_inflight_bytes: 0\n",
+			[]string{`limits.max_inflight_bytes: "0" must be positive`}},
 		{"decoded limit covers the request limit", ds + "limits:\n  max_request_bytes: 4MiB\n  max_decoded_bytes: 1MiB\n",
 			[]string{`limits.max_decoded_bytes: 1048576 bytes is less than limits.max_request_bytes (4194304 bytes)`}},
 
@@ -198,7 +203,7 @@ func TestParseUnknownKeys(t *testing.T) {
 		{"writer:\n  datasource_url: http://vm:8428\n  split_tenants: true\n",
 			`did you mean routing.split_tenants? it belongs under routing:`},
 		{"writer:\n  datasource_url: http://vm:8428\nlimits:\n  max_request_size: 1MiB\n",
-			`limits: unknown key "max_request_size" (line 4); valid keys are: max_request_bytes, max_decoded_bytes, max_series_per_request, max_labels_per_series, max_label_name_length, max_label_value_length, max_concurrent_requests, max_samples_per_second_per_tenant, min_body_rate, body_rate_grace; did you mean "max_request_bytes"?`},
+			`limits: unknown key "max_request_size" (line 4); valid keys are: max_request_bytes, max_decoded_bytes, max_inflight_bytes, max_series_per_request, max_labels_per_series, max_label_name_length, max_label_value_length, max_concurrent_requests, max_samples_per_second_per_tenant, min_body_rate, body_rate_grace; did you mean "max_request_bytes"?`},
 		{"writter:\n  datasource_url: http://vm:8428\n",
 			`unknown top-level key "writter" (line 1); valid keys are: listen, writer, routing, limits, server, queue, auth, relabel_configs, write_relabel_configs, writers; did you mean "writer"?`},
 		{"reader:\n  class: vm\nwriter:\n  datasource_url: http://vm:8428\n",
