@@ -12,7 +12,8 @@ import (
 // Credential is one entry of the auth: list: a bearer token (from the file
 // or written inline) or a basic-auth user and password, and the tenants a
 // producer presenting it may write to. With an auth: list every write needs
-// one of its credentials; /health, /ready and /metrics stay open.
+// one of its credentials, and /metrics and /-/reload need one with tenants
+// ["*"] or their key (see endpointAccess); /health and /ready stay open.
 type Credential struct {
 	// Name identifies the credential in logs, errors and 403 answers: the
 	// name key, else the username, else "auth[<index>]". Never a secret.
@@ -221,4 +222,59 @@ func checkTenantPattern(s string) error {
 func isUint32(s string) bool {
 	_, err := strconv.ParseUint(s, 10, 32)
 	return err == nil
+}
+
+// AnyTenant reports whether the credential may write to every tenant
+// (tenants: ["*"]), which also lets it use /metrics and /-/reload.
+func (cr Credential) AnyTenant() bool {
+	for _, t := range cr.Tenants {
+		if t == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+// operationalEndpoint is /metrics or /-/reload as the server.* keys that
+// protect it see it.
+type operationalEndpoint struct {
+	name, keyPath, openPath string
+	key                     string
+	open                    bool
+}
+
+// endpointAccess checks who may use /metrics and /-/reload. With an auth:
+// list they need a credential with tenants ["*"] or their key, unless
+// their *_open key leaves them open on purpose; the start-up warnings say
+// when one is open, and when nobody can use one.
+func (c *checker) endpointAccess(cfg *Config) {
+	s := cfg.Server
+	for _, e := range []operationalEndpoint{
+		{"GET /metrics", "server.metrics_auth_key", "server.metrics_open", s.MetricsAuthKey, s.MetricsOpen},
+		{"POST /-/reload", "server.reload_auth_key", "server.reload_open", s.ReloadAuthKey, s.ReloadOpen},
+	} {
+		c.checkEndpoint(e, cfg.Auth)
+	}
+}
+
+func (c *checker) checkEndpoint(e operationalEndpoint, creds []Credential) {
+	switch {
+	case e.open && e.key != "":
+		c.errorf(e.openPath, "true leaves %s open to anyone, but %s asks for a key; remove one of them", e.name, e.keyPath)
+	case len(creds) == 0:
+	case e.open:
+		c.warnf("%s: true: %s answers anyone, although auth: is set", e.openPath, e.name)
+	case e.key == "" && !anyAdmin(creds):
+		c.warnf("%s needs a credential with tenants [\"*\"] or %s, and auth: has no such credential and the key is not set: "+
+			"nobody can use it; add such a credential, set %s, or set %s: true to leave it open", e.name, e.keyPath, e.keyPath, e.openPath)
+	}
+}
+
+func anyAdmin(creds []Credential) bool {
+	for _, cr := range creds {
+		if cr.AnyTenant() {
+			return true
+		}
+	}
+	return false
 }

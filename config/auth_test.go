@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAuthSection: the auth: list with its defaults, and every error, each
@@ -70,7 +71,27 @@ func TestServerTLSAndLimitKeys(t *testing.T) {
 	crt := filepath.Join(dir, "c.crt")
 	os.WriteFile(crt, []byte("x"), 0o600)
 	cfg, _ := mustParse(t, ds+"server:\n  tls_cert_file: "+crt+"\n  tls_key_file: "+crt+"\n  tls_client_ca_file: "+crt+"\n"+
-		"limits:\n  max_series_per_request: 10\n  max_concurrent_requests: 3\n  max_samples_per_second_per_tenant: 1000\n")
+		"limits:\n  max_series_per_request: 10\n  max_concurrent_requests: 3\n  max_samples_per_second_per_tenant: 1000\n"+
+		"  min_body_rate: 1KiB\n  body_rate_grace: 2s\n")
+	if cfg.Limits.MinBodyRate != 1024 || cfg.Limits.BodyRateGrace != 2*time.Second {
+		t.Errorf("body rate: got %d bytes/s after %s, want 1024 after 2s", cfg.Limits.MinBodyRate, cfg.Limits.BodyRateGrace)
+	}
+	if off, _ := mustParse(t, ds+"limits:\n  min_body_rate: 0\n"); off.Limits.MinBodyRate != 0 {
+		t.Errorf("min_body_rate: 0 gave %d, want 0 (off)", off.Limits.MinBodyRate)
+	}
+	for _, tt := range []struct {
+		limits string
+		want   int64
+	}{
+		{"max_inflight_bytes: 300MiB", 300 << 20},
+		{"max_inflight_bytes: 160MiB", 160 << 20}, // exactly the default request limits
+		{"max_decoded_bytes: 512MiB", 544 << 20},  // left out: grows to fit the largest request
+		{"max_request_bytes: 1MiB", DefaultMaxInflightBytes},
+	} {
+		if c, _ := mustParse(t, ds+"limits:\n  "+tt.limits+"\n"); c.Limits.MaxInflightBytes != tt.want {
+			t.Errorf("%s: max_inflight_bytes = %d, want %d", tt.limits, c.Limits.MaxInflightBytes, tt.want)
+		}
+	}
 	if !cfg.Server.ServerTLS.Enabled() || cfg.Server.TLSClientCAFile != crt || cfg.Limits.MaxSeriesPerRequest != 10 ||
 		cfg.Limits.MaxConcurrentRequests != 3 || cfg.Limits.MaxSamplesPerSecondPerTenant != 1000 || cfg.Limits.MaxLabelsPerSeries != DefaultMaxLabelsPerSeries {
 		t.Errorf("got server %+v limits %+v", cfg.Server, cfg.Limits)

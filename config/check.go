@@ -39,6 +39,7 @@ func (c *checker) config(raw *rawConfig) *Config {
 	cfg.Writer, cfg.Writers = c.writers(raw, cfg.Routing) // writer: or writers:, see writers.go
 	c.relabeling(raw, cfg)
 	c.writerRules(cfg)
+	c.endpointAccess(cfg)
 	return cfg
 }
 
@@ -60,13 +61,24 @@ func (c *checker) routing(raw rawRouting) Routing {
 
 func (c *checker) limits(raw rawLimits) Limits {
 	l := Limits{
-		MaxRequestBytes: c.byteSize("limits.max_request_bytes", raw.MaxRequestBytes, DefaultMaxRequestBytes),
-		MaxDecodedBytes: c.byteSize("limits.max_decoded_bytes", raw.MaxDecodedBytes, DefaultMaxDecodedBytes),
-		RequestLimits:   c.requestLimits(raw.rawRequestLimits),
+		MaxRequestBytes:  c.byteSize("limits.max_request_bytes", raw.MaxRequestBytes, DefaultMaxRequestBytes),
+		MaxDecodedBytes:  c.byteSize("limits.max_decoded_bytes", raw.MaxDecodedBytes, DefaultMaxDecodedBytes),
+		MaxInflightBytes: c.byteSize("limits.max_inflight_bytes", raw.MaxInflightBytes, DefaultMaxInflightBytes),
+		RequestLimits:    c.requestLimits(raw.rawRequestLimits),
 	}
 	if l.MaxDecodedBytes < l.MaxRequestBytes {
 		c.errorf("limits.max_decoded_bytes", "%d bytes is less than limits.max_request_bytes (%d bytes); "+
 			"a body only grows when decoded: raise it to at least %d", l.MaxDecodedBytes, l.MaxRequestBytes, l.MaxRequestBytes)
+	}
+	one := l.MaxRequestBytes + l.MaxDecodedBytes
+	switch {
+	case one <= 0: // an overflow, or a size already reported
+	case !raw.MaxInflightBytes.set():
+		l.MaxInflightBytes = max(l.MaxInflightBytes, one) // the default grows with the request limits
+	case l.MaxInflightBytes > 0 && l.MaxInflightBytes < one:
+		c.errorf("limits.max_inflight_bytes", "%d bytes is less than limits.max_request_bytes + limits.max_decoded_bytes (%d bytes): "+
+			"a request of the largest size could never be read and decoded; raise it to at least %d or lower those limits",
+			l.MaxInflightBytes, one, one)
 	}
 	return l
 }
@@ -80,6 +92,8 @@ func (c *checker) server(raw rawServer) Server {
 		HealthCheckInterval: c.duration("server.health_check_interval", raw.HealthCheckInterval, DefaultHealthCheckPeriod),
 		ReloadAuthKey:       c.str("server.reload_auth_key", raw.ReloadAuthKey, ""),
 		MetricsAuthKey:      c.str("server.metrics_auth_key", raw.MetricsAuthKey, ""),
+		ReloadOpen:          c.boolean("server.reload_open", raw.ReloadOpen, false),
+		MetricsOpen:         c.boolean("server.metrics_open", raw.MetricsOpen, false),
 		ServerTLS:           c.serverTLS(raw.rawServerTLS),
 	}
 }

@@ -75,10 +75,10 @@ func TestParseDefaults(t *testing.T) {
 			Compression:    CompressionSnappy,
 		},
 		Routing: Routing{QueryKeyLabel: "for"},
-		Limits: Limits{MaxRequestBytes: 32 << 20, MaxDecodedBytes: 128 << 20, RequestLimits: RequestLimits{
+		Limits: Limits{MaxRequestBytes: 32 << 20, MaxDecodedBytes: 128 << 20, MaxInflightBytes: 256 << 20, RequestLimits: RequestLimits{
 			MaxSeriesPerRequest: DefaultMaxSeriesPerRequest, MaxLabelsPerSeries: DefaultMaxLabelsPerSeries,
 			MaxLabelNameLength: DefaultMaxLabelNameLength, MaxLabelValueLength: DefaultMaxLabelValueLength,
-			MaxConcurrentRequests: DefaultMaxConcurrentRequests}},
+			MaxConcurrentRequests: DefaultMaxConcurrentRequests, MinBodyRate: 4096, BodyRateGrace: 5 * time.Second}},
 		Server: Server{
 			ReadHeaderTimeout:   10 * time.Second,
 			ReadTimeout:         time.Minute,

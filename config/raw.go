@@ -74,6 +74,7 @@ type rawRouting struct {
 type rawLimits struct {
 	MaxRequestBytes  value `yaml:"max_request_bytes"`
 	MaxDecodedBytes  value `yaml:"max_decoded_bytes"`
+	MaxInflightBytes value `yaml:"max_inflight_bytes"`
 	rawRequestLimits `yaml:",inline"`
 }
 
@@ -85,5 +86,7 @@ type rawServer struct {
 	HealthCheckInterval value `yaml:"health_check_interval"`
 	ReloadAuthKey       value `yaml:"reload_auth_key"`
 	MetricsAuthKey      value `yaml:"metrics_auth_key"`
+	ReloadOpen          value `yaml:"reload_open"`
+	MetricsOpen         value `yaml:"metrics_open"`
 	rawServerTLS        `yaml:",inline"`
 }

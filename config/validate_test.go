@@ -119,6 +119,17 @@ func TestParseErrors(t *testing.T) {
 			[]string{`limits.max_request_bytes: "0" must be positive`}},
 		{"sizes fit in int64", ds + "limits:\n  max_decoded_bytes: 99999999999GiB\n",
 			[]string{`limits.max_decoded_bytes: "99999999999GiB" is too large`}},
+		{"min_body_rate is a size", ds + "limits:\n  min_body_rate: fast\n",
+			[]string{`limits.min_body_rate: "fast" is not a size`, "(per second), or 0 to turn the limit off"}},
+		{"body_rate_grace is a duration", ds + "limits:\n  body_rate_grace: soon\n",
+			[]string{`limits.body_rate_grace: "soon" is not a duration`}},
+		{"body_rate_grace is positive", ds + "limits:\n  body_rate_grace: 0s\n",
+			[]string{`limits.body_rate_grace: "0s" must be positive, e.g. "5s"`}},
+		{"inflight bytes fit the largest request", ds + "limits:\n  max_decoded_bytes: 512MiB\n  max_inflight_bytes: 256MiB\n",
+			[]string{`limits.max_inflight_bytes: 268435456 bytes is less than limits.max_request_bytes + limits.max_decoded_bytes (570425344 bytes): ` +
+				`a request of the largest size could never be read and decoded; raise it to at least 570425344 or lower those limits`}},
+		{"inflight bytes are positive", ds + "limits:\n  max_inflight_bytes: 0\n",
+			[]string{`limits.max_inflight_bytes: "0" must be positive`}},
 		{"decoded limit covers the request limit", ds + "limits:\n  max_request_bytes: 4MiB\n  max_decoded_bytes: 1MiB\n",
 			[]string{`limits.max_decoded_bytes: 1048576 bytes is less than limits.max_request_bytes (4194304 bytes)`}},
 
@@ -129,6 +140,12 @@ func TestParseErrors(t *testing.T) {
 			[]string{`server.shutdown_timeout: "0s" must be positive, e.g. "30s"`}},
 		{"an auth key is one value", ds + "server:\n  reload_auth_key: [a, b]\n",
 			[]string{`server.reload_auth_key: must be a single value, got a list`}},
+		{"metrics_open is a bool", ds + "server:\n  metrics_open: sure\n",
+			[]string{`server.metrics_open: "sure" is not true or false; write true or false`}},
+		{"metrics is open or keyed", ds + "server:\n  metrics_open: true\n  metrics_auth_key: k\n",
+			[]string{`server.metrics_open: true leaves GET /metrics open to anyone, but server.metrics_auth_key asks for a key; remove one of them`}},
+		{"reload is open or keyed", ds + "server:\n  reload_open: true\n  reload_auth_key: k\n",
+			[]string{`server.reload_open: true leaves POST /-/reload open to anyone, but server.reload_auth_key asks for a key`}},
 
 		// structure
 		{"a section is a mapping", "writer: http://localhost:8428\n",
@@ -186,7 +203,7 @@ func TestParseUnknownKeys(t *testing.T) {
 		{"writer:\n  datasource_url: http://vm:8428\n  split_tenants: true\n",
 			`did you mean routing.split_tenants? it belongs under routing:`},
 		{"writer:\n  datasource_url: http://vm:8428\nlimits:\n  max_request_size: 1MiB\n",
-			`limits: unknown key "max_request_size" (line 4); valid keys are: max_request_bytes, max_decoded_bytes, max_series_per_request, max_labels_per_series, max_label_name_length, max_label_value_length, max_concurrent_requests, max_samples_per_second_per_tenant; did you mean "max_request_bytes"?`},
+			`limits: unknown key "max_request_size" (line 4); valid keys are: max_request_bytes, max_decoded_bytes, max_inflight_bytes, max_series_per_request, max_labels_per_series, max_label_name_length, max_label_value_length, max_concurrent_requests, max_samples_per_second_per_tenant, min_body_rate, body_rate_grace; did you mean "max_request_bytes"?`},
 		{"writter:\n  datasource_url: http://vm:8428\n",
 			`unknown top-level key "writter" (line 1); valid keys are: listen, writer, routing, limits, server, queue, auth, relabel_configs, write_relabel_configs, writers; did you mean "writer"?`},
 		{"reader:\n  class: vm\nwriter:\n  datasource_url: http://vm:8428\n",
@@ -210,6 +227,8 @@ func TestParseUnknownKeys(t *testing.T) {
 // probably not what the user wants.
 func TestParseWarnings(t *testing.T) {
 	const ds = "writer:\n  datasource_url: http://localhost:8428\n"
+	const admin = "auth:\n  - bearer_token: a\n    tenants: [\"*\"]\n"
+	const restricted = "auth:\n  - bearer_token: a\n    tenants: [\"5:*\"]\n"
 	tests := []struct {
 		name string
 		yaml string
@@ -227,6 +246,15 @@ func TestParseWarnings(t *testing.T) {
 			[]string{`writer.import_json_path is accepted for compatibility with vmanomaly but unused`}},
 		{"import_json_path is used by the import_json output", ds + "  output: import_json\n  import_json_path: /api/v1/import\n", nil},
 		{"compression auto warns about nothing", ds + "  compression: auto\n", nil},
+		{"auth with an admin credential warns about nothing", ds + admin, nil},
+		{"auth without an admin credential", ds + restricted, []string{
+			`GET /metrics needs a credential with tenants ["*"] or server.metrics_auth_key, and auth: has no such credential and the key is not set: nobody can use it; add such a credential, set server.metrics_auth_key, or set server.metrics_open: true to leave it open`,
+			`POST /-/reload needs a credential with tenants ["*"] or server.reload_auth_key`}},
+		{"auth without an admin credential, with keys", ds + restricted + "server:\n  metrics_auth_key: m\n  reload_auth_key: r\n", nil},
+		{"open endpoints with auth", ds + admin + "server:\n  metrics_open: true\n  reload_open: true\n", []string{
+			`server.metrics_open: true: GET /metrics answers anyone, although auth: is set`,
+			`server.reload_open: true: POST /-/reload answers anyone, although auth: is set`}},
+		{"open endpoints without auth warn about nothing", ds + "server:\n  metrics_open: true\n", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -38,8 +38,9 @@ auth:
 `
 
 // tlsPromConfig scrapes Prometheus itself and scoreproxy's /metrics over
-// HTTPS, and remote-writes to scoreproxy over HTTPS with the bearer token
-// and a client certificate.
+// HTTPS (with the bearer token, which /metrics needs since auth: is set),
+// and remote-writes to scoreproxy over HTTPS with the bearer token and a
+// client certificate.
 const tlsPromConfig = `global:
   scrape_interval: 1s
   scrape_timeout: 1s
@@ -49,6 +50,8 @@ scrape_configs:
       - targets: ['{{PROMETHEUS_ADDR}}']
   - job_name: scoreproxy
     scheme: https
+    authorization:
+      credentials: %[5]q
     tls_config: &tls
       ca_file: %[1]s
       cert_file: %[2]s
@@ -172,7 +175,7 @@ func TestPrometheusOverTLSWithAuth(t *testing.T) {
 	if got, err := vm.Export(ctx, `{__name__="tls_e2e_refused"}`); err != nil || len(got) != 0 {
 		t.Fatalf("VictoriaMetrics has %d series of refused pushes (%v), want none: %v", len(got), err, got)
 	}
-	m := scrapeTLS(t, good, proxy.URL+"/metrics")
+	m := scrapeTLS(t, good, proxy.URL+"/metrics", token)
 	wantMetric(t, m, "scoreproxy_auth_failures_total", map[string]string{"reason": "missing"}, 1)
 	wantMetric(t, m, "scoreproxy_auth_failures_total", map[string]string{"reason": "invalid"}, 1)
 
@@ -184,7 +187,7 @@ func TestPrometheusOverTLSWithAuth(t *testing.T) {
 		t.Errorf("Prometheus remote write: %v sent, %v failed, %v retried, %v dropped; want some sent and none failed",
 			p.sent, p.failed, p.retried, p.dropped)
 	}
-	m = scrapeTLS(t, good, proxy.URL+"/metrics")
+	m = scrapeTLS(t, good, proxy.URL+"/metrics", token)
 	for _, reason := range []string{"missing", "invalid", "unsupported", "forbidden_tenant"} {
 		want := map[string]float64{"missing": 1, "invalid": 1}[reason]
 		wantMetric(t, m, "scoreproxy_auth_failures_total", map[string]string{"reason": reason}, want)
@@ -223,10 +226,15 @@ func checkRefusals(t *testing.T, addr string, good *tls.Config, roots *x509.Cert
 	}
 }
 
-// scrapeTLS reads a /metrics page over HTTPS with tc.
-func scrapeTLS(t *testing.T, tc *tls.Config, url string) testenv.Metrics {
+// scrapeTLS reads a /metrics page over HTTPS with tc and the bearer token.
+func scrapeTLS(t *testing.T, tc *tls.Config, url, token string) testenv.Metrics {
 	t.Helper()
-	resp, err := tlsClient(tc).Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := tlsClient(tc).Do(req)
 	if err != nil {
 		t.Fatalf("scrape %s: %v", url, err)
 	}

@@ -2,6 +2,7 @@ package remotewrite
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -23,10 +24,27 @@ type HandlerConfig struct {
 	MaxRequestBytes int64
 	// MaxDecodedBytes bounds the body after snappy or zstd decoding, checked
 	// from the snappy or zstd frame header before anything is allocated (a
-	// zstd frame without a size is decoded only up to it), and the RW1
-	// transcoding of an RW2 body; larger requests get 413.
+	// zstd body without a size is measured up to it first, see
+	// zstdReceiver), and the RW1 transcoding of an RW2 body or a JSON
+	// import; larger requests get 413.
 	MaxDecodedBytes int64
-	Logger          *slog.Logger
+	// MaxConcurrent bounds the requests being decoded and processed at once
+	// (limits.max_concurrent_requests): a request whose body has been read
+	// while MaxConcurrent others are in progress gets 429. Reading a body
+	// takes no slot, so clients that send slowly hold none. 0: no bound.
+	MaxConcurrent int
+	// Budget bounds the memory of the requests in progress, process-wide
+	// (limits.max_inflight_bytes, see ByteBudget); nil: no bound.
+	Budget *ByteBudget
+	// MinBodyRate (bytes per second, limits.min_body_rate) and
+	// BodyRateGrace (limits.body_rate_grace) cut off, with 408, a body
+	// that arrives slower than MinBodyRate once BodyRateGrace has passed
+	// (see bodyPace); ReadTimeout (server.read_timeout) bounds every body.
+	// MinBodyRate 0: only ReadTimeout, as the HTTP server applies it.
+	MinBodyRate   int64
+	BodyRateGrace time.Duration
+	ReadTimeout   time.Duration
+	Logger        *slog.Logger
 	// Known, when set, lets the decoder skip the labels of series the
 	// processor has seen before (see DecodeWriteRequestKnown).
 	Known KnownLabelSets
@@ -41,23 +59,33 @@ type HandlerConfig struct {
 // requests also get the X-Prometheus-Remote-Write-*-Written headers, on
 // success and on failure.
 type Handler struct {
-	cfg   HandlerConfig
-	proc  Processor
-	log   *slog.Logger
-	limit *LogLimiter
-	pool  sync.Pool // of *receiveBuffers
-	zstd  *zstdReceiver
+	cfg     HandlerConfig
+	proc    Processor
+	log     *slog.Logger
+	limit   *LogLimiter
+	pool    sync.Pool // of *receiveBuffers
+	readers sync.Pool // of *bodyReader
+	bodies  bodyPools
+	zstd    *zstdReceiver
+	slots   chan struct{} // one per request being decoded and processed; nil: no bound
 }
 
-// receiveBuffers are the per-request buffers, reused across requests.
+// receiveBuffers are the buffers a request decodes its body with, reused
+// across requests. A request takes them once its body is read (see
+// bodyReader), so a slow client holds none.
 type receiveBuffers struct {
-	compressed []byte
+	compressed []byte // the body as received: the bodyReader's buffer, not owned
 	decoded    []byte
 	rw1        []byte // the RW1 transcoding of an RW2 body or a JSON import
 	rw2        RW2Transcoder
 	importer   ImportTranscoder
 	gz         *gunzipper // for gzip-compressed JSON imports, created on the first
 	req        Request
+}
+
+// capacity is the memory the buffers hold, as the budget counts it.
+func (b *receiveBuffers) capacity() int64 {
+	return int64(cap(b.decoded) + cap(b.rw1) + b.rw2.capacity())
 }
 
 // bodyFormat is what the request headers say about the body.
@@ -80,12 +108,19 @@ var (
 	samplesReceived  = metrics.NewCounter("scoreproxy_samples_received_total")
 	requestDuration  = metrics.NewHistogram("scoreproxy_request_duration_seconds")
 	rejectedByReason = map[string]*metrics.Counter{}
+	// concurrencyRejections is the concurrency limit's share of
+	// scoreproxy_limit_rejections_total, with the shape and rate limits'.
+	concurrencyRejections = metrics.GetOrCreateCounter(`scoreproxy_limit_rejections_total{limit="` + ReasonConcurrency + `"}`)
 )
+
+// ReasonConcurrency is the rejection reason of a request refused because
+// limits.max_concurrent_requests were in progress.
+const ReasonConcurrency = "too_many_concurrent_requests"
 
 func init() {
 	for _, r := range []string{ReasonBadSnappy, ReasonBadZstd, ReasonBadImport, ReasonBadProtobuf, ReasonInvalidSymbols,
 		ReasonInvalidSeries, ReasonContentTypeMismatch, ReasonTooLarge, ReasonUnsupported, ReasonMethod,
-		ReasonBadTenant, ReasonUpstreamReject, ReasonUpstreamDown, "internal"} {
+		ReasonBadTenant, ReasonUpstreamReject, ReasonUpstreamDown, ReasonConcurrency, ReasonInflightBytes, ReasonSlowBody, "internal"} {
 		rejectedByReason[r] = metrics.NewCounter(`scoreproxy_requests_rejected_total{reason="` + r + `"}`)
 	}
 }
@@ -98,6 +133,10 @@ func NewHandler(cfg HandlerConfig, proc Processor) *Handler {
 	h := &Handler{cfg: cfg, proc: proc, log: cfg.Logger, limit: NewLogLimiter(10*time.Second, 5),
 		zstd: newZstdReceiver(cfg.MaxDecodedBytes)}
 	h.pool.New = func() any { return &receiveBuffers{} }
+	h.readers.New = func() any { return &bodyReader{pools: &h.bodies} }
+	if cfg.MaxConcurrent > 0 {
+		h.slots = make(chan struct{}, cfg.MaxConcurrent)
+	}
 	return h
 }
 
@@ -120,7 +159,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !f.importJSON && vmProtoHandshake(w, r) {
 		return
 	}
-	n, err := h.serve(r, tenant, &f)
+	n, err := h.serve(w, r, tenant, &f)
 	if f.rw2 {
 		setWritten(w.Header(), n)
 	}
@@ -135,16 +174,44 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // written: all of the request once the processor took it, else nothing (a
 // request is forwarded as a whole, so a failed one wrote nothing, and a
 // producer that retries it duplicates nothing).
-func (h *Handler) serve(r *http.Request, tenant string, f *bodyFormat) (written, error) {
-	bufs := h.pool.Get().(*receiveBuffers)
-	defer h.release(bufs)
+//
+// The body is read before the request takes one of the MaxConcurrent
+// slots: a slot is held only while the request is decoded and processed,
+// which takes as long as the proxy's own work, never as long as the client
+// takes to send.
+//
+// Every buffer the request holds counts in the byte budget from the moment
+// it takes it until the request ends (see ByteBudget).
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, tenant string, f *bodyFormat) (written, error) {
+	rd := h.readers.Get().(*bodyReader)
+	defer h.readers.Put(rd)
+	defer rd.done()
+	rd.hold.start(h.cfg.Budget)
+	body, err := h.readRequest(w, r, rd, f)
+	if err != nil {
+		return written{}, err
+	}
+	if !h.enter() {
+		return written{}, h.busy()
+	}
+	defer h.leave()
+	bufs := h.buffers(&rd.hold)
+	bufs.compressed = body
+	n, err := h.process(r, tenant, f, bufs, rd)
+	h.release(bufs, err)
+	return n, err
+}
+
+// process decodes the body read into bufs.compressed and hands it to the
+// processor.
+func (h *Handler) process(r *http.Request, tenant string, f *bodyFormat, bufs *receiveBuffers, rd *bodyReader) (written, error) {
 	var body []byte
 	var err error
 	if f.importJSON {
-		bufs.rw1, err = h.importBody(r, bufs)
+		bufs.rw1, err = h.importBody(r, bufs, rd)
 		body = bufs.rw1
 	} else {
-		body, err = h.protobufBody(r, bufs, f)
+		body, err = h.protobufBody(r.Context(), bufs, f, &rd.hold)
 	}
 	if err != nil {
 		return written{}, err
@@ -171,20 +238,72 @@ func (h *Handler) serve(r *http.Request, tenant string, f *bodyFormat) (written,
 	return written{samples: samples, histograms: histograms, exemplars: exemplars}, nil
 }
 
-// protobufBody reads a remote-write request (RW1 or RW2, snappy or zstd)
-// and returns the RW1 WriteRequest it carries, setting *f from its headers.
-func (h *Handler) protobufBody(r *http.Request, bufs *receiveBuffers, f *bodyFormat) ([]byte, error) {
+// readRequest checks the headers of a write or import request, setting *f
+// from them, and returns its body, read into rd's buffer and held to the
+// body rate and time limits.
+func (h *Handler) readRequest(w http.ResponseWriter, r *http.Request, rd *bodyReader, f *bodyFormat) ([]byte, error) {
 	var err error
-	if *f, err = checkRequest(r, h.cfg.MaxRequestBytes); err != nil {
-		return nil, err
-	}
-	if bufs.compressed, err = readBody(r.Body, bufs.compressed[:0], h.cfg.MaxRequestBytes); err != nil {
-		return nil, err
-	}
-	if f.zstd {
-		bufs.decoded, err = h.zstd.decode(bufs.decoded, bufs.compressed)
+	if f.importJSON {
+		rd.extra, err = h.checkImport(r)
 	} else {
-		bufs.decoded, err = decodeSnappy(bufs.decoded, bufs.compressed, h.cfg.MaxDecodedBytes)
+		*f, err = checkRequest(r, h.cfg.MaxRequestBytes)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rd.want = int(min(r.ContentLength, maxInt))
+	rd.pace.begin(w, r, &h.cfg)
+	return readBody(rd, h.cfg.MaxRequestBytes, &h.cfg)
+}
+
+// buffers returns decoding buffers for a request whose budget share is
+// held: pooled ones, their capacity reserved, or, when the budget cannot
+// take that, fresh empty ones (the pooled ones are left to the garbage
+// collector), which reserve as they grow.
+func (h *Handler) buffers(held *hold) *receiveBuffers {
+	bufs := h.pool.Get().(*receiveBuffers)
+	if held.reserve(bufs.capacity()) != nil {
+		bufs = &receiveBuffers{}
+	}
+	bufs.rw2.hold, bufs.importer.hold = held, held
+	return bufs
+}
+
+// enter takes a slot for decoding and processing, if one is free.
+func (h *Handler) enter() bool {
+	if h.slots == nil {
+		return true
+	}
+	select {
+	case h.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (h *Handler) leave() {
+	if h.slots != nil {
+		<-h.slots
+	}
+}
+
+// busy is the answer to a request that found every slot taken.
+func (h *Handler) busy() error {
+	concurrencyRejections.Inc()
+	return &StatusError{Code: http.StatusTooManyRequests, Reason: ReasonConcurrency, RetryAfter: "1", Msg: fmt.Sprintf(
+		"too many concurrent write requests: %d are in progress, the limit (limits.max_concurrent_requests); retry later", cap(h.slots))}
+}
+
+// protobufBody decodes the remote-write body in bufs.compressed (RW1 or
+// RW2, snappy or zstd, as f says) and returns the RW1 WriteRequest it
+// carries.
+func (h *Handler) protobufBody(ctx context.Context, bufs *receiveBuffers, f *bodyFormat, held *hold) ([]byte, error) {
+	var err error
+	if f.zstd {
+		bufs.decoded, err = h.zstd.decode(ctx, bufs.decoded, bufs.compressed, held)
+	} else {
+		bufs.decoded, err = decodeSnappy(bufs.decoded, bufs.compressed, h.cfg.MaxDecodedBytes, held)
 	}
 	if err != nil || !f.rw2 {
 		return bufs.decoded, err
@@ -215,12 +334,41 @@ func vmProtoHandshake(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-func (h *Handler) release(b *receiveBuffers) {
+// release pools the buffers of a request that ended with err, unless they
+// are too large to keep: above maxPooledBuffer, or above
+// maxPooledAfterRefusal for a request refused for its size or its body (a
+// hostile body grows them as far as the limits let it, and pooled buffers
+// are memory the budget does not see while they are idle).
+func (h *Handler) release(b *receiveBuffers, err error) {
 	b.req.Reset()
-	if cap(b.compressed) > maxPooledBuffer || cap(b.decoded) > maxPooledBuffer || cap(b.rw1) > maxPooledBuffer {
+	b.compressed = nil
+	b.rw2.hold, b.importer.hold = nil, nil
+	if cap(b.decoded) > maxPooledBuffer || cap(b.rw1) > maxPooledBuffer || b.rw2.capacity() > maxPooledBuffer {
+		return
+	}
+	if b.capacity() > maxPooledAfterRefusal && refusedBody(err) {
 		return
 	}
 	h.pool.Put(b)
+}
+
+// maxPooledAfterRefusal is the most a refused request's buffers may hold
+// and still be pooled.
+const maxPooledAfterRefusal = 1 << 20
+
+// refusedBody reports whether err refuses a request for what its body is
+// or needs (invalid, too large, over the byte budget), not for what
+// happened upstream.
+func refusedBody(err error) bool {
+	var de *DecodeError
+	var se *StatusError
+	switch {
+	case errors.As(err, &de):
+		return true
+	case errors.As(err, &se):
+		return se.Reason == ReasonTooLarge || se.Reason == ReasonInflightBytes
+	}
+	return false
 }
 
 // checkRequest validates method, content type, encoding and declared size,
@@ -288,26 +436,49 @@ func tooLarge(format string, args ...any) error {
 	return &StatusError{Code: http.StatusRequestEntityTooLarge, Reason: ReasonTooLarge, Msg: fmt.Sprintf(format, args...)}
 }
 
-// readBody reads at most maxBytes into dst, failing with 413 past that.
-func readBody(body io.Reader, dst []byte, maxBytes int64) ([]byte, error) {
-	dst, over, err := readAtMost(body, dst, maxBytes)
+// readBody reads the body through rd.pace into rd's buffer, at most
+// maxBytes: 413 past that, 408 when it arrives too slowly (see bodyPace),
+// 429 or 413 when the byte budget cannot take it, 400 when it cannot be
+// read.
+func readBody(rd *bodyReader, maxBytes int64, cfg *HandlerConfig) ([]byte, error) {
+	var dst []byte
+	if rd.buf != nil {
+		dst = (*rd.buf)[:0]
+	}
+	dst, over, err := readAtMost(&rd.pace, dst, maxBytes, rd)
 	switch {
 	case over:
-		return dst, tooLarge("request body exceeds limits.max_request_bytes (%d bytes)", maxBytes)
-	case err != nil:
-		return dst, &StatusError{Code: http.StatusBadRequest, Reason: ReasonBadProtobuf,
-			Msg: "cannot read request body: " + err.Error()}
+		err = tooLarge("request body exceeds limits.max_request_bytes (%d bytes)", maxBytes)
+	case err != nil && !isStatus(err):
+		err = rd.pace.readError(err, cfg)
 	}
-	return dst, nil
+	rd.pace.finish(err == nil)
+	return dst, err
+}
+
+// isStatus reports whether err is already an answer (a *StatusError, such
+// as the byte budget's), not a read error to turn into one.
+func isStatus(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se)
+}
+
+// grower gives a full buffer room to grow: dst's bytes in a buffer of
+// larger capacity, at most limit unless more is needed.
+type grower interface {
+	grow(dst []byte, limit int) ([]byte, error)
 }
 
 // readAtMost appends r's bytes to dst until EOF, stopping as soon as more
-// than max bytes were read (over), so that memory never grows past max.
-func readAtMost(r io.Reader, dst []byte, max int64) (out []byte, over bool, err error) {
+// than max bytes were read (over), so that memory never grows past max;
+// g makes room when dst is full, and its error ends the read.
+func readAtMost(r io.Reader, dst []byte, max int64, g grower) (out []byte, over bool, err error) {
 	lr := io.LimitedReader{R: r, N: max + 1}
 	for {
 		if len(dst) == cap(dst) {
-			dst = append(dst, 0)[:len(dst)]
+			if dst, err = g.grow(dst, int(min(max+1, maxInt))); err != nil {
+				return dst, false, err
+			}
 		}
 		n, err := lr.Read(dst[len(dst):cap(dst)])
 		dst = dst[:len(dst)+n]
@@ -327,8 +498,9 @@ func readAtMost(r io.Reader, dst []byte, max int64) (out []byte, over bool, err 
 var snappyStreamMagic = []byte("\xff\x06\x00\x00sNaPpY")
 
 // decodeSnappy checks the decoded length announced in the snappy header
-// against the limit before allocating, then decodes into dst's memory.
-func decodeSnappy(dst, src []byte, maxDecoded int64) ([]byte, error) {
+// against the limit before allocating, then decodes into dst's memory,
+// growing it to exactly that length, reserved in held.
+func decodeSnappy(dst, src []byte, maxDecoded int64, held *hold) ([]byte, error) {
 	if bytes.HasPrefix(src, snappyStreamMagic) {
 		return dst, &DecodeError{Reason: ReasonBadSnappy, Msg: "body is in the snappy framed (stream) format; remote write needs the snappy block format"}
 	}
@@ -339,8 +511,9 @@ func decodeSnappy(dst, src []byte, maxDecoded int64) ([]byte, error) {
 	if int64(n) > maxDecoded {
 		return dst, tooLarge("decoded request of %d bytes exceeds limits.max_decoded_bytes (%d)", n, maxDecoded)
 	}
-	if cap(dst) < n {
-		dst = make([]byte, n)
+	dst, err = held.exactly(dst, n)
+	if err != nil {
+		return dst, err
 	}
 	out, err := s2.Decode(dst[:cap(dst)], src) // s2 reads every snappy block, about 3x faster
 	if err != nil {
@@ -373,8 +546,11 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, err error) {
 	if retryAfter != "" {
 		w.Header().Set("Retry-After", retryAfter)
 	}
-	if code == http.StatusMethodNotAllowed {
+	switch code {
+	case http.StatusMethodNotAllowed:
 		w.Header().Set("Allow", http.MethodPost)
+	case http.StatusRequestTimeout:
+		w.Header().Set("Connection", "close") // the rest of the body is not read
 	}
 	http.Error(w, msg, code)
 }

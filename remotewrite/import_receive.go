@@ -10,12 +10,9 @@ import (
 	"github.com/klauspost/compress/gzip"
 )
 
-// importBody reads a JSON-lines import request (see ImportTranscoder) and
-// returns its RW1 transcoding in bufs.rw1: the body decompressed as its
-// Content-Encoding says (gzip, zstd or none), bounded by
-// limits.max_decoded_bytes as it is decompressed, and vminsert's
-// extra_label query arguments added to every series.
-func (h *Handler) importBody(r *http.Request, bufs *receiveBuffers) ([]byte, error) {
+// checkImport validates the method and declared size of a JSON-lines
+// import request and returns vminsert's extra_label query arguments.
+func (h *Handler) checkImport(r *http.Request) ([]Label, error) {
 	if r.Method != http.MethodPost {
 		return nil, &StatusError{Code: http.StatusMethodNotAllowed, Reason: ReasonMethod,
 			Msg: fmt.Sprintf("method %s not allowed: the JSON import uses POST", r.Method)}
@@ -23,16 +20,19 @@ func (h *Handler) importBody(r *http.Request, bufs *receiveBuffers) ([]byte, err
 	if r.ContentLength > h.cfg.MaxRequestBytes {
 		return nil, tooLarge("request body of %d bytes exceeds limits.max_request_bytes (%d)", r.ContentLength, h.cfg.MaxRequestBytes)
 	}
-	var extra []Label
+	if r.URL.RawQuery == "" { // parsing the query allocates its map
+		return nil, nil
+	}
+	return extraLabels(r.URL.Query()["extra_label"])
+}
+
+// importBody returns the RW1 transcoding, in bufs.rw1, of the JSON-lines
+// import read into bufs.compressed (see ImportTranscoder): the body
+// decompressed as its Content-Encoding says (gzip, zstd or none), bounded
+// by limits.max_decoded_bytes as it is decompressed, and the extra labels
+// added to every series.
+func (h *Handler) importBody(r *http.Request, bufs *receiveBuffers, rd *bodyReader) ([]byte, error) {
 	var err error
-	if r.URL.RawQuery != "" { // parsing the query allocates its map
-		if extra, err = extraLabels(r.URL.Query()["extra_label"]); err != nil {
-			return nil, err
-		}
-	}
-	if bufs.compressed, err = readBody(r.Body, bufs.compressed[:0], h.cfg.MaxRequestBytes); err != nil {
-		return nil, err
-	}
 	var body []byte
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
@@ -41,10 +41,10 @@ func (h *Handler) importBody(r *http.Request, bufs *receiveBuffers) ([]byte, err
 			return nil, tooLarge("JSON import of %d bytes exceeds limits.max_decoded_bytes (%d)", len(body), h.cfg.MaxDecodedBytes)
 		}
 	case "gzip":
-		bufs.decoded, err = bufs.gunzip(bufs.decoded[:0], bufs.compressed, h.cfg.MaxDecodedBytes)
+		bufs.decoded, err = bufs.gunzip(bufs.decoded[:0], bufs.compressed, h.cfg.MaxDecodedBytes, &rd.hold)
 		body = bufs.decoded
 	case "zstd":
-		bufs.decoded, err = h.zstd.decode(bufs.decoded, bufs.compressed)
+		bufs.decoded, err = h.zstd.decode(r.Context(), bufs.decoded, bufs.compressed, &rd.hold)
 		body = bufs.decoded
 	default:
 		return nil, &StatusError{Code: http.StatusUnsupportedMediaType, Reason: ReasonUnsupported,
@@ -53,13 +53,13 @@ func (h *Handler) importBody(r *http.Request, bufs *receiveBuffers) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	return bufs.importer.Transcode(bufs.rw1[:0], body, extra, int(min(h.cfg.MaxDecodedBytes, maxInt)))
+	return bufs.importer.Transcode(bufs.rw1[:0], body, rd.extra, int(min(h.cfg.MaxDecodedBytes, maxInt)))
 }
 
 // gunzip decompresses src into dst, failing with 413 as soon as the output
 // passes maxDecoded: a small body that expands without bound (a gzip bomb)
-// costs at most maxDecoded bytes of memory.
-func (b *receiveBuffers) gunzip(dst, src []byte, maxDecoded int64) ([]byte, error) {
+// costs at most maxDecoded bytes of memory, reserved in held as it grows.
+func (b *receiveBuffers) gunzip(dst, src []byte, maxDecoded int64, held *hold) ([]byte, error) {
 	if b.gz == nil {
 		b.gz = new(gunzipper)
 	}
@@ -67,10 +67,12 @@ func (b *receiveBuffers) gunzip(dst, src []byte, maxDecoded int64) ([]byte, erro
 	if err := b.gz.r.Reset(&b.gz.src); err != nil {
 		return dst, badGzip(err)
 	}
-	dst, over, err := readAtMost(&b.gz.r, dst, maxDecoded)
+	dst, over, err := readAtMost(&b.gz.r, dst, maxDecoded, held)
 	switch {
 	case over:
 		return dst, tooLarge("decompressed JSON import exceeds limits.max_decoded_bytes (%d bytes)", maxDecoded)
+	case err != nil && isStatus(err): // the byte budget
+		return dst, err
 	case err != nil:
 		return dst, badGzip(err)
 	}

@@ -34,6 +34,9 @@ type ImportTranscoder struct {
 	// ASCII: only then can its labels be invalid UTF-8 (escapes unescape
 	// to valid UTF-8, see unescape).
 	nonASCII bool
+	// hold, when set, is the request's byte budget, asked before the
+	// output grows (per line, never per sample).
+	hold *hold
 }
 
 // ReasonBadImport is the rejection reason of a JSON import line that is not
@@ -75,10 +78,15 @@ func (t *ImportTranscoder) Transcode(dst, body []byte, extra []Label, limit int)
 		if _, err := validateLabels(0, t.labels, t.nonASCII || !extraASCII); err != nil {
 			return dst, importLineError(lineNo, "%s", seriesProblem(err))
 		}
-		dst = t.appendSeries(dst)
-		if len(dst)-start > limit {
+		size := t.seriesSize()
+		if len(dst)-start+bytesFieldLen(size) > limit {
 			return dst, tooLarge("JSON import converts to more than limits.max_decoded_bytes (%d bytes) of remote write", limit)
 		}
+		var err error
+		if dst, err = t.hold.room(dst, bytesFieldLen(size), start+limit); err != nil {
+			return dst, err
+		}
+		dst = t.appendSeries(dst, size)
 	}
 	return dst, nil
 }
@@ -117,8 +125,8 @@ func (t *ImportTranscoder) addExtra(extra []Label) {
 	}
 }
 
-// appendSeries appends the current line as a WriteRequest.timeseries entry.
-func (t *ImportTranscoder) appendSeries(dst []byte) []byte {
+// seriesSize is the encoded size of the current line's TimeSeries.
+func (t *ImportTranscoder) seriesSize() int {
 	size := 0
 	for _, l := range t.labels {
 		size += bytesFieldLen(labelLen(l))
@@ -126,6 +134,12 @@ func (t *ImportTranscoder) appendSeries(dst []byte) []byte {
 	for _, ts := range t.stamps {
 		size += bytesFieldLen(sampleLen(ts))
 	}
+	return size
+}
+
+// appendSeries appends the current line, of encoded size size, as a
+// WriteRequest.timeseries entry.
+func (t *ImportTranscoder) appendSeries(dst []byte, size int) []byte {
 	dst = slices.Grow(dst, 1+varintLen(uint64(size))+size)
 	dst = append(dst, tagWriteTimeseries)
 	dst = appendVarint(dst, uint64(size))

@@ -32,6 +32,22 @@ type RW2Transcoder struct {
 	meta    []byte   // the RW1 WriteRequest.metadata fields
 	last    rw2Meta  // the metadata last written to meta, to skip repeats
 	limit   int      // bound on the RW1 output (limits.max_decoded_bytes)
+	// hold, when set, is the request's byte budget, asked before the output
+	// and the scratch buffers grow (per series, exemplar and metadata
+	// entry, never per sample): a small body that references large symbols
+	// many times is refused before it takes the memory.
+	hold *hold
+}
+
+// capacity is the memory of the scratch buffers that grow with the output.
+func (t *RW2Transcoder) capacity() int { return cap(t.rest) + cap(t.ex) + cap(t.meta) }
+
+// room returns b with room for n more bytes, reserved in the budget.
+func (t *RW2Transcoder) room(b []byte, n int) ([]byte, error) {
+	if len(b)+n <= cap(b) {
+		return b, nil
+	}
+	return t.hold.room(b, n, t.limit)
 }
 
 // rw2Meta is one series' metadata: the references as received, then the
@@ -88,11 +104,14 @@ func (t *RW2Transcoder) Transcode(dst, body []byte, maxBytes int) ([]byte, error
 		}
 		i = next
 	}
-	dst = append(dst, t.meta...)
-	if len(dst) > t.limit {
+	if len(dst)+len(t.meta) > t.limit {
 		return dst, t.tooLarge()
 	}
-	return dst, nil
+	dst, err := t.room(dst, len(t.meta))
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, t.meta...), nil
 }
 
 func (t *RW2Transcoder) reset(limit int) {
@@ -150,7 +169,13 @@ func (t *RW2Transcoder) shape(body []byte) (symbols, series int, ok bool) {
 
 // series transcodes one validated TimeSeries message b and appends it to dst.
 func (t *RW2Transcoder) series(dst []byte, index int, b []byte) ([]byte, error) {
-	t.refs, t.rest = t.refs[:0], t.rest[:0]
+	t.refs = t.refs[:0]
+	var err error
+	// Samples and histograms take at most their RW2 bytes; exemplars ask
+	// for their own room.
+	if t.rest, err = t.room(t.rest[:0], len(b)); err != nil {
+		return dst, err
+	}
 	var md rw2Meta
 	points := 0 // samples and histograms
 	for i := 0; i < len(b); {
@@ -190,6 +215,9 @@ func (t *RW2Transcoder) series(dst []byte, index int, b []byte) ([]byte, error) 
 	}
 	if len(dst)+bytesFieldLen(size)+len(t.meta) > t.limit {
 		return dst, t.tooLarge()
+	}
+	if dst, err = t.room(dst, bytesFieldLen(size)); err != nil {
+		return dst, err
 	}
 	dst = append(dst, tagWriteTimeseries)
 	dst = appendVarint(dst, uint64(size))
@@ -236,12 +264,21 @@ func (t *RW2Transcoder) exemplar(index int, b []byte) error {
 			return invalidSeries(index, nil, "exemplar labels_refs %d (name) = %d (value) outside of the symbols table (%d symbols)", n, v, len(t.symbols))
 		}
 		l := Label{Name: t.symbols[n], Value: t.symbols[v]}
+		size := bytesFieldLen(labelLen(l))
+		if len(t.ex)+size+len(t.rest) > t.limit {
+			return t.tooLarge()
+		}
+		var err error
+		if t.ex, err = t.room(t.ex, size); err != nil {
+			return err
+		}
 		t.ex = append(t.ex, tagExemplarLabels)
 		t.ex = appendVarint(t.ex, uint64(labelLen(l)))
 		t.ex = appendLabelFields(t.ex, l)
-		if len(t.ex)+len(t.rest) > t.limit {
-			return t.tooLarge()
-		}
+	}
+	var err error
+	if t.ex, err = t.room(t.ex, len(b)); err != nil { // value and timestamp
+		return err
 	}
 	for i := 0; i < len(b); {
 		f, next := nextField(b, i, &rw2ExemplarSchema)
@@ -249,6 +286,9 @@ func (t *RW2Transcoder) exemplar(index int, b []byte) error {
 			t.ex = append(t.ex, b[i:next]...)
 		}
 		i = next
+	}
+	if t.rest, err = t.room(t.rest, bytesFieldLen(len(t.ex))); err != nil {
+		return err
 	}
 	t.rest = appendBytesField(t.rest, tagSeriesExemplars, t.ex)
 	return nil
@@ -311,6 +351,13 @@ func (t *RW2Transcoder) metadata(index int, md *rw2Meta) error {
 	if len(md.unit) > 0 {
 		size += bytesFieldLen(len(md.unit))
 	}
+	if len(t.meta)+bytesFieldLen(size) > t.limit {
+		return t.tooLarge()
+	}
+	var err error
+	if t.meta, err = t.room(t.meta, bytesFieldLen(size)); err != nil {
+		return err
+	}
 	t.meta = append(t.meta, tagWriteMetadata)
 	t.meta = appendVarint(t.meta, uint64(size))
 	if md.typ != 0 {
@@ -323,9 +370,6 @@ func (t *RW2Transcoder) metadata(index int, md *rw2Meta) error {
 	}
 	if len(md.unit) > 0 {
 		t.meta = appendBytesField(t.meta, tagMetadataUnit, md.unit)
-	}
-	if len(t.meta) > t.limit {
-		return t.tooLarge()
 	}
 	return nil
 }

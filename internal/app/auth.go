@@ -23,12 +23,13 @@ const (
 	authMissing     = "missing"     // no Authorization header
 	authInvalid     = "invalid"     // a token or user/password that matches no credential
 	authUnsupported = "unsupported" // an Authorization scheme other than Bearer and Basic
+	authSeveral     = "several"     // more than one Authorization header (400)
 )
 
 var authFailures = map[string]*metrics.Counter{}
 
 func init() {
-	for _, r := range []string{authMissing, authInvalid, authUnsupported} {
+	for _, r := range []string{authMissing, authInvalid, authUnsupported, authSeveral} {
 		authFailures[r] = metrics.GetOrCreateCounter(`scoreproxy_auth_failures_total{reason="` + r + `"}`)
 	}
 	metrics.GetOrCreateCounter(`scoreproxy_auth_failures_total{reason="forbidden_tenant"}`)
@@ -72,12 +73,13 @@ type authenticator struct {
 	limit     *remotewrite.LogLimiter
 }
 
-// newAuthenticator wraps next with the auth: credentials; nil creds: next.
-func newAuthenticator(creds []config.Credential, next http.Handler, logger *slog.Logger) (http.Handler, error) {
+// newAuthenticator checks requests against the auth: credentials; nil
+// when there are none.
+func newAuthenticator(creds []config.Credential, logger *slog.Logger) (*authenticator, error) {
 	if len(creds) == 0 {
-		return next, nil
+		return nil, nil
 	}
-	a := &authenticator{next: next, log: logger, limit: remotewrite.NewLogLimiter(defaultLogEvery, 5)}
+	a := &authenticator{log: logger, limit: remotewrite.NewLogLimiter(defaultLogEvery, 5)}
 	hasBearer, hasBasic := false, false
 	for i, c := range creds {
 		patterns := make([]tenantroute.TenantPattern, 0, len(c.Tenants))
@@ -112,8 +114,18 @@ func newAuthenticator(creds []config.Credential, next http.Handler, logger *slog
 	return a, nil
 }
 
+// guard returns next behind the credentials: a itself, or next when a is
+// nil (no auth: list).
+func (a *authenticator) guard(next http.Handler) http.Handler {
+	if a == nil {
+		return next
+	}
+	a.next = next
+	return a
+}
+
 // ServeHTTP authenticates from the headers alone, before the body is read,
-// so an unauthenticated request costs no decoding and no concurrency slot.
+// so an unauthenticated request costs no body read and no decoding.
 func (a *authenticator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	permit, reason := a.authenticate(r)
 	if permit == nil {
@@ -125,12 +137,18 @@ func (a *authenticator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // authenticate returns the permit of the credential r presents, or nil and
 // why not. Every credential is compared, whichever matches, so the time
-// taken does not tell how many were tried.
+// taken does not tell how many were tried. A request with several
+// Authorization headers is refused whatever they hold: which one counts
+// would otherwise depend on the reader, and a proxy in front could add one.
 func (a *authenticator) authenticate(r *http.Request) (*tenantroute.Permit, string) {
-	h := r.Header.Get("Authorization")
-	if h == "" {
+	values := r.Header["Authorization"]
+	switch {
+	case len(values) > 1:
+		return nil, authSeveral
+	case len(values) == 0 || values[0] == "":
 		return nil, authMissing
 	}
+	h := values[0]
 	var token, user, pass [sha256.Size]byte
 	bearer := false
 	if t, ok := cutPrefixFold(h, "Bearer "); ok {
@@ -186,23 +204,39 @@ func (a *authenticator) fileToken(c *credential, now time.Time) [sha256.Size]byt
 	return d.sum
 }
 
-// refuse answers 401 with the challenges; the message says what to send,
-// never what was sent.
+// refusals are the answers to requests without a valid credential; they
+// say what to send, never what was sent.
+var refusals = map[string]struct {
+	code int
+	msg  string
+}{
+	authMissing:     {http.StatusUnauthorized, "authentication required: send one of the credentials of the proxy's auth: section"},
+	authInvalid:     {http.StatusUnauthorized, "invalid credentials: the bearer token or username/password matches no credential of the proxy's auth: section"},
+	authUnsupported: {http.StatusUnauthorized, "unsupported Authorization scheme: use Bearer <token> or Basic"},
+	authSeveral:     {http.StatusBadRequest, "several Authorization headers: send exactly one credential"},
+}
+
+// refuse answers a remote-write request without a valid credential.
 func (a *authenticator) refuse(w http.ResponseWriter, r *http.Request, reason string) {
+	a.refuseWith(w, r, reason, "remote-write request", "")
+}
+
+// refuseWith answers 401 with the challenges (400 for several headers),
+// counts and logs the refusal of what (e.g. "remote-write request"), and
+// appends hint to the message.
+func (a *authenticator) refuseWith(w http.ResponseWriter, r *http.Request, reason, what, hint string) {
 	authFailures[reason].Inc()
 	if ok, suppressed := a.limit.Allow("auth_" + reason); ok {
-		a.log.Warn("refused unauthenticated remote-write request", "path", r.URL.Path, "remote", r.RemoteAddr,
+		a.log.Warn("refused unauthenticated "+what, "path", r.URL.Path, "remote", r.RemoteAddr,
 			"reason", reason, "suppressed_since_last", suppressed)
 	}
-	for _, c := range a.challenge {
-		w.Header().Add("WWW-Authenticate", c)
+	answer := refusals[reason]
+	if answer.code == http.StatusUnauthorized {
+		for _, c := range a.challenge {
+			w.Header().Add("WWW-Authenticate", c)
+		}
 	}
-	msg := map[string]string{
-		authMissing:     "authentication required: send one of the credentials of the proxy's auth: section",
-		authInvalid:     "invalid credentials: the bearer token or username/password matches no credential of the proxy's auth: section",
-		authUnsupported: "unsupported Authorization scheme: use Bearer <token> or Basic",
-	}[reason]
-	http.Error(w, msg, http.StatusUnauthorized)
+	http.Error(w, answer.msg+hint, answer.code)
 }
 
 // cutPrefixFold is strings.CutPrefix ignoring the case of prefix (the auth

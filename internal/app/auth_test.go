@@ -166,7 +166,7 @@ func TestAuthTenantBinding(t *testing.T) {
 				if got := up.forwarded(); fmt.Sprint(got) != fmt.Sprint(orEmpty(tt.wantSent)) {
 					t.Errorf("upstream received %v, want %v", got, orEmpty(tt.wantSent))
 				}
-				metricsText := get(t, srv.URL+"/metrics")
+				_, metricsText := getWith(t, srv.URL+"/metrics", bearer("admin-token"))
 				for _, s := range authSecrets {
 					if strings.Contains(body, s) || strings.Contains(logs.String(), s) || strings.Contains(metricsText, s) {
 						t.Errorf("secret %q leaked (answer %q, logs %q)", s, body, logs.String())
@@ -184,6 +184,23 @@ func orEmpty(m map[string]int) map[string]int {
 	return m
 }
 
+// getWith sends GET url with the Authorization set by auth (none when nil)
+// and returns the status and the body.
+func getWith(t *testing.T, url string, auth func(*http.Request)) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if auth != nil {
+		auth(req)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 func get(t *testing.T, url string) string {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -197,7 +214,8 @@ func get(t *testing.T, url string) string {
 
 // TestAuthCachedRewriteStillChecked: a series whose rewrite the router has
 // cached (sent before by a credential allowed to) is still refused to a
-// credential bound elsewhere, and read-only endpoints need no credential.
+// credential bound elsewhere; /health needs no credential, /metrics the
+// admin's.
 func TestAuthCachedRewriteStillChecked(t *testing.T) {
 	up, upSrv := newUpstream(t)
 	cfg := writeConfig(t, "writer:\n  datasource_url: "+upSrv.URL+"\n  tenant_id: multitenant\n  metric_format:\n    __name__: \"vmanomaly_$VAR\"\n"+authConfig)
@@ -214,17 +232,13 @@ func TestAuthCachedRewriteStillChecked(t *testing.T) {
 	if got := up.forwarded()["/insert/multitenant/prometheus/api/v1/write"]; got != 4 {
 		t.Errorf("upstream received %d samples, want the admin's 4 only", got)
 	}
-	for _, path := range []string{"/health", "/metrics"} {
-		resp, err := http.Get(srv.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Errorf("%s without credentials: %d, want 200", path, resp.StatusCode)
-		}
+	if code, _ := getWith(t, srv.URL+"/health", nil); code != 200 {
+		t.Errorf("/health without credentials: %d, want 200", code)
 	}
-	if m := get(t, srv.URL+"/metrics"); !strings.Contains(m, `scoreproxy_auth_failures_total{reason="forbidden_tenant"}`) {
+	if code, _ := getWith(t, srv.URL+"/metrics", nil); code != 401 {
+		t.Errorf("/metrics without credentials: %d, want 401", code)
+	}
+	if _, m := getWith(t, srv.URL+"/metrics", bearer("admin-token")); !strings.Contains(m, `scoreproxy_auth_failures_total{reason="forbidden_tenant"}`) {
 		t.Errorf("/metrics lacks scoreproxy_auth_failures_total{reason=\"forbidden_tenant\"}")
 	}
 }
@@ -258,4 +272,118 @@ func TestAuthTokenFileRotation(t *testing.T) {
 	}
 	time.Sleep(30 * time.Millisecond)
 	expect("file gone", "new-token-2", 204)
+}
+
+// twoHeaders sets a valid Authorization header and then a wrong one.
+func twoHeaders(r *http.Request) {
+	r.Header.Add("Authorization", "Bearer admin-token")
+	r.Header.Add("Authorization", "Bearer wrong-token")
+}
+
+// TestAuthSeveralHeaders: a request with two Authorization headers, valid
+// first and wrong second (or the reverse), gets 400 saying so and writes
+// nothing, on the write paths and on /metrics.
+func TestAuthSeveralHeaders(t *testing.T) {
+	up, upSrv := newUpstream(t)
+	srv := startProxy(t, writeConfig(t, "writer:\n  datasource_url: "+upSrv.URL+"\n  tenant_id: multitenant\n"+authConfig))
+	reversed := func(r *http.Request) {
+		r.Header.Add("Authorization", "Bearer wrong-token")
+		r.Header.Add("Authorization", "Bearer admin-token")
+	}
+	for name, auth := range map[string]func(*http.Request){"valid first": twoHeaders, "valid second": reversed} {
+		status, challenge, body := postWith(t, srv.URL+"/api/v1/write", tenantSeries("5:0"), auth)
+		if status != 400 || !strings.Contains(body, "several Authorization headers: send exactly one credential") || challenge != "" {
+			t.Errorf("write, %s: %d %q (WWW-Authenticate %q), want 400 saying several headers, no challenge", name, status, body, challenge)
+		}
+		if code, body := getWith(t, srv.URL+"/metrics", auth); code != 400 || !strings.Contains(body, "several Authorization headers") {
+			t.Errorf("/metrics, %s: %d %q, want 400", name, code, body)
+		}
+	}
+	if got := up.forwarded(); len(got) != 0 {
+		t.Errorf("upstream received %v, want nothing", got)
+	}
+	if _, m := getWith(t, srv.URL+"/metrics", bearer("admin-token")); !strings.Contains(m, `scoreproxy_auth_failures_total{reason="several"} 4`) {
+		t.Errorf("/metrics does not count 4 refusals with reason=\"several\"")
+	}
+}
+
+// TestOperationalEndpointsWithAuth: with auth:, GET /metrics and POST
+// /-/reload need a credential with tenants ["*"] or their key: 401 with the
+// challenge without one, 403 for a credential bound to some tenants, 200
+// for the admin credential or the key; server.metrics_open and
+// server.reload_open leave them open on purpose.
+func TestOperationalEndpointsWithAuth(t *testing.T) {
+	_, upSrv := newUpstream(t)
+	type call struct {
+		method, path string
+		auth         func(*http.Request)
+		want         int
+		body         string
+	}
+	none := (func(*http.Request))(nil)
+	cases := []struct {
+		name   string
+		server string
+		calls  []call
+	}{
+		{"credential only", "", []call{
+			{"GET", "/metrics", none, 401, `authentication required: send one of the credentials of the proxy's auth: section; /metrics needs one with tenants ["*"]`},
+			{"GET", "/metrics", bearer("wrong-token"), 401, "invalid credentials"},
+			{"GET", "/metrics", bearer("secret-five"), 403, `credential "team5" may write to tenants [5:0] only; /metrics needs one with tenants ["*"]`},
+			{"GET", "/metrics", basic("seven", "pw-seven"), 403, `credential "seven" may write to tenants [7:*] only`},
+			{"GET", "/metrics", bearer("admin-token"), 200, "scoreproxy_requests_received_total"},
+			{"POST", "/-/reload", none, 401, `/-/reload needs one with tenants ["*"]`},
+			{"POST", "/-/reload", bearer("secret-five"), 403, `credential "team5" may write to tenants [5:0] only`},
+			{"POST", "/-/reload", bearer("admin-token"), 200, "config reloaded"},
+		}},
+		{"credential or key", "server:\n  metrics_auth_key: m-key\n  reload_auth_key: r-key\n", []call{
+			{"GET", "/metrics", none, 401, `/metrics needs one with tenants ["*"], or the authKey query argument set to server.metrics_auth_key`},
+			{"GET", "/metrics?authKey=m-key", none, 200, "scoreproxy_requests_received_total"},
+			{"GET", "/metrics?authKey=r-key", bearer("admin-token"), 401, "the authKey query argument does not match server.metrics_auth_key"},
+			{"GET", "/metrics", bearer("admin-token"), 200, "scoreproxy_requests_received_total"},
+			{"POST", "/-/reload?authKey=r-key", none, 200, "config reloaded"},
+			{"POST", "/-/reload", bearer("secret-five"), 403, "or the authKey query argument set to server.reload_auth_key"},
+		}},
+		{"open on purpose", "server:\n  metrics_open: true\n  reload_open: true\n", []call{
+			{"GET", "/metrics", none, 200, "scoreproxy_requests_received_total"},
+			{"POST", "/-/reload", none, 200, "config reloaded"},
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, srv, _ := startReloader(t, reloadConfig(upSrv.URL, "a", tc.server+authConfig))
+			for _, c := range tc.calls {
+				req, _ := http.NewRequest(c.method, srv.URL+c.path, nil)
+				if c.auth != nil {
+					c.auth(req)
+				}
+				code, challenge, body := send(t, req)
+				if code != c.want || !strings.Contains(body, c.body) {
+					t.Errorf("%s %s: %d %q, want %d containing %q", c.method, c.path, code, body, c.want, c.body)
+				}
+				wrongKey := strings.Contains(c.body, "does not match")
+				if code == 401 && !wrongKey && !strings.Contains(challenge, `Bearer realm="scoreproxy"`) {
+					t.Errorf("%s %s: 401 without a Bearer challenge (WWW-Authenticate %q)", c.method, c.path, challenge)
+				}
+				for _, s := range authSecrets {
+					if code != 200 && strings.Contains(body, s) {
+						t.Errorf("%s %s: the answer shows the secret %q", c.method, c.path, s)
+					}
+				}
+			}
+		})
+	}
+}
+
+// send does req and returns the status, the WWW-Authenticate header and
+// the body.
+func send(t *testing.T, req *http.Request) (int, string, string) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.Join(resp.Header.Values("WWW-Authenticate"), "; "), string(body)
 }

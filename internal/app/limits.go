@@ -16,51 +16,22 @@ import (
 // defaultLogEvery is how often a kind of refusal is logged at most.
 const defaultLogEvery = 10 * time.Second
 
-// The limits of scoreproxy_limit_rejections_total{limit}; the requests
-// also count in scoreproxy_requests_rejected_total (shape limits as
-// invalid_series).
+// The shape limits of scoreproxy_limit_rejections_total{limit}; the
+// requests also count in scoreproxy_requests_rejected_total as
+// invalid_series. The receiver counts its concurrency limit there too
+// (remotewrite.ReasonConcurrency).
 const (
 	reasonTooManySeries = "too_many_series"
 	reasonTooManyLabels = "too_many_labels"
 	reasonLabelTooLong  = "label_too_long"
-	reasonConcurrency   = "too_many_concurrent_requests"
 )
 
 var limitRejections = map[string]*metrics.Counter{}
 
 func init() {
-	for _, r := range []string{reasonTooManySeries, reasonTooManyLabels, reasonLabelTooLong, reasonConcurrency} {
+	for _, r := range []string{reasonTooManySeries, reasonTooManyLabels, reasonLabelTooLong} {
 		limitRejections[r] = metrics.GetOrCreateCounter(`scoreproxy_limit_rejections_total{limit="` + r + `"}`)
 	}
-}
-
-// concurrencyLimit answers 429 with Retry-After to a write request that
-// arrives while max are in progress: each holds up to a request body and its
-// decoding in memory, so the bound is also a memory bound.
-type concurrencyLimit struct {
-	slots chan struct{}
-	next  http.Handler
-}
-
-func newConcurrencyLimit(max int, next http.Handler) http.Handler {
-	if max <= 0 {
-		return next
-	}
-	return &concurrencyLimit{slots: make(chan struct{}, max), next: next}
-}
-
-func (c *concurrencyLimit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	select {
-	case c.slots <- struct{}{}:
-	default:
-		limitRejections[reasonConcurrency].Inc()
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, fmt.Sprintf("too many concurrent write requests: %d are in progress, the limit "+
-			"(limits.max_concurrent_requests); retry later", cap(c.slots)), http.StatusTooManyRequests)
-		return
-	}
-	defer func() { <-c.slots }()
-	c.next.ServeHTTP(w, r)
 }
 
 // shapeLimit is a Processor that refuses, with 400, a request with too many

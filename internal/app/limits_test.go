@@ -186,3 +186,29 @@ func TestSlowClientCutAtReadTimeout(t *testing.T) {
 	}
 	t.Fatalf("the server read all %d bytes at one per second without cutting the client off", bodyLen)
 }
+
+// TestInflightBytesAcrossReloads: limits.max_inflight_bytes sizes the
+// process-wide byte budget; a reload changes its size but keeps the same
+// budget, so requests on the old and the new pipeline share it; /metrics
+// shows what it holds (nothing at rest).
+func TestInflightBytesAcrossReloads(t *testing.T) {
+	_, upSrv := newUpstream(t)
+	rl, srv, path := startReloader(t, reloadConfig(upSrv.URL, "a", "limits:\n  max_inflight_bytes: 200MiB\n"))
+	first := rl.current().budget
+	if first.Max() != 200<<20 {
+		t.Fatalf("budget of %d bytes, want 200 MiB", first.Max())
+	}
+	writeFileT(t, path, reloadConfig(upSrv.URL, "a", "limits:\n  max_inflight_bytes: 300MiB\n"))
+	if code, body := postReload(t, srv.URL); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	if b := rl.current().budget; b != first || b.Max() != 300<<20 {
+		t.Errorf("after the reload: the same budget %v, of %d bytes; want the same one, of 300 MiB", b == first, b.Max())
+	}
+	if code, err := postStatus(srv.URL+"/api/v1/write", modelOutputs(10, 1)); err != nil || code != 204 {
+		t.Fatalf("write: %d %v", code, err)
+	}
+	if got := metricLine(t, srv.URL, "scoreproxy_inflight_bytes"); got != "0" {
+		t.Errorf("scoreproxy_inflight_bytes = %q at rest, want 0", got)
+	}
+}

@@ -117,7 +117,7 @@ func (rl *reloader) acquire() *live {
 // serveReload is POST /-/reload: 200 when the new config runs, else 400
 // with the reasons (the old config keeps running).
 func (rl *reloader) serveReload(w http.ResponseWriter, r *http.Request) {
-	if !authKeyOK(w, r, rl.current().cfg.Server.ReloadAuthKey, "server.reload_auth_key") {
+	if p := rl.current(); !reloadAccess(p.cfg, p.auth).allow(w, r) {
 		return
 	}
 	if r.Method != http.MethodPost {

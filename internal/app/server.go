@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
 
@@ -29,11 +30,15 @@ var DebugOutput io.Writer = os.Stdout
 
 // Proxy is one configured instance: the pipeline and its HTTP routes.
 type Proxy struct {
-	cfg     *config.Config
-	client  *remotewrite.Client
-	router  *tenantroute.Router
-	health  *remotewrite.HealthChecker
-	queue   *queue.Queue // nil unless queue.path is set
+	cfg    *config.Config
+	client *remotewrite.Client
+	router *tenantroute.Router
+	health *remotewrite.HealthChecker
+	queue  *queue.Queue   // nil unless queue.path is set
+	auth   *authenticator // nil without auth:
+	// budget bounds the memory of the requests in progress; a reload
+	// keeps it, so requests on the old and the new pipeline share it.
+	budget  *remotewrite.ByteBudget
 	handler http.Handler
 	// writers are every writer's pipes (see writers.go); client, router,
 	// health and queue above are writers[0]'s.
@@ -59,19 +64,39 @@ func build(cfg *config.Config, logger *slog.Logger, prev *Proxy) (*Proxy, error)
 	}
 	// client, router, health and queue are the first writer's.
 	first := pipes[0]
-	p := &Proxy{cfg: cfg, writers: pipes, client: first.client, router: first.router, health: first.health, queue: first.queue}
+	p := &Proxy{cfg: cfg, writers: pipes, client: first.client, router: first.router, health: first.health, queue: first.queue,
+		budget: remotewrite.NewByteBudget(cfg.Limits.MaxInflightBytes)}
+	if prev != nil {
+		p.budget = prev.budget
+	}
 	proc, known := processor(pipes)
-	receiver := remotewrite.NewHandler(remotewrite.HandlerConfig{
-		MaxRequestBytes: cfg.Limits.MaxRequestBytes, MaxDecodedBytes: cfg.Limits.MaxDecodedBytes, Logger: logger,
-		Known: known,
-	}, &shapeLimit{lim: cfg.Limits.RequestLimits, next: proc})
-	guarded, err := newAuthenticator(cfg.Auth, newConcurrencyLimit(cfg.Limits.MaxConcurrentRequests, receiver), logger)
-	if err != nil {
+	receiver := remotewrite.NewHandler(receiverConfig(cfg, logger, known, p.budget), &shapeLimit{lim: cfg.Limits.RequestLimits, next: proc})
+	if p.auth, err = newAuthenticator(cfg.Auth, logger); err != nil {
 		_ = closeWriters(context.Background(), pipes, prev)
 		return nil, err
 	}
-	p.handler = p.routes(guarded)
+	p.handler = p.routes(p.auth.guard(receiver))
+	p.budget.SetMax(cfg.Limits.MaxInflightBytes)
+	liveBudget.Store(p.budget)
 	return p, nil
+}
+
+// liveBudget is the byte budget of the pipeline built last, for
+// scoreproxy_inflight_bytes.
+var liveBudget atomic.Pointer[remotewrite.ByteBudget]
+
+func init() {
+	metrics.NewGauge("scoreproxy_inflight_bytes", func() float64 { return float64(liveBudget.Load().Used()) })
+}
+
+// receiverConfig is the receiver's share of cfg.
+func receiverConfig(cfg *config.Config, logger *slog.Logger, known remotewrite.KnownLabelSets, budget *remotewrite.ByteBudget) remotewrite.HandlerConfig {
+	return remotewrite.HandlerConfig{
+		MaxRequestBytes: cfg.Limits.MaxRequestBytes, MaxDecodedBytes: cfg.Limits.MaxDecodedBytes, Budget: budget,
+		MaxConcurrent: cfg.Limits.MaxConcurrentRequests,
+		MinBodyRate:   cfg.Limits.MinBodyRate, BodyRateGrace: cfg.Limits.BodyRateGrace, ReadTimeout: cfg.Server.ReadTimeout,
+		Logger: logger, Known: known,
+	}
 }
 
 // routes is the HTTP surface: the write paths a producer already uses, and
@@ -93,7 +118,7 @@ func (p *Proxy) routes(receiver http.Handler) http.Handler {
 		fmt.Fprintln(w, "OK")
 	})
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
-		if !authKeyOK(w, r, p.cfg.Server.MetricsAuthKey, "server.metrics_auth_key") {
+		if !metricsAccess(p.cfg, p.auth).allow(w, r) {
 			return
 		}
 		metrics.WritePrometheus(w, true)
