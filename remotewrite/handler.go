@@ -68,6 +68,9 @@ type Handler struct {
 	bodies  bodyPools
 	zstd    *zstdReceiver
 	slots   chan struct{} // one per request being decoded and processed; nil: no bound
+	// importLabels is shared by the JSON import transcoders (see
+	// importLabelCache).
+	importLabels *importLabelCache
 }
 
 // receiveBuffers are the buffers a request decodes its body with, reused
@@ -131,7 +134,7 @@ func NewHandler(cfg HandlerConfig, proc Processor) *Handler {
 		cfg.Logger = slog.Default()
 	}
 	h := &Handler{cfg: cfg, proc: proc, log: cfg.Logger, limit: NewLogLimiter(10*time.Second, 5),
-		zstd: newZstdReceiver(cfg.MaxDecodedBytes)}
+		zstd: newZstdReceiver(cfg.MaxDecodedBytes), importLabels: newImportLabelCache(defaultImportCacheBytes)}
 	h.pool.New = func() any { return &receiveBuffers{} }
 	h.readers.New = func() any { return &bodyReader{pools: &h.bodies} }
 	if cfg.MaxConcurrent > 0 {

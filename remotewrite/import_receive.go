@@ -2,6 +2,7 @@ package remotewrite
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -53,6 +54,7 @@ func (h *Handler) importBody(r *http.Request, bufs *receiveBuffers, rd *bodyRead
 	if err != nil {
 		return nil, err
 	}
+	bufs.importer.cache = h.importLabels
 	return bufs.importer.Transcode(bufs.rw1[:0], body, rd.extra, int(min(h.cfg.MaxDecodedBytes, maxInt)))
 }
 
@@ -62,6 +64,17 @@ func (h *Handler) importBody(r *http.Request, bufs *receiveBuffers, rd *bodyRead
 func (b *receiveBuffers) gunzip(dst, src []byte, maxDecoded int64, held *hold) ([]byte, error) {
 	if b.gz == nil {
 		b.gz = new(gunzipper)
+	}
+	// gzip ends with the size of its (last) member: a hint, trusted up to
+	// a ratio JSON lines reach, so a small body cannot claim a large buffer.
+	// It is reserved in held like any growth; when the budget refuses it,
+	// reading grows the buffer as it goes and meets the refusal there.
+	if n := len(src); n >= 4 {
+		if size := int64(binary.LittleEndian.Uint32(src[n-4:])); size <= min(maxDecoded, 32*int64(n)) {
+			if grown, err := held.room(dst, int(size)+1, int(size)+1); err == nil {
+				dst = grown
+			}
+		}
 	}
 	b.gz.src.Reset(src)
 	if err := b.gz.r.Reset(&b.gz.src); err != nil {

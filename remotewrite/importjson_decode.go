@@ -37,6 +37,15 @@ type ImportTranscoder struct {
 	// hold, when set, is the request's byte budget, asked before the
 	// output grows (per line, never per sample).
 	hold *hold
+	// cache, when set, holds the encoded labels of "metric" objects seen
+	// before (see importLabelCache); it is not used with extra labels.
+	cache *importLabelCache
+	// hit is the current line's labels found in the cache, else nil;
+	// metricKey the text of its object, to remember, else nil.
+	hit, metricKey []byte
+	// pending, hits and misses are this transcode's use of the cache.
+	pending      []importCacheEntry
+	hits, misses int
 }
 
 // ReasonBadImport is the rejection reason of a JSON import line that is not
@@ -61,6 +70,12 @@ func (t *ImportTranscoder) Transcode(dst, body []byte, extra []Label, limit int)
 	for _, x := range extra {
 		extraASCII = extraASCII && isASCII(x.Name) && isASCII(x.Value)
 	}
+	cached := t.cache != nil && len(extra) == 0
+	if cached {
+		t.cache.mu.RLock()
+		defer t.flushCache()
+		defer t.cache.mu.RUnlock()
+	}
 	for n, lineNo := 0, 1; n < len(body); lineNo++ {
 		end := bytes.IndexByte(body[n:], '\n')
 		if end < 0 {
@@ -71,22 +86,27 @@ func (t *ImportTranscoder) Transcode(dst, body []byte, extra []Label, limit int)
 		if isBlank(line) {
 			continue
 		}
-		if err := t.line(line, lineNo); err != nil {
+		err := t.line(line, lineNo, cached)
+		if err == errUncachedLine {
+			err = t.line(line, lineNo, false)
+		}
+		if err != nil {
 			return dst, err
 		}
-		t.addExtra(extra)
-		if _, err := validateLabels(0, t.labels, t.nonASCII || !extraASCII); err != nil {
-			return dst, importLineError(lineNo, "%s", seriesProblem(err))
+		if t.hit == nil {
+			t.addExtra(extra)
+			if _, err := validateLabels(0, t.labels, t.nonASCII || !extraASCII); err != nil {
+				return dst, importLineError(lineNo, "%s", seriesProblem(err))
+			}
 		}
-		size := t.seriesSize()
+		size, labelsSize := t.seriesSize()
 		if len(dst)-start+bytesFieldLen(size) > limit {
 			return dst, tooLarge("JSON import converts to more than limits.max_decoded_bytes (%d bytes) of remote write", limit)
 		}
-		var err error
 		if dst, err = t.hold.room(dst, bytesFieldLen(size), start+limit); err != nil {
 			return dst, err
 		}
-		dst = t.appendSeries(dst, size)
+		dst = t.appendSeries(dst, size, labelsSize)
 	}
 	return dst, nil
 }
@@ -125,26 +145,37 @@ func (t *ImportTranscoder) addExtra(extra []Label) {
 	}
 }
 
-// seriesSize is the encoded size of the current line's TimeSeries.
-func (t *ImportTranscoder) seriesSize() int {
-	size := 0
-	for _, l := range t.labels {
-		size += bytesFieldLen(labelLen(l))
+// seriesSize is the encoded size of the current line's TimeSeries and of
+// its labels, which come from the cache when the line found them there.
+func (t *ImportTranscoder) seriesSize() (size, labelsSize int) {
+	labelsSize = len(t.hit)
+	if t.hit == nil {
+		for _, l := range t.labels {
+			labelsSize += bytesFieldLen(labelLen(l))
+		}
 	}
+	size = labelsSize
 	for _, ts := range t.stamps {
 		size += bytesFieldLen(sampleLen(ts))
 	}
-	return size
+	return size, labelsSize
 }
 
 // appendSeries appends the current line, of encoded size size, as a
-// WriteRequest.timeseries entry.
-func (t *ImportTranscoder) appendSeries(dst []byte, size int) []byte {
+// WriteRequest.timeseries entry, its labels from the cache when the line
+// found them there; labels it encodes (labelsSize bytes) are queued for the
+// cache when the line's object can be remembered.
+func (t *ImportTranscoder) appendSeries(dst []byte, size, labelsSize int) []byte {
 	dst = slices.Grow(dst, 1+varintLen(uint64(size))+size)
 	dst = append(dst, tagWriteTimeseries)
 	dst = appendVarint(dst, uint64(size))
-	for _, l := range t.labels {
-		dst = appendLabel(dst, l)
+	if t.hit != nil {
+		dst = append(dst, t.hit...)
+	} else {
+		for _, l := range t.labels {
+			dst = appendLabel(dst, l)
+		}
+		t.remember(dst[len(dst)-labelsSize:])
 	}
 	for i, v := range t.values {
 		ts := t.stamps[i]
@@ -233,9 +264,11 @@ func (s *jsonScanner) errorf(format string, args ...any) error {
 	return importLineError(s.line, format, args...)
 }
 
-// line parses one JSON object into t.labels, t.values and t.stamps.
-func (t *ImportTranscoder) line(b []byte, lineNo int) error {
+// line parses one JSON object into t.labels (or t.hit, with useCache),
+// t.values and t.stamps.
+func (t *ImportTranscoder) line(b []byte, lineNo int, useCache bool) error {
 	t.labels, t.values, t.stamps, t.nonASCII = t.labels[:0], t.values[:0], t.stamps[:0], false
+	t.hit, t.metricKey = nil, nil
 	// Unescaped strings are never longer than the line: with this much
 	// room, labels pointing into t.strings stay valid while it grows.
 	if cap(t.strings) < len(b) {
@@ -262,7 +295,8 @@ func (t *ImportTranscoder) line(b []byte, lineNo int) error {
 		}
 		switch string(key) {
 		case "metric":
-			seenMetric, err = true, t.metric(s)
+			err = t.metricOf(s, useCache, seenMetric)
+			seenMetric = true
 		case "values":
 			seenValues, err = true, t.valueArray(s)
 		case "timestamps":
@@ -287,7 +321,7 @@ func (t *ImportTranscoder) line(b []byte, lineNo int) error {
 		return s.errorf("text after the JSON object: %s", s.here())
 	}
 	switch {
-	case !seenMetric || len(t.labels) == 0:
+	case !seenMetric || len(t.labels) == 0 && t.hit == nil:
 		return s.errorf(`no "metric" object with labels`)
 	case !seenValues || len(t.values) == 0:
 		return s.errorf(`no "values" array, or it is empty`)
@@ -297,6 +331,27 @@ func (t *ImportTranscoder) line(b []byte, lineNo int) error {
 		return s.errorf(`"values" has %d items but "timestamps" has %d: they must have the same length`, len(t.values), len(t.stamps))
 	}
 	return nil
+}
+
+// metricOf reads a "metric" object: from the cache when useCache is set
+// and it is there, else by parsing it. again says the line had one
+// before: it makes the labels of the two together, which the cache does
+// not hold.
+func (t *ImportTranscoder) metricOf(s *jsonScanner, useCache, again bool) error {
+	if t.hit != nil {
+		return errUncachedLine
+	}
+	if again {
+		t.metricKey = nil
+	} else if useCache && t.cachedMetric(s) {
+		return nil
+	}
+	start := s.i
+	err := t.metric(s)
+	if t.metricKey != nil && s.i-start != len(t.metricKey) {
+		t.metricKey = nil // a '}' inside a string: the object does not end at the first '}'
+	}
+	return err
 }
 
 // metric parses the "metric" object into t.labels.
@@ -455,6 +510,33 @@ func shortInteger(b []byte, i int) (int64, int, bool) {
 	return int64(m), end, true
 }
 
+// shortDecimal reads the JSON number at b[i:] when it has no exponent and
+// decimalFloat converts it, and returns it and the index past it: the
+// values of every line, read without building a numberToken.
+func shortDecimal(b []byte, i int) (float64, int, bool) {
+	neg := i < len(b) && b[i] == '-'
+	if neg {
+		i++
+	}
+	end, m := digits(b, i, 0)
+	n, e := end-i, 0
+	if n == 0 {
+		return 0, 0, false
+	}
+	if end < len(b) && b[end] == '.' {
+		fracEnd, fm := digits(b, end+1, m)
+		if fracEnd == end+1 {
+			return 0, 0, false
+		}
+		m, e, n, end = fm, end+1-fracEnd, n+fracEnd-end-1, fracEnd
+	}
+	if end < len(b) && b[end]|0x20 == 'e' {
+		return 0, 0, false
+	}
+	f, ok := decimalFloat(m, n, e, neg)
+	return f, end, ok
+}
+
 // arrayStart consumes the '[' of an array and reports whether an item
 // follows (false for []); what names the array in an error.
 func arrayStart(s *jsonScanner, what string) (bool, error) {
@@ -496,6 +578,10 @@ func (t *ImportTranscoder) value(s *jsonScanner, index int) (float64, error) {
 		return 0, s.errorf("value #%d is the string %q: values are numbers, null, or one of the strings NaN, Inf, Infinity, -Inf, -Infinity", index, str)
 	case hasWord(s, "null"):
 		return math.NaN(), nil
+	}
+	if v, end, ok := shortDecimal(s.b, s.i); ok {
+		s.i = end
+		return v, nil
 	}
 	if word := bareWord(s); word != nil {
 		if v, ok := specialValue(word); ok {
@@ -601,11 +687,16 @@ var pow10Uint64 = func() (p [20]uint64) {
 // outputs have 17 significant digits, more than a float64 holds
 // exactly). It reports false for the other numbers, which strconv reads.
 func (n *numberToken) float() (float64, bool) {
-	if n.digits > 19 {
+	return decimalFloat(n.mantissa, n.digits, n.exp10, n.neg)
+}
+
+// decimalFloat is ±m x 10^e, m having the given number of digits, when
+// float can convert it (see there).
+func decimalFloat(m uint64, digits, e int, neg bool) (float64, bool) {
+	if digits > 19 {
 		return 0, false
 	}
 	var f float64
-	m, e := n.mantissa, n.exp10
 	switch {
 	case m == 0:
 	case m <= maxExactMantissa && -22 <= e && e < 0:
@@ -621,7 +712,7 @@ func (n *numberToken) float() (float64, bool) {
 	default:
 		return 0, false
 	}
-	if n.neg {
+	if neg {
 		f = -f
 	}
 	return f, true

@@ -167,6 +167,14 @@ func FuzzImportTranscode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var tr ImportTranscoder
 		out, err := tr.Transcode(nil, body, nil, 1<<20)
+		cache := newImportLabelCache(1 << 20)
+		for pass := 0; pass < 2; pass++ { // the second finds the first's labels
+			ct := ImportTranscoder{cache: cache}
+			cout, cerr := ct.Transcode(nil, body, nil, 1<<20)
+			if fmt.Sprint(cerr) != fmt.Sprint(err) || err == nil && string(cout) != string(out) {
+				t.Fatalf("pass %d with the label cache: %v, %d bytes; without: %v, %d bytes", pass, cerr, len(cout), err, len(out))
+			}
+		}
 		if err != nil {
 			return
 		}
