@@ -43,6 +43,8 @@ type options struct {
 	series []string
 	// cpuProfile is a file for a CPU profile of the whole run (profile.go).
 	cpuProfile string
+	// memProfile is a file for a heap profile written at shutdown (profile.go).
+	memProfile string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -56,6 +58,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "validate the config, print what each -series would become and where it would go, and exit")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file when the proxy stops (for go tool pprof)")
+	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to this file when the proxy stops (for go tool pprof)")
 	fs.Func("series", `a sample series for -dry-run, e.g. 'anomaly_score{for="q1",vm_account_id="5"}' (repeatable)`,
 		func(s string) error { o.series = append(o.series, s); return nil })
 	fs.Usage = func() {
@@ -119,6 +122,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer stopProfile()
+	writeHeap, err := heapProfile(opts.memProfile)
+	if err != nil {
+		fmt.Fprintln(stderr, "scoreproxy:", err)
+		return 1
+	}
+	defer writeHeap()
 	app.Version, app.DebugOutput = version, stdout
 	hup := make(chan os.Signal, 1) // SIGHUP reloads the config file, see internal/app/reload.go
 	signal.Notify(hup, syscall.SIGHUP)
