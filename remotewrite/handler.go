@@ -181,7 +181,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // The body is read before the request takes one of the MaxConcurrent
 // slots: a slot is held only while the request is decoded and processed,
 // which takes as long as the proxy's own work, never as long as the client
-// takes to send.
+// takes to send. An uncompressed JSON import is transcoded as it is read
+// (see importStream): its receive buffers are taken before the body, and
+// the body buffer holds a read's worth of lines, not the whole body.
 //
 // Every buffer the request holds counts in the byte budget from the moment
 // it takes it until the request ends (see ByteBudget).
@@ -190,7 +192,21 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, tenant string, f
 	defer h.readers.Put(rd)
 	defer rd.done()
 	rd.hold.start(h.cfg.Budget)
-	body, err := h.readRequest(w, r, rd, f)
+	var bufs *receiveBuffers
+	if f.importJSON && plainImport(r) {
+		bufs = h.buffers(&rd.hold) // transcoded into as it arrives
+	}
+	n, err := h.serveWith(w, r, tenant, f, rd, &bufs)
+	if bufs != nil {
+		h.release(bufs, err)
+	}
+	return n, err
+}
+
+// serveWith reads, decodes and processes a request, taking *bufs when it
+// has none yet.
+func (h *Handler) serveWith(w http.ResponseWriter, r *http.Request, tenant string, f *bodyFormat, rd *bodyReader, bufs **receiveBuffers) (written, error) {
+	body, err := h.readRequest(w, r, rd, f, *bufs)
 	if err != nil {
 		return written{}, err
 	}
@@ -198,11 +214,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, tenant string, f
 		return written{}, h.busy()
 	}
 	defer h.leave()
-	bufs := h.buffers(&rd.hold)
-	bufs.compressed = body
-	n, err := h.process(r, tenant, f, bufs, rd)
-	h.release(bufs, err)
-	return n, err
+	if *bufs == nil {
+		*bufs = h.buffers(&rd.hold)
+	}
+	(*bufs).compressed = body
+	return h.process(r, tenant, f, *bufs, rd)
 }
 
 // process decodes the body read into bufs.compressed and hands it to the
@@ -213,6 +229,8 @@ func (h *Handler) process(r *http.Request, tenant string, f *bodyFormat, bufs *r
 	if f.importJSON {
 		bufs.rw1, err = h.importBody(r, bufs, rd)
 		body = bufs.rw1
+		bufs.compressed = nil
+		rd.releaseBody()
 	} else {
 		body, err = h.protobufBody(r.Context(), bufs, f, &rd.hold)
 	}
@@ -243,11 +261,15 @@ func (h *Handler) process(r *http.Request, tenant string, f *bodyFormat, bufs *r
 
 // readRequest checks the headers of a write or import request, setting *f
 // from them, and returns its body, read into rd's buffer and held to the
-// body rate and time limits.
-func (h *Handler) readRequest(w http.ResponseWriter, r *http.Request, rd *bodyReader, f *bodyFormat) ([]byte, error) {
+// body rate and time limits. With bufs, an import is transcoded into them
+// as it is read, and the body returned is its last, incomplete part.
+func (h *Handler) readRequest(w http.ResponseWriter, r *http.Request, rd *bodyReader, f *bodyFormat, bufs *receiveBuffers) ([]byte, error) {
 	var err error
 	if f.importJSON {
 		rd.extra, err = h.checkImport(r)
+		if err == nil && bufs != nil {
+			h.streamImport(rd, bufs)
+		}
 	} else {
 		*f, err = checkRequest(r, h.cfg.MaxRequestBytes)
 	}
@@ -452,11 +474,18 @@ func readBody(rd *bodyReader, maxBytes int64, cfg *HandlerConfig) ([]byte, error
 	switch {
 	case over:
 		err = tooLarge("request body exceeds limits.max_request_bytes (%d bytes)", maxBytes)
-	case err != nil && !isStatus(err):
+	case err != nil && !isStatus(err) && !isDecodeError(err):
 		err = rd.pace.readError(err, cfg)
 	}
 	rd.pace.finish(err == nil)
 	return dst, err
+}
+
+// isDecodeError reports whether err is a bad body (a streamed JSON
+// import's bad line), an answer already.
+func isDecodeError(err error) bool {
+	var de *DecodeError
+	return errors.As(err, &de)
 }
 
 // isStatus reports whether err is already an answer (a *StatusError, such
@@ -485,7 +514,7 @@ func readAtMost(r io.Reader, dst []byte, max int64, g grower) (out []byte, over 
 		}
 		n, err := lr.Read(dst[len(dst):cap(dst)])
 		dst = dst[:len(dst)+n]
-		if int64(len(dst)) > max {
+		if lr.N == 0 { // more than max bytes read, whatever g did with them
 			return dst, true, nil
 		}
 		if errors.Is(err, io.EOF) {

@@ -27,6 +27,28 @@ func (h *Handler) checkImport(r *http.Request) ([]Label, error) {
 	return extraLabels(r.URL.Query()["extra_label"])
 }
 
+// importEncoding is a JSON import's Content-Encoding, lower case.
+func importEncoding(r *http.Request) string {
+	return strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
+}
+
+// plainImport reports whether a JSON import is uncompressed, so that it
+// can be transcoded as it arrives (see importStream).
+func plainImport(r *http.Request) bool {
+	enc := importEncoding(r)
+	return enc == "" || enc == "identity"
+}
+
+// streamImport makes rd transcode the import into bufs as it reads it.
+func (h *Handler) streamImport(rd *bodyReader, bufs *receiveBuffers) {
+	bufs.importer.cache = h.importLabels
+	bufs.rw1 = bufs.rw1[:0]
+	bufs.importer.begin(bufs.rw1)
+	rd.streamState = importStream{t: &bufs.importer, out: &bufs.rw1, extra: rd.extra,
+		limit: int(min(h.cfg.MaxDecodedBytes, maxInt))}
+	rd.stream = &rd.streamState
+}
+
 // importBody returns the RW1 transcoding, in bufs.rw1, of the JSON-lines
 // import read into bufs.compressed (see ImportTranscoder): the body
 // decompressed as its Content-Encoding says (gzip, zstd or none), bounded
@@ -35,9 +57,15 @@ func (h *Handler) checkImport(r *http.Request) ([]Label, error) {
 func (h *Handler) importBody(r *http.Request, bufs *receiveBuffers, rd *bodyReader) ([]byte, error) {
 	var err error
 	var body []byte
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	switch enc := importEncoding(r); enc {
 	case "", "identity":
 		body = bufs.compressed
+		if s := rd.stream; s != nil {
+			if total := s.done + int64(len(body)); total > h.cfg.MaxDecodedBytes {
+				return nil, tooLarge("JSON import of %d bytes exceeds limits.max_decoded_bytes (%d)", total, h.cfg.MaxDecodedBytes)
+			}
+			return bufs.importer.transcodeLines(bufs.rw1, body, rd.extra, s.limit)
+		}
 		if int64(len(body)) > h.cfg.MaxDecodedBytes {
 			return nil, tooLarge("JSON import of %d bytes exceeds limits.max_decoded_bytes (%d)", len(body), h.cfg.MaxDecodedBytes)
 		}

@@ -46,6 +46,10 @@ type ImportTranscoder struct {
 	// pending, hits and misses are this transcode's use of the cache.
 	pending      []importCacheEntry
 	hits, misses int
+	// lines and start carry one transcode across the chunks of a body
+	// transcoded as it arrives (see transcodeLines): the lines consumed so
+	// far and where the output began.
+	lines, start int
 }
 
 // ReasonBadImport is the rejection reason of a JSON import line that is not
@@ -65,7 +69,18 @@ func importLineError(line int, format string, args ...any) error {
 // same name, as vminsert's extra_label does). It fails with 413 once the
 // output would exceed limit bytes.
 func (t *ImportTranscoder) Transcode(dst, body []byte, extra []Label, limit int) ([]byte, error) {
-	start := len(dst)
+	t.begin(dst)
+	return t.transcodeLines(dst, body, extra, limit)
+}
+
+// begin starts a transcode whose output is appended to dst.
+func (t *ImportTranscoder) begin(dst []byte) { t.lines, t.start = 0, len(dst) }
+
+// transcodeLines appends the lines of body to the transcode begun by
+// begin: body is the whole rest of the request, or a part of it that ends
+// with a newline; lines are numbered on from the parts before it.
+func (t *ImportTranscoder) transcodeLines(dst, body []byte, extra []Label, limit int) ([]byte, error) {
+	start := t.start
 	extraASCII := true
 	for _, x := range extra {
 		extraASCII = extraASCII && isASCII(x.Name) && isASCII(x.Value)
@@ -76,7 +91,9 @@ func (t *ImportTranscoder) Transcode(dst, body []byte, extra []Label, limit int)
 		defer t.flushCache()
 		defer t.cache.mu.RUnlock()
 	}
-	for n, lineNo := 0, 1; n < len(body); lineNo++ {
+	lineNo := t.lines + 1
+	defer func() { t.lines = lineNo - 1 }()
+	for n := 0; n < len(body); lineNo++ {
 		end := bytes.IndexByte(body[n:], '\n')
 		if end < 0 {
 			end = len(body) - n

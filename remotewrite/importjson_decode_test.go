@@ -1,6 +1,7 @@
 package remotewrite
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -175,6 +176,9 @@ func FuzzImportTranscode(f *testing.F) {
 				t.Fatalf("pass %d with the label cache: %v, %d bytes; without: %v, %d bytes", pass, cerr, len(cout), err, len(out))
 			}
 		}
+		if cout, cerr := transcodeInParts(body); fmt.Sprint(cerr) != fmt.Sprint(err) || err == nil && string(cout) != string(out) {
+			t.Fatalf("in parts split at newlines: %v, %d bytes; whole: %v, %d bytes", cerr, len(cout), err, len(out))
+		}
 		if err != nil {
 			return
 		}
@@ -341,5 +345,29 @@ func TestImportExtraLabelUTF8(t *testing.T) {
 	_, err := tr.Transcode(nil, []byte(`{"metric":{"__name__":"m"},"values":[1],"timestamps":[1]}`), []Label{{Name: []byte("a"), Value: []byte("\xff")}}, 1<<20)
 	if err == nil || !strings.Contains(err.Error(), "not valid UTF-8") {
 		t.Fatalf("got %v, want a UTF-8 error", err)
+	}
+}
+
+// transcodeInParts transcodes body as a stream does, with the label
+// cache: in parts of 2, 3, 1, 2... lines ending after a newline, then the
+// rest.
+func transcodeInParts(body []byte) ([]byte, error) {
+	tr := ImportTranscoder{cache: newImportLabelCache(1 << 20)}
+	var out []byte
+	tr.begin(out)
+	for part := 1; ; part++ {
+		end := 0
+		for range part%3 + 1 {
+			i := bytes.IndexByte(body[end:], '\n')
+			if i < 0 {
+				return tr.transcodeLines(out, body, nil, 1<<20)
+			}
+			end += i + 1
+		}
+		var err error
+		if out, err = tr.transcodeLines(out, body[:end], nil, 1<<20); err != nil {
+			return out, err
+		}
+		body = body[end:]
 	}
 }
