@@ -31,7 +31,7 @@ const (
 	DefaultMaxRequestBytes = 32 << 20
 	DefaultMaxDecodedBytes = 128 << 20
 	// DefaultMaxInflightBytes is the memory all requests in progress may
-	// hold at once: with the binary's GOGC=50 the process stays under
+	// hold at once: with the binary's GOGC=30 the process stays under
 	// about 512 MiB of RSS whatever producers send.
 	DefaultMaxInflightBytes  = 256 << 20
 	DefaultReadHeaderTimeout = 10 * time.Second
