@@ -33,6 +33,8 @@ type RunResult struct {
 	Errors              map[string]int64 `json:"errors_by_status,omitempty"`
 	// Failure says why the run does not count; empty for a good run.
 	Failure string `json:"failure,omitempty"`
+	// ackedTenants is the samples per tenant of the acknowledged requests.
+	ackedTenants map[string]int64
 }
 
 // line renders the result as one progress line.
@@ -103,7 +105,7 @@ func (c *compareConfig) measure(ctx context.Context, env runEnv, res *RunResult)
 // proxyArgs writes the proxy's config into dir and returns its arguments.
 func (c *compareConfig) proxyArgs(env runEnv, listen, dir string) ([]string, error) {
 	if env.proxy.name == "vmagent" {
-		return env.sc.vmagentArgs(listen, env.sinkURL, dir, sortedKeys(env.w.TenantSamples()))
+		return env.sc.vmagentArgs(listen, env.sinkURL, dir, env.pool.TenantKeys())
 	}
 	cfgPath := filepath.Join(dir, "scoreproxy.yaml")
 	if err := os.WriteFile(cfgPath, []byte(env.sc.scoreproxyConfig(listen, env.sinkURL)), 0o644); err != nil {
@@ -133,6 +135,7 @@ func (c *compareConfig) window(ctx context.Context, env runEnv, ch *child, url s
 	lc.Duration = c.duration
 	sum := RunLoad(ctx, lc, env.pool)
 	res.AckedSamples, res.P50Ms, res.P99Ms, res.Errors = sum.AckedSamples, sum.LatencyP50Ms, sum.LatencyP99Ms, sum.ErrorsByStatus
+	res.ackedTenants = env.pool.AckedTenantSamples(sum.ackedBodies)
 	res.SamplesPerSecond = sum.SamplesPerSecond
 	res.Delivered, err = waitDelivered(ctx, env.sink, sum.AckedSamples, c.deliveryTimeout)
 	cpu1, errCPU := readProcCPU(ch.pid())
@@ -172,10 +175,8 @@ func (c *compareConfig) verify(env runEnv, res *RunResult) error {
 	case counts.DecodeErrors > 0:
 		return fmt.Errorf("sink refused %d malformed requests", counts.DecodeErrors)
 	}
-	perRequest := env.w.TenantSamples()
-	ackedRequests := res.AckedSamples / int64(env.w.SamplesPerRequest())
 	exact := noErrors && counts.Samples == res.AckedSamples
-	return env.sc.expect(env.proxy.name, env.w.hasLabel("vm_account_id")).check(counts, perRequest, ackedRequests, exact)
+	return env.sc.expect(env.proxy.name, env.w.hasLabel("vm_account_id")).check(counts, res.ackedTenants, exact)
 }
 
 // waitDelivered polls the sink until it has accepted at least want samples
