@@ -12,6 +12,8 @@ import (
 
 // RunResult is the measurement of one proxy in one round of one scenario.
 type RunResult struct {
+	// Point names the sweep point; empty outside a sweep.
+	Point    string `json:"point,omitempty"`
 	Scenario string `json:"scenario"`
 	Proxy    string `json:"proxy"`
 	Round    int    `json:"round"`
@@ -39,17 +41,22 @@ type RunResult struct {
 
 // line renders the result as one progress line.
 func (r RunResult) line() string {
+	name := r.Scenario
+	if r.Point != "" {
+		name = r.Point + " " + name
+	}
 	if r.Failure != "" {
-		return fmt.Sprintf("%-13s round %d %-10s FAILED: %s", r.Scenario, r.Round, r.Proxy, r.Failure)
+		return fmt.Sprintf("%-13s round %d %-10s FAILED: %s", name, r.Round, r.Proxy, r.Failure)
 	}
 	return fmt.Sprintf("%-13s round %d %-10s %s samples/CPU-s  %.2f CPU-s  %s samples/s  RSS %.0f MB  p50 %.2f ms  p99 %.2f ms  delivered %d/%d",
-		r.Scenario, r.Round, r.Proxy, humanCount(r.SamplesPerCPUSecond), r.CPUSeconds, humanCount(r.SamplesPerSecond),
+		name, r.Round, r.Proxy, humanCount(r.SamplesPerCPUSecond), r.CPUSeconds, humanCount(r.SamplesPerSecond),
 		float64(r.PeakRSSBytes)/(1<<20), r.P50Ms, r.P99Ms, r.Delivered, r.AckedSamples)
 }
 
 // runEnv is what one run needs besides the flags.
 type runEnv struct {
 	tmp     string
+	point   string
 	sc      Scenario
 	proxy   proxySpec
 	round   int
@@ -62,7 +69,7 @@ type runEnv struct {
 // runOne starts the proxy, warms it up, measures one load window and stops
 // the proxy. Problems are reported in the result's Failure.
 func (c *compareConfig) runOne(ctx context.Context, env runEnv) RunResult {
-	res := RunResult{Scenario: env.sc.Name, Proxy: env.proxy.name, Round: env.round}
+	res := RunResult{Point: env.point, Scenario: env.sc.Name, Proxy: env.proxy.name, Round: env.round}
 	if err := c.measure(ctx, env, &res); err != nil {
 		res.Failure = err.Error()
 	}
