@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -24,10 +25,14 @@ type compareConfig struct {
 	out                 string
 	scenarios           []Scenario
 	workload            Workload
-	sinkFast            bool // the sink decodes with the wire walker instead of prompb
-	importGzip          bool // the import scenarios send gzip-compressed JSON lines
-	startTimeout        time.Duration
-	deliveryTimeout     time.Duration
+	// points are the workloads to run: the workload flags' one, or with
+	// sweep the points of -sweep-distinct and -sweep-churn.
+	points          []sweepPoint
+	sweep           bool
+	sinkFast        bool // the sink decodes with the wire walker instead of prompb
+	importGzip      bool // the import scenarios send gzip-compressed JSON lines
+	startTimeout    time.Duration
+	deliveryTimeout time.Duration
 }
 
 // defaultVmagent is where the project's scripts install vmagent v1.128.0.
@@ -44,8 +49,14 @@ func defaultVmagent() string {
 func parseCompareFlags(args []string) (*compareConfig, error) {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	c := &compareConfig{}
-	var scen, decode string
+	var scen, decode, sweepDistinct, sweepChurn string
 	wf := bindWorkloadFlags(fs)
+	fs.BoolVar(&c.sweep, "sweep", false, "run the scenarios at each point of -sweep-distinct (no churn) and -sweep-churn (distinct = -series); "+
+		"unless given, -scenarios is "+defaultSweepScenarios+" and -duration "+sweepDuration.String()+
+		" (5 points x 4 scenarios x 2 proxies x 3 rounds: about 30 minutes on 2 cores; the plan is printed first); "+
+		"the report adds a table by point and charts samples per CPU-second against distinct series")
+	fs.StringVar(&sweepDistinct, "sweep-distinct", defaultSweepDistinct, "with -sweep: comma-separated distinct series counts, each at least -series")
+	fs.StringVar(&sweepChurn, "sweep-churn", defaultSweepChurn, "with -sweep: comma-separated churn shares (0 < R <= 1) run with distinct = -series; empty = none")
 	fs.StringVar(&c.scoreproxy, "scoreproxy", "", "scoreproxy binary (go build -o /tmp/scoreproxy ./cmd/scoreproxy); empty = skip")
 	fs.StringVar(&c.vmagent, "vmagent", defaultVmagent(), "vmagent binary; empty = skip")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds per scenario and proxy; the report shows medians")
@@ -64,6 +75,11 @@ func parseCompareFlags(args []string) (*compareConfig, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if err := c.sweepDefaults(set, &scen); err != nil {
+		return nil, err
+	}
 	var err error
 	if c.scenarios, err = selectScenarios(scen); err != nil {
 		return nil, usageErrorf("%v", err)
@@ -71,34 +87,75 @@ func parseCompareFlags(args []string) (*compareConfig, error) {
 	if c.workload, err = wf.Resolve(); err != nil {
 		return nil, usageErrorf("%v", err)
 	}
+	c.points = []sweepPoint{{Distinct: c.workload.DistinctSeries(), Churn: c.workload.Churn}}
+	if c.sweep {
+		if c.points, err = parseSweep(sweepDistinct, sweepChurn, c.workload.Series); err != nil {
+			return nil, usageErrorf("%v", err)
+		}
+	}
+	if err := c.checkScenarios(); err != nil {
+		return nil, err
+	}
+	return c, c.checkRun(decode)
+}
+
+// sweepDefaults refuses flags that -sweep sets per point or that need
+// -sweep, and applies the sweep's defaults of the flags not given.
+func (c *compareConfig) sweepDefaults(set map[string]bool, scen *string) error {
+	switch {
+	case !c.sweep && (set["sweep-distinct"] || set["sweep-churn"]):
+		return usageErrorf("-sweep-distinct and -sweep-churn list the points of a sweep: add -sweep")
+	case c.sweep && (set["distinct"] || set["churn"]):
+		return usageErrorf("-sweep sets -distinct and -churn at each point: leave them out and list the points " +
+			"with -sweep-distinct and -sweep-churn")
+	case !c.sweep:
+		return nil
+	}
+	if !set["scenarios"] {
+		*scen = defaultSweepScenarios
+	}
+	if !set["duration"] {
+		c.duration = sweepDuration
+	}
+	return nil
+}
+
+// checkScenarios refuses scenarios the workload cannot serve and names
+// the split scenarios after the tenant count.
+func (c *compareConfig) checkScenarios() error {
 	for i := range c.scenarios {
 		if c.scenarios[i].MetricFormat && !c.workload.hasLabel("for") {
-			return nil, usageErrorf("the metric_format scenario needs series with a for label (metric_format applies to " +
+			return usageErrorf("the metric_format scenario needs series with a for label (metric_format applies to " +
 				"those by default, see routing.format_match): add -query-keys N, or leave metric_format out of -scenarios")
 		}
 		if !c.scenarios[i].Split {
 			continue
 		}
 		if !c.workload.hasLabel("vm_account_id") {
-			return nil, usageErrorf("the split scenario needs series with tenant labels: add -tenants N, " +
+			return usageErrorf("the split scenario needs series with tenant labels: add -tenants N, " +
 				"or choose -scenarios passthrough,metric_format")
 		}
 		c.scenarios[i].Title = fmt.Sprintf(c.scenarios[i].Title, c.workload.Tenants)
 	}
+	return nil
+}
+
+// checkRun validates the flags of the runs themselves.
+func (c *compareConfig) checkRun(decode string) error {
 	c.sinkFast = decode == "fast"
 	switch {
 	case decode != "fast" && decode != "prompb":
-		return nil, usageErrorf("-sink-decode %q: want fast or prompb", decode)
+		return usageErrorf("-sink-decode %q: want fast or prompb", decode)
 	case c.scoreproxy == "" && c.vmagent == "":
-		return nil, usageErrorf("give -scoreproxy BIN and/or -vmagent BIN")
+		return usageErrorf("give -scoreproxy BIN and/or -vmagent BIN")
 	case c.rounds < 1 || c.rounds > 20:
-		return nil, usageErrorf("-rounds %d: want 1..20", c.rounds)
+		return usageErrorf("-rounds %d: want 1..20", c.rounds)
 	case c.duration <= 0 || c.duration > maxLoadDuration || c.warmup < 0 || c.warmup > time.Minute:
-		return nil, usageErrorf("-duration %s (want up to %s), -warmup %s (want up to 1m)", c.duration, maxLoadDuration, c.warmup)
+		return usageErrorf("-duration %s (want up to %s), -warmup %s (want up to 1m)", c.duration, maxLoadDuration, c.warmup)
 	case c.concurrency < 1 || c.concurrency > 256 || c.pool < 1:
-		return nil, usageErrorf("-concurrency %d (want 1..256), -pool %d (want >= 1)", c.concurrency, c.pool)
+		return usageErrorf("-concurrency %d (want 1..256), -pool %d (want >= 1)", c.concurrency, c.pool)
 	}
-	return c, checkBinaries(c.scoreproxy, c.vmagent)
+	return checkBinaries(c.scoreproxy, c.vmagent)
 }
 
 // checkBinaries fails early if a given binary is missing or not executable.
@@ -131,22 +188,12 @@ func compareCommand(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	w := cfg.workload
-	pools, err := cfg.buildPools(time.Now())
+	fmt.Fprintln(stdout, cfg.describeEstimate())
+	results, points, err := cfg.runAll(ctx, tmp, stdout)
 	if err != nil {
 		return err
 	}
-	for _, f := range []BodyFormat{FormatRemoteWrite, cfg.importFormat()} {
-		if p := pools[f]; p != nil {
-			fmt.Fprintf(stdout, "workload: %d series x %d samples, %d labels, %d tenants; %s: %s per request; %d distinct bodies\n",
-				w.Series, w.Samples, w.Labels, w.Tenants, f, p.Describe(), len(p.Bodies))
-		}
-	}
-	results, err := cfg.runAll(ctx, tmp, w, pools, stdout)
-	if err != nil {
-		return err
-	}
-	rep := newReport(cfg, w, pools, results)
+	rep := newReport(cfg, points, results)
 	if err := rep.write(cfg.out); err != nil {
 		return err
 	}
@@ -170,16 +217,16 @@ func (c *compareConfig) bodyFormat(sc Scenario) BodyFormat {
 	return FormatRemoteWrite
 }
 
-// buildPools builds a pool of each format the scenarios send, all with the
-// same series and samples (see BuildPoolFormat).
-func (c *compareConfig) buildPools(end time.Time) (map[BodyFormat]*Pool, error) {
+// buildPools builds a pool of workload w in each format the scenarios
+// send, all with the same series and samples (see BuildPoolFormat).
+func (c *compareConfig) buildPools(w Workload, end time.Time) (map[BodyFormat]*Pool, error) {
 	pools := map[BodyFormat]*Pool{}
 	for _, sc := range c.scenarios {
 		f := c.bodyFormat(sc)
 		if pools[f] != nil {
 			continue
 		}
-		p, err := BuildPoolFormat(c.workload, c.pool, end, f)
+		p, err := BuildPoolFormat(w, c.pool, end, f)
 		if err != nil {
 			return nil, err
 		}
@@ -207,9 +254,41 @@ func (c *compareConfig) proxies(round int) []proxySpec {
 	return ps
 }
 
-// runAll runs every scenario, round and proxy, each scenario with its own
-// in-process sink, and returns the results in run order.
-func (c *compareConfig) runAll(ctx context.Context, tmp string, w Workload, pools map[BodyFormat]*Pool, stdout io.Writer) ([]RunResult, error) {
+// runAll runs every point, scenario, round and proxy, and returns the
+// results in run order and what each point sent. Each point has its own
+// pools, freed before the next point's are built.
+func (c *compareConfig) runAll(ctx context.Context, tmp string, stdout io.Writer) ([]RunResult, []PointInfo, error) {
+	var results []RunResult
+	var infos []PointInfo
+	for _, pt := range c.points {
+		w := c.workloadAt(pt)
+		pools, err := c.buildPools(w, time.Now())
+		if err != nil {
+			return nil, nil, err
+		}
+		info := c.pointInfo(pt, w, pools)
+		info.describe(stdout, w)
+		rs, err := c.runPoint(ctx, pointEnv{tmp: tmp, point: info.Label, w: w, pools: pools}, stdout)
+		if err != nil {
+			return nil, nil, err
+		}
+		results, infos = append(results, rs...), append(infos, info)
+		clear(pools)
+		debug.FreeOSMemory()
+	}
+	return results, infos, nil
+}
+
+// pointEnv is what the runs of one point share.
+type pointEnv struct {
+	tmp, point string
+	w          Workload
+	pools      map[BodyFormat]*Pool
+}
+
+// runPoint runs every scenario, round and proxy at one point, each
+// scenario with its own in-process sink.
+func (c *compareConfig) runPoint(ctx context.Context, pe pointEnv, stdout io.Writer) ([]RunResult, error) {
 	var results []RunResult
 	for _, sc := range c.scenarios {
 		sinkCtx, cancel := context.WithCancel(ctx)
@@ -225,7 +304,8 @@ func (c *compareConfig) runAll(ctx context.Context, tmp string, w Workload, pool
 					cancel()
 					return nil, ctx.Err()
 				}
-				r := c.runOne(ctx, runEnv{tmp: tmp, sc: sc, proxy: p, round: round, sink: sink, sinkURL: sinkURL, w: w, pool: pools[c.bodyFormat(sc)]})
+				r := c.runOne(ctx, runEnv{tmp: pe.tmp, point: pe.point, sc: sc, proxy: p, round: round, sink: sink, sinkURL: sinkURL,
+					w: pe.w, pool: pe.pools[c.bodyFormat(sc)]})
 				fmt.Fprintln(stdout, r.line())
 				results = append(results, r)
 			}

@@ -146,17 +146,17 @@ func runDemo(ctx context.Context, o demoOptions, out io.Writer) error {
 
 // buildDemoPool builds n bodies of demoWorkload plus demoOddSeries.
 func buildDemoPool(n int) (*Pool, error) {
-	b := newBodyBuilder(demoWorkload, n, time.Now())
+	b := newBodyBuilder(demoWorkload, n, time.Now(), FormatRemoteWrite, newSeriesPlan(demoWorkload, n))
 	for _, ls := range demoOddSeries {
 		b.req.Timeseries = append(b.req.Timeseries, prompb.TimeSeries{Labels: ls, Samples: make([]prompb.Sample, demoWorkload.Samples)})
 	}
-	first, raw, err := b.build(0)
+	first, err := b.build(0)
 	if err != nil {
 		return nil, err
 	}
 	p := &Pool{Bodies: make([][]byte, n), SamplesPerBody: len(b.req.Timeseries) * demoWorkload.Samples,
-		RawBytes: int64(raw), CompressedBytes: int64(len(first))}
-	p.Bodies[0] = first
+		RawBytes: int64(first.raw), CompressedBytes: int64(len(first.body))}
+	p.Bodies[0] = first.body
 	return p, p.fill(b)
 }
 

@@ -170,7 +170,7 @@ func RunLoad(ctx context.Context, cfg LoadConfig, p *Pool) *Summary {
 	recs := make([]*recorder, cfg.Concurrency)
 	var wg sync.WaitGroup
 	for i := range recs {
-		recs[i] = newRecorder()
+		recs[i] = newRecorder(len(p.Bodies))
 		wg.Add(1)
 		go func(rec *recorder) {
 			defer wg.Done()
@@ -191,6 +191,7 @@ func RunLoad(ctx context.Context, cfg LoadConfig, p *Pool) *Summary {
 
 // worker sends bodies until the run is over.
 func (r *loadRun) worker(ctx context.Context, rec *recorder) {
+	var sb sendBuf
 	for ctx.Err() == nil {
 		if !r.stopAt.IsZero() && !time.Now().Before(r.stopAt) {
 			return
@@ -199,16 +200,22 @@ func (r *loadRun) worker(ctx context.Context, rec *recorder) {
 		if r.cfg.Requests > 0 && i >= r.cfg.Requests {
 			return
 		}
-		body := r.pool.Bodies[i%int64(len(r.pool.Bodies))]
-		t0 := time.Now()
-		status, msg, err := r.send(ctx, body)
-		rec.record(time.Since(t0), status, msg, err, r.pool.SamplesPerBody)
+		bi := int(i % int64(len(r.pool.Bodies)))
+		body, err := r.pool.body(bi, &sb)
+		status, msg, lat := 0, "", time.Duration(0)
+		if err == nil {
+			t0 := time.Now()
+			status, msg, err = r.send(ctx, body)
+			lat = time.Since(t0)
+		}
+		rec.record(lat, status, msg, err, bi, r.pool.SamplesPerBody)
 		r.sent.Add(1)
 		if err == nil && status/100 == 2 {
 			r.acked.Add(1)
 			r.ackedSamples.Add(int64(r.pool.SamplesPerBody))
 		} else {
 			r.failed.Add(1)
+			sb.drop()
 		}
 	}
 }

@@ -33,7 +33,7 @@ func TestLoadToSink(t *testing.T) {
 		if got.Samples != sum.AckedSamples || got.Requests != 25 {
 			t.Fatalf("fast=%v sink counted %d samples in %d requests, load acknowledged %d", fast, got.Samples, got.Requests, sum.AckedSamples)
 		}
-		if problems := tenantProblems(got.Tenants, smallWorkload.TenantSamples(), 25); len(problems) > 0 {
+		if problems := tenantProblems(got.Tenants, p.AckedTenantSamples(sum.ackedBodies)); len(problems) > 0 {
 			t.Fatalf("fast=%v %v", fast, problems)
 		}
 		if sum.LatencyP50Ms <= 0 || sum.LatencyP99Ms < sum.LatencyP50Ms {

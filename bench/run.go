@@ -12,6 +12,8 @@ import (
 
 // RunResult is the measurement of one proxy in one round of one scenario.
 type RunResult struct {
+	// Point names the sweep point; empty outside a sweep.
+	Point    string `json:"point,omitempty"`
 	Scenario string `json:"scenario"`
 	Proxy    string `json:"proxy"`
 	Round    int    `json:"round"`
@@ -33,21 +35,28 @@ type RunResult struct {
 	Errors              map[string]int64 `json:"errors_by_status,omitempty"`
 	// Failure says why the run does not count; empty for a good run.
 	Failure string `json:"failure,omitempty"`
+	// ackedTenants is the samples per tenant of the acknowledged requests.
+	ackedTenants map[string]int64
 }
 
 // line renders the result as one progress line.
 func (r RunResult) line() string {
+	name := r.Scenario
+	if r.Point != "" {
+		name = r.Point + " " + name
+	}
 	if r.Failure != "" {
-		return fmt.Sprintf("%-13s round %d %-10s FAILED: %s", r.Scenario, r.Round, r.Proxy, r.Failure)
+		return fmt.Sprintf("%-13s round %d %-10s FAILED: %s", name, r.Round, r.Proxy, r.Failure)
 	}
 	return fmt.Sprintf("%-13s round %d %-10s %s samples/CPU-s  %.2f CPU-s  %s samples/s  RSS %.0f MB  p50 %.2f ms  p99 %.2f ms  delivered %d/%d",
-		r.Scenario, r.Round, r.Proxy, humanCount(r.SamplesPerCPUSecond), r.CPUSeconds, humanCount(r.SamplesPerSecond),
+		name, r.Round, r.Proxy, humanCount(r.SamplesPerCPUSecond), r.CPUSeconds, humanCount(r.SamplesPerSecond),
 		float64(r.PeakRSSBytes)/(1<<20), r.P50Ms, r.P99Ms, r.Delivered, r.AckedSamples)
 }
 
 // runEnv is what one run needs besides the flags.
 type runEnv struct {
 	tmp     string
+	point   string
 	sc      Scenario
 	proxy   proxySpec
 	round   int
@@ -60,7 +69,7 @@ type runEnv struct {
 // runOne starts the proxy, warms it up, measures one load window and stops
 // the proxy. Problems are reported in the result's Failure.
 func (c *compareConfig) runOne(ctx context.Context, env runEnv) RunResult {
-	res := RunResult{Scenario: env.sc.Name, Proxy: env.proxy.name, Round: env.round}
+	res := RunResult{Point: env.point, Scenario: env.sc.Name, Proxy: env.proxy.name, Round: env.round}
 	if err := c.measure(ctx, env, &res); err != nil {
 		res.Failure = err.Error()
 	}
@@ -103,7 +112,7 @@ func (c *compareConfig) measure(ctx context.Context, env runEnv, res *RunResult)
 // proxyArgs writes the proxy's config into dir and returns its arguments.
 func (c *compareConfig) proxyArgs(env runEnv, listen, dir string) ([]string, error) {
 	if env.proxy.name == "vmagent" {
-		return env.sc.vmagentArgs(listen, env.sinkURL, dir, sortedKeys(env.w.TenantSamples()))
+		return env.sc.vmagentArgs(listen, env.sinkURL, dir, env.pool.TenantKeys())
 	}
 	cfgPath := filepath.Join(dir, "scoreproxy.yaml")
 	if err := os.WriteFile(cfgPath, []byte(env.sc.scoreproxyConfig(listen, env.sinkURL)), 0o644); err != nil {
@@ -133,6 +142,7 @@ func (c *compareConfig) window(ctx context.Context, env runEnv, ch *child, url s
 	lc.Duration = c.duration
 	sum := RunLoad(ctx, lc, env.pool)
 	res.AckedSamples, res.P50Ms, res.P99Ms, res.Errors = sum.AckedSamples, sum.LatencyP50Ms, sum.LatencyP99Ms, sum.ErrorsByStatus
+	res.ackedTenants = env.pool.AckedTenantSamples(sum.ackedBodies)
 	res.SamplesPerSecond = sum.SamplesPerSecond
 	res.Delivered, err = waitDelivered(ctx, env.sink, sum.AckedSamples, c.deliveryTimeout)
 	cpu1, errCPU := readProcCPU(ch.pid())
@@ -172,10 +182,8 @@ func (c *compareConfig) verify(env runEnv, res *RunResult) error {
 	case counts.DecodeErrors > 0:
 		return fmt.Errorf("sink refused %d malformed requests", counts.DecodeErrors)
 	}
-	perRequest := env.w.TenantSamples()
-	ackedRequests := res.AckedSamples / int64(env.w.SamplesPerRequest())
 	exact := noErrors && counts.Samples == res.AckedSamples
-	return env.sc.expect(env.proxy.name, env.w.hasLabel("vm_account_id")).check(counts, perRequest, ackedRequests, exact)
+	return env.sc.expect(env.proxy.name, env.w.hasLabel("vm_account_id")).check(counts, res.ackedTenants, exact)
 }
 
 // waitDelivered polls the sink until it has accepted at least want samples

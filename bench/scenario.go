@@ -185,12 +185,11 @@ func (s Scenario) expect(proxy string, tenantLabelled bool) expectation {
 	return e
 }
 
-// check compares the sink's counts with the expectation. perRequest is
-// the workload's samples per tenant in one request; ackedRequests the
-// number of requests the proxy acknowledged. The per-tenant totals are
-// compared exactly only when exact is set (every sent request was
-// acknowledged and every acknowledged sample arrived once).
-func (e expectation) check(c Counts, perRequest map[string]int64, ackedRequests int64, exact bool) error {
+// check compares the sink's counts with the expectation. acked is the
+// samples per tenant of the requests the proxy acknowledged (nil without
+// tenant labels); it is compared exactly only when exact is set (every
+// sent request was acknowledged and every acknowledged sample arrived once).
+func (e expectation) check(c Counts, acked map[string]int64, exact bool) error {
 	var problems []string
 	for path := range c.Paths {
 		tenant, err := tenantFromPath(path)
@@ -207,8 +206,8 @@ func (e expectation) check(c Counts, perRequest map[string]int64, ackedRequests 
 			break
 		}
 	}
-	if exact && perRequest != nil {
-		problems = append(problems, tenantProblems(c.Tenants, perRequest, ackedRequests)...)
+	if exact && acked != nil {
+		problems = append(problems, tenantProblems(c.Tenants, acked)...)
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("sink contents wrong: %s", strings.Join(problems, "; "))
@@ -216,15 +215,15 @@ func (e expectation) check(c Counts, perRequest map[string]int64, ackedRequests 
 	return nil
 }
 
-// tenantProblems compares samples per tenant with perRequest x requests.
-func tenantProblems(got map[string]*Counter, perRequest map[string]int64, requests int64) []string {
+// tenantProblems compares the samples per tenant with want.
+func tenantProblems(got map[string]*Counter, want map[string]int64) []string {
 	var out []string
-	keys := make([]string, 0, len(got)+len(perRequest))
-	for k := range perRequest {
+	keys := make([]string, 0, len(got)+len(want))
+	for k := range want {
 		keys = append(keys, k)
 	}
 	for k := range got {
-		if _, ok := perRequest[k]; !ok {
+		if _, ok := want[k]; !ok {
 			keys = append(keys, k)
 		}
 	}
@@ -234,8 +233,8 @@ func tenantProblems(got map[string]*Counter, perRequest map[string]int64, reques
 		if c := got[k]; c != nil {
 			n = c.Samples
 		}
-		if want := perRequest[k] * requests; n != want {
-			out = append(out, fmt.Sprintf("tenant %s got %d samples, want %d", k, n, want))
+		if n != want[k] {
+			out = append(out, fmt.Sprintf("tenant %s got %d samples, want %d", k, n, want[k]))
 		}
 	}
 	return out

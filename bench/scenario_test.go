@@ -85,25 +85,25 @@ func TestVmagentArgs(t *testing.T) {
 // The expectation check accepts what a correct proxy delivers and names
 // what a wrong one got wrong.
 func TestExpectationCheck(t *testing.T) {
-	perRequest := map[string]int64{"1:0": 4, "2:0": 6}
+	acked := map[string]int64{"1:0": 8, "2:0": 12}
 	good := Counts{Counter: Counter{Series: 5, Samples: 20, TenantLabelled: 5},
 		Paths:   map[string]*Counter{"/insert/multitenant/prometheus/api/v1/write": {Samples: 20}},
 		Tenants: map[string]*Counter{"1:0": {Samples: 8}, "2:0": {Samples: 12}},
 		Names:   map[string]*Counter{"vmanomaly_y": {Samples: 20}}}
 	mf := allScenarios[1].expect("scoreproxy", true)
-	if err := mf.check(good, perRequest, 2, true); err != nil {
+	if err := mf.check(good, acked, true); err != nil {
 		t.Fatal(err)
 	}
 	bad := good.clone()
 	bad.Names = map[string]*Counter{"y": {Samples: 20}}
 	bad.Tenants["2:0"].Samples = 11
-	err := mf.check(bad, perRequest, 2, true)
+	err := mf.check(bad, acked, true)
 	if err == nil || !strings.Contains(err.Error(), "prefix") || !strings.Contains(err.Error(), "tenant 2:0") {
 		t.Fatalf("error %v", err)
 	}
 	for _, sc := range allScenarios {
 		if sc.Import {
-			if err := sc.expect("vmagent", true).check(good, perRequest, 2, true); err != nil {
+			if err := sc.expect("vmagent", true).check(good, acked, true); err != nil {
 				t.Errorf("%s: %v", sc.Name, err)
 			}
 		}
@@ -111,7 +111,7 @@ func TestExpectationCheck(t *testing.T) {
 			continue
 		}
 		for _, proxy := range []string{"scoreproxy", "vmagent"} {
-			err := sc.expect(proxy, true).check(good, perRequest, 2, true)
+			err := sc.expect(proxy, true).check(good, acked, true)
 			if multitenantOK := proxy == "vmagent" && sc.VmagentMultitenant; multitenantOK != (err == nil) {
 				t.Errorf("%s, %s: multitenant path gave %v", sc.Name, proxy, err)
 			}

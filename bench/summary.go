@@ -20,15 +20,16 @@ type recorder struct {
 	firstMessage map[string]string
 	acked        int64
 	ackedSamples int64
+	ackedBodies  []int64 // acknowledged requests per body of the pool
 }
 
-// newRecorder returns an empty recorder.
-func newRecorder() *recorder {
-	return &recorder{errors: map[string]int64{}, firstMessage: map[string]string{}}
+// newRecorder returns an empty recorder for a pool of bodies bodies.
+func newRecorder(bodies int) *recorder {
+	return &recorder{errors: map[string]int64{}, firstMessage: map[string]string{}, ackedBodies: make([]int64, bodies)}
 }
 
-// record adds one request's latency and outcome.
-func (r *recorder) record(lat time.Duration, status int, msg string, err error, samples int) {
+// record adds the latency and outcome of one request of body number body.
+func (r *recorder) record(lat time.Duration, status int, msg string, err error, body, samples int) {
 	r.latencies = append(r.latencies, lat)
 	var key string
 	switch {
@@ -36,6 +37,7 @@ func (r *recorder) record(lat time.Duration, status int, msg string, err error, 
 		key, msg = errorClass(err), err.Error()
 	case status/100 == 2:
 		r.acked++
+		r.ackedBodies[body]++
 		r.ackedSamples += int64(samples)
 		return
 	default:
@@ -71,6 +73,9 @@ type Summary struct {
 	LatencyP99Ms       float64           `json:"latency_p99_ms"`
 	ErrorsByStatus     map[string]int64  `json:"errors_by_status"`
 	FirstErrorMessages map[string]string `json:"first_error_messages,omitempty"`
+	// ackedBodies counts the acknowledged requests of each pool body, for
+	// the samples per tenant they carried (Pool.AckedTenantSamples).
+	ackedBodies []int64
 }
 
 // summarize merges the senders' recorders into a Summary.
@@ -79,11 +84,14 @@ func summarize(cfg LoadConfig, p *Pool, elapsed time.Duration, recs []*recorder)
 		URL: cfg.URL, Concurrency: cfg.Concurrency, PoolBodies: len(p.Bodies), BodyFormat: p.Format,
 		BodySnappyBytes: p.AvgCompressed(), BodyRawBytes: p.AvgRaw(),
 		DurationSeconds: elapsed.Seconds(), ErrorsByStatus: map[string]int64{},
-		FirstErrorMessages: map[string]string{},
+		FirstErrorMessages: map[string]string{}, ackedBodies: make([]int64, len(p.Bodies)),
 	}
 	var lats []time.Duration
 	for _, r := range recs {
 		lats = append(lats, r.latencies...)
+		for i, n := range r.ackedBodies {
+			s.ackedBodies[i] += n
+		}
 		s.AckedRequests += r.acked
 		s.AckedSamples += r.ackedSamples
 		for k, v := range r.errors {
@@ -130,6 +138,9 @@ func (s *Summary) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "target       %s\n", s.URL)
 	fmt.Fprintf(w, "workload     %s: %d series x %d samples, %d labels, %d tenants, %d query keys\n",
 		wl.Preset, wl.Series, wl.Samples, wl.Labels, wl.Tenants, wl.QueryKeys)
+	if c := wl.describeCardinality(); c != "" {
+		fmt.Fprintf(w, "series       %s\n", c)
+	}
 	fmt.Fprintf(w, "body         %s, %d distinct bodies\n", s.BodyFormat.describeBody(s.BodySnappyBytes, s.BodyRawBytes), s.PoolBodies)
 	fmt.Fprintf(w, "run          %.2f s, concurrency %d\n", s.DurationSeconds, s.Concurrency)
 	fmt.Fprintf(w, "requests     %d sent, %d acknowledged, %.1f requests/s\n", s.Requests, s.AckedRequests, s.RequestsPerSecond)

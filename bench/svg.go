@@ -30,16 +30,14 @@ type barPanel struct {
 	format func(float64) string
 }
 
-// svg renders the report's chart: samples per CPU-second and peak RSS.
+// svg renders the report's chart: samples per CPU-second and peak RSS,
+// by scenario, or for a sweep against the points (see sweepSVG).
 func (r *Report) svg() string {
-	var groups, series []string
-	seen := map[string]bool{}
-	for _, row := range r.Rows {
-		if !seen[row.Proxy] {
-			seen[row.Proxy] = true
-			series = append(series, row.Proxy)
-		}
+	if len(r.Points) > 0 {
+		return r.sweepSVG()
 	}
+	var groups []string
+	series := r.proxyNames()
 	for _, sc := range r.scenarios {
 		groups = append(groups, sc.Title)
 	}
@@ -57,11 +55,16 @@ func (r *Report) svg() string {
 		}
 		perCPU.values, rss.values = append(perCPU.values, a), append(rss.values, b)
 	}
-	return renderSVG("scoreproxy vs vmagent, "+r.Generated, []barPanel{perCPU, rss})
+	return renderSVG("scoreproxy vs vmagent, "+r.Generated, []panel{perCPU, rss})
+}
+
+// panel is one chart of an SVG image, drawn with its top edge at y0.
+type panel interface {
+	render(b *strings.Builder, y0 int)
 }
 
 // renderSVG draws the panels one under the other with a legend on top.
-func renderSVG(title string, panels []barPanel) string {
+func renderSVG(title string, panels []panel) string {
 	h := 40 + panelHeight*len(panels)
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
@@ -75,20 +78,27 @@ func renderSVG(title string, panels []barPanel) string {
 	return b.String()
 }
 
-// render draws one panel whose top edge is at y0.
-func (p barPanel) render(b *strings.Builder, y0 int) {
-	plotH := float64(panelHeight - plotTop - plotBottom)
-	plotW := float64(svgWidth - plotLeft - plotRight)
-	base := float64(y0 + panelHeight - plotBottom)
-	fmt.Fprintf(b, `<text x="%d" y="%d" font-size="13">%s</text>`+"\n", plotLeft, y0+20, esc(p.title))
-	p.legend(b, y0+38)
-	top := niceCeil(p.max())
+// drawFrame draws a panel's title and its y axis from 0 to top, with the
+// panel's top edge at y0, and returns the y of its base line and the
+// height of its plot.
+func drawFrame(b *strings.Builder, y0 int, title string, top float64, format func(float64) string) (base, plotH float64) {
+	plotH = float64(panelHeight - plotTop - plotBottom)
+	base = float64(y0 + panelHeight - plotBottom)
+	fmt.Fprintf(b, `<text x="%d" y="%d" font-size="13">%s</text>`+"\n", plotLeft, y0+20, esc(title))
 	for k := 0; k <= 4; k++ {
-		v := top * float64(k) / 4
 		y := base - plotH*float64(k)/4
 		fmt.Fprintf(b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e2e8f0"/>`+"\n", plotLeft, y, svgWidth-plotRight, y)
-		fmt.Fprintf(b, `<text x="%d" y="%.1f" text-anchor="end" fill="#4a5568">%s</text>`+"\n", plotLeft-6, y+4, esc(p.format(v)))
+		fmt.Fprintf(b, `<text x="%d" y="%.1f" text-anchor="end" fill="#4a5568">%s</text>`+"\n", plotLeft-6, y+4, esc(format(top*float64(k)/4)))
 	}
+	return base, plotH
+}
+
+// render draws one panel whose top edge is at y0.
+func (p barPanel) render(b *strings.Builder, y0 int) {
+	plotW := float64(svgWidth - plotLeft - plotRight)
+	top := niceCeil(p.max())
+	base, plotH := drawFrame(b, y0, p.title, top, p.format)
+	p.legend(b, y0+38)
 	if len(p.groups) == 0 || len(p.series) == 0 {
 		return
 	}

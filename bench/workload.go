@@ -3,8 +3,10 @@ package main
 import (
 	"flag"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/prometheus/prompb"
 )
@@ -28,7 +30,18 @@ type Workload struct {
 	// QueryKeys is the number of distinct values of the `for` label; 0 means
 	// the series carry no `for` label.
 	QueryKeys int `json:"query_keys"`
+	// Distinct is the number of distinct series the requests draw their
+	// series from; 0 means Series (every request carries the same series,
+	// in the same order).
+	Distinct int `json:"distinct_series,omitempty"`
+	// Churn is the share of each request's series that no earlier request
+	// carried (0..1); see seriesPlan.
+	Churn float64 `json:"churn,omitempty"`
 }
+
+// maxDistinct bounds -distinct: the pool must carry every series once
+// within its memory cap (about 24 M series of the anomaly preset).
+const maxDistinct = 10_000_000
 
 // anomalyOutputs are the model output variables vmanomaly writes.
 var anomalyOutputs = []string{"anomaly_score", "y", "yhat", "yhat_lower", "yhat_upper"}
@@ -54,13 +67,14 @@ func Presets(name string) (Workload, error) {
 // workloadFlags binds the workload flags of a subcommand; Resolve applies the
 // preset first and then every flag the user set explicitly.
 type workloadFlags struct {
-	fs                                      *flag.FlagSet
-	preset                                  string
-	series, samples, labels, tenants, query int
+	fs                                                *flag.FlagSet
+	preset                                            string
+	series, samples, labels, tenants, query, distinct int
+	churn                                             float64
 }
 
-// bindWorkloadFlags registers -preset, -series, -samples, -labels, -tenants
-// and -query-keys on fs.
+// bindWorkloadFlags registers -preset, -series, -samples, -labels,
+// -tenants, -query-keys, -distinct and -churn on fs.
 func bindWorkloadFlags(fs *flag.FlagSet) *workloadFlags {
 	w := &workloadFlags{fs: fs}
 	fs.StringVar(&w.preset, "preset", "anomaly", "workload preset: anomaly (model outputs with tenant labels) or scrape")
@@ -69,6 +83,10 @@ func bindWorkloadFlags(fs *flag.FlagSet) *workloadFlags {
 	fs.IntVar(&w.labels, "labels", 0, "labels per series including __name__ (default: from preset)")
 	fs.IntVar(&w.tenants, "tenants", 0, "spread vm_account_id over N tenants, 0 = no tenant labels (default: from preset)")
 	fs.IntVar(&w.query, "query-keys", 0, "distinct values of the `for` label, 0 = none (default: from preset)")
+	fs.IntVar(&w.distinct, "distinct", 0, "distinct series the requests draw from: each request carries a pseudo-random selection "+
+		"of -series of them in shuffled order, and the pool carries every one (default: -series, the same series in every request)")
+	fs.Float64Var(&w.churn, "churn", 0, "share 0..1 of each request's series that no earlier request carried (a numbered instance "+
+		"label value; the sender patches and compresses each such request just before sending it)")
 	return w
 }
 
@@ -90,6 +108,10 @@ func (w *workloadFlags) Resolve() (Workload, error) {
 			wl.Tenants = w.tenants
 		case "query-keys":
 			wl.QueryKeys = w.query
+		case "distinct":
+			wl.Distinct = w.distinct
+		case "churn":
+			wl.Churn = w.churn
 		}
 	})
 	return wl, wl.Validate()
@@ -108,12 +130,44 @@ func (w Workload) Validate() error {
 		return fmt.Errorf("-tenants %d: want 0..100000", w.Tenants)
 	case w.QueryKeys < 0 || w.QueryKeys > 100000:
 		return fmt.Errorf("-query-keys %d: want 0..100000", w.QueryKeys)
+	case w.Distinct != 0 && (w.Distinct < w.Series || w.Distinct > maxDistinct):
+		return fmt.Errorf("-distinct %d: want -series (%d) up to %d, or 0 for -series", w.Distinct, w.Series, maxDistinct)
+	case !(w.Churn >= 0 && w.Churn <= 1):
+		return fmt.Errorf("-churn %v: want a share from 0 to 1 (1 = every series of every request is new)", w.Churn)
 	}
 	return nil
 }
 
 // SamplesPerRequest is the number of samples in one request.
 func (w Workload) SamplesPerRequest() int { return w.Series * w.Samples }
+
+// DistinctSeries is the number of distinct series the requests draw from.
+func (w Workload) DistinctSeries() int { return max(w.Distinct, w.Series) }
+
+// ChurnedPerRequest is the number of never-seen series in every request:
+// Churn x Series, rounded.
+func (w Workload) ChurnedPerRequest() int { return int(math.Round(w.Churn * float64(w.Series))) }
+
+// universe is the workload whose Series are the distinct series the
+// requests draw from; its series s is series s of the pool's plan.
+func (w Workload) universe() Workload {
+	u := w
+	u.Series, u.Distinct, u.Churn = w.DistinctSeries(), 0, 0
+	return u
+}
+
+// describeCardinality renders the distinct series and churn for
+// summaries, or "" for the default (the same series in every request).
+func (w Workload) describeCardinality() string {
+	var parts []string
+	if w.DistinctSeries() > w.Series {
+		parts = append(parts, fmt.Sprintf("drawn from %d distinct series", w.DistinctSeries()))
+	}
+	if w.Churn > 0 {
+		parts = append(parts, fmt.Sprintf("churn %g (%d never-seen series per request)", w.Churn, w.ChurnedPerRequest()))
+	}
+	return strings.Join(parts, ", ")
+}
 
 // labelGen produces the value of one label for the series with index s.
 type labelGen struct {
@@ -169,7 +223,7 @@ func (w Workload) anomalyGenerators() []labelGen {
 func (w Workload) scrapeGenerators() []labelGen {
 	gens := []labelGen{
 		{"__name__", func(s int) string { return scrapeNames[s%len(scrapeNames)] }},
-		{"instance", func(s int) string { return fmt.Sprintf("10.1.%d.%d:9100", s/250%250, s%250) }},
+		{"instance", func(s int) string { return fmt.Sprintf("10.%d.%d.%d:9100", 1+s/62500, s/250%250, s%250) }},
 		{"job", func(s int) string { return []string{"node", "api", "worker"}[s%3] }},
 		{"cpu", func(s int) string { return strconv.Itoa(s % 8) }},
 		{"mode", func(s int) string { return []string{"user", "system", "iowait", "idle"}[s%4] }},
@@ -215,17 +269,28 @@ func (w Workload) outputOf(s int) int { return s / w.inputs() % len(anomalyOutpu
 
 // SeriesLabels returns the sorted label sets of the workload's series.
 func (w Workload) SeriesLabels() [][]prompb.Label {
-	gens := w.generators()
+	gens := w.sortedGenerators()
 	out := make([][]prompb.Label, w.Series)
 	for s := range out {
-		ls := make([]prompb.Label, len(gens))
-		for i, g := range gens {
-			ls[i] = prompb.Label{Name: g.name, Value: g.value(s)}
-		}
-		sort.Slice(ls, func(i, j int) bool { return ls[i].Name < ls[j].Name })
-		out[s] = ls
+		out[s] = fillLabels(make([]prompb.Label, len(gens)), gens, s)
 	}
 	return out
+}
+
+// sortedGenerators returns the generators in the order senders emit the
+// labels: sorted by name, as Prometheus does.
+func (w Workload) sortedGenerators() []labelGen {
+	gens := w.generators()
+	sort.Slice(gens, func(i, j int) bool { return gens[i].name < gens[j].name })
+	return gens
+}
+
+// fillLabels sets dst (one entry per generator) to the labels of series s.
+func fillLabels(dst []prompb.Label, gens []labelGen, s int) []prompb.Label {
+	for i, g := range gens {
+		dst[i] = prompb.Label{Name: g.name, Value: g.value(s)}
+	}
+	return dst
 }
 
 // TenantSamples returns, for one request, the number of samples per tenant
