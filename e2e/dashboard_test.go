@@ -34,8 +34,8 @@ var exportedMetrics = map[string][]string{
 	"vmanomaly_writer_request_serialize_seconds": {"url"}, // histogram
 	"vmanomaly_writer_responses_total":           {"url", "code"},
 	"vmanomaly_writer_sent_bytes_total":          {"url"},
-	"vmanomaly_writer_datapoints_sent_total":     {"url"},
-	"vmanomaly_writer_timeseries_sent_total":     {"url"},
+	"vmanomaly_writer_datapoints_sent_total":     {"url", "query_key"},
+	"vmanomaly_writer_timeseries_sent_total":     {"url", "query_key"},
 	"scoreproxy_rewrite_cache_hits_total":        nil,
 	"scoreproxy_rewrite_cache_misses_total":      nil,
 	"scoreproxy_queue_pending_bytes":             {"url"},

@@ -122,6 +122,15 @@ server:
   health_check_interval: 1s
 `
 
+// samplesByQueryKey counts the samples of the outputs by query key.
+func samplesByQueryKey(outputs []modelOutput) map[string]int {
+	out := map[string]int{}
+	for _, o := range outputs {
+		out[o.queryKey] += len(o.values)
+	}
+	return out
+}
+
 // TestVmanomalyImportThroughVMCluster: a model runner writing exactly as
 // vmanomaly's writer does (JSON lines on the import paths) through
 // scoreproxy into a real VictoriaMetrics cluster: with the writer's
@@ -148,7 +157,11 @@ func TestVmanomalyImportThroughVMCluster(t *testing.T) {
 			outputs := vmanomalyRun(mode, ts, inherited, "cpu", "mem")
 			vmanomalyWriter{datasourceURL: p.URL, tenantID: "multitenant"}.write(t, outputs)
 			wantInTenants(t, cluster, mode, storedAs(outputs, ownTenant))
-			wantMetric(t, scrape(t, p.URL+"/metrics"), "scoreproxy_samples_received_total", nil, float64(2*len(outputs)))
+			m := scrape(t, p.URL+"/metrics")
+			wantMetric(t, m, "scoreproxy_samples_received_total", nil, float64(2*len(outputs)))
+			for key, n := range samplesByQueryKey(outputs) { // vmanomaly's dashboard reads them by query_key
+				wantMetric(t, m, "vmanomaly_writer_datapoints_sent_total", map[string]string{"query_key": key}, float64(n))
+			}
 		})
 	}
 	t.Run("fixed_tenant", func(t *testing.T) {

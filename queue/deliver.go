@@ -171,8 +171,7 @@ func (e *endpoint) deliverGroup(ctx context.Context, f *flight) bool {
 		if it := &f.items[i]; !it.skip {
 			n++
 			first = &it.block
-			stats.Series += it.series
-			stats.Samples += it.samples
+			stats.Add(it.stats())
 		}
 	}
 	switch n {
@@ -204,7 +203,7 @@ func (e *endpoint) deliverGroup(ctx context.Context, f *flight) bool {
 // deliver sends b until the upstream takes it or refuses it for good (then
 // it is set aside); false when ctx ended first.
 func (e *endpoint) deliver(ctx context.Context, b block) bool {
-	res, o, alive := e.send(ctx, b.body, remotewrite.BatchStats{Series: b.series, Samples: b.samples})
+	res, o, alive := e.send(ctx, b.body, b.stats())
 	if !alive || o == delivered {
 		return alive
 	}

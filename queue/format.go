@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"time"
+
+	"github.com/scoreproxy/scoreproxy/remotewrite"
 )
 
 // On-disk format of a queue directory (all integers little-endian):
@@ -21,8 +23,17 @@ import (
 //
 //	[magic u32 "SPQ2"][payload length u32][crc32c (Castagnoli) of payload u32][payload]
 //
-// and a payload is [version u8 = 2][endpoint id u32][enqueued unix nanoseconds i64][series u32][samples u32][body],
-// the body being the snappy-compressed remote-write 1.0 request, as sent upstream.
+// and a payload is
+//
+//	[version u8 = 3][endpoint id u32][enqueued unix nanoseconds i64][series u32][samples u32]
+//	[query keys u16] query keys x [key length u16][key][series u32][samples u32]
+//	[body]
+//
+// the body being the snappy-compressed remote-write 1.0 request, as sent
+// upstream, and the query keys splitting series and samples by the query key
+// of the series (remotewrite.KeyTallies), for the writer metrics when the
+// block is delivered; none means all have the key "". Version 2 payloads,
+// the same without the query keys, are read as having none.
 // The magic lets a reader find the next record after a corrupted one.
 //
 // Beside each segment, log/<id>.idx indexes the records committed to it, one
@@ -44,8 +55,13 @@ import (
 const (
 	recordMagic   = 0x32515053 // "SPQ2"
 	headerSize    = 12         // magic, length, crc
-	payloadHead   = 21         // version, endpoint, enqueued, series, samples
-	formatVersion = 2
+	payloadHead   = 23         // version, endpoint, enqueued, series, samples, query keys
+	formatVersion = 3
+	// payloadHeadV2 and formatV2 are version 2's, read but not written.
+	payloadHeadV2 = 21
+	formatV2      = 2
+	// maxKeyBytes bounds a query key as stored: longer ones are cut.
+	maxKeyBytes = 1 << 10
 )
 
 const indexEntrySize = 24
@@ -62,24 +78,63 @@ type block struct {
 	body     []byte // snappy RW1; aliases the reader's buffer
 	series   int
 	samples  int
+	keys     remotewrite.KeyTallies // nil: all ""; copied out of the reader's buffer
 	enqueued time.Time
 }
 
-// recordSize is the size on disk of the record holding a body of n bytes.
+// stats returns what the block holds, for the writer metrics.
+func (b *block) stats() remotewrite.BatchStats {
+	return remotewrite.BatchStats{Series: b.series, Samples: b.samples, QueryKeys: b.keys}
+}
+
+// recordSize is the size on disk of the record holding a body of n bytes
+// and no query keys.
 func recordSize(n int) int64 { return int64(headerSize + payloadHead + n) }
+
+// recordKeys returns the query keys a record stores of stats: none when
+// every series has the key "", and past MaxQueryKeys the rest folded into
+// OverflowQueryKey.
+func recordKeys(stats remotewrite.BatchStats) remotewrite.KeyTallies {
+	k := stats.QueryKeys
+	switch {
+	case len(k) == 1 && k[0].Key == "":
+		return nil
+	case len(k) > remotewrite.MaxQueryKeys:
+		return remotewrite.KeyTallies(nil).Merge(k)
+	}
+	return k
+}
+
+// keysSize is the size on disk of the query keys of a record.
+func keysSize(keys remotewrite.KeyTallies) int64 {
+	n := 0
+	for _, k := range keys {
+		n += 2 + min(len(k.Key), maxKeyBytes) + 8
+	}
+	return int64(n)
+}
 
 // appendRecord appends the record of body to dst (whose capacity is reused),
 // copying body: the caller may reuse it as soon as this returns.
-func appendRecord(dst []byte, endpoint uint32, body []byte, series, samples int, enqueued time.Time) []byte {
+func appendRecord(dst []byte, endpoint uint32, body []byte, stats remotewrite.BatchStats, enqueued time.Time) []byte {
+	keys := recordKeys(stats)
 	start := len(dst)
 	dst = binary.LittleEndian.AppendUint32(dst, recordMagic)
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(payloadHead+len(body)))
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(int64(payloadHead+len(body))+keysSize(keys)))
 	dst = binary.LittleEndian.AppendUint32(dst, 0) // crc, filled below
 	dst = append(dst, formatVersion)
 	dst = binary.LittleEndian.AppendUint32(dst, endpoint)
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(enqueued.UnixNano()))
-	dst = binary.LittleEndian.AppendUint32(dst, clampUint32(series))
-	dst = binary.LittleEndian.AppendUint32(dst, clampUint32(samples))
+	dst = binary.LittleEndian.AppendUint32(dst, clampUint32(stats.Series))
+	dst = binary.LittleEndian.AppendUint32(dst, clampUint32(stats.Samples))
+	dst = binary.LittleEndian.AppendUint16(dst, uint16(len(keys)))
+	for _, k := range keys {
+		key := k.Key[:min(len(k.Key), maxKeyBytes)]
+		dst = binary.LittleEndian.AppendUint16(dst, uint16(len(key)))
+		dst = append(dst, key...)
+		dst = binary.LittleEndian.AppendUint32(dst, clampUint32(k.Series))
+		dst = binary.LittleEndian.AppendUint32(dst, clampUint32(k.Samples))
+	}
 	dst = append(dst, body...)
 	crc := crc32.Checksum(dst[start+headerSize:], castagnoli)
 	binary.LittleEndian.PutUint32(dst[start+8:], crc)
@@ -95,17 +150,53 @@ func clampUint32(n int) uint32 {
 
 // decodePayload parses a payload whose checksum was verified.
 func decodePayload(p []byte) (block, error) {
-	if len(p) < payloadHead || p[0] != formatVersion {
+	if len(p) < payloadHeadV2 || !knownVersion(p[0]) || p[0] == formatVersion && len(p) < payloadHead {
 		return block{}, errCorrupt
 	}
-	return block{
+	b := block{
 		endpoint: binary.LittleEndian.Uint32(p[1:]),
 		enqueued: time.Unix(0, int64(binary.LittleEndian.Uint64(p[5:]))),
 		series:   int(binary.LittleEndian.Uint32(p[13:])),
 		samples:  int(binary.LittleEndian.Uint32(p[17:])),
-		body:     p[payloadHead:],
-	}, nil
+	}
+	if p[0] == formatV2 {
+		b.body = p[payloadHeadV2:]
+		return b, nil
+	}
+	var ok bool
+	if b.keys, b.body, ok = decodeKeys(p[payloadHeadV2:]); !ok {
+		return block{}, errCorrupt
+	}
+	return b, nil
 }
+
+// decodeKeys parses the query keys at the start of p and returns them,
+// copied, and the rest of p.
+func decodeKeys(p []byte) (remotewrite.KeyTallies, []byte, bool) {
+	n := int(binary.LittleEndian.Uint16(p))
+	p = p[2:]
+	if n == 0 {
+		return nil, p, true
+	}
+	keys := make(remotewrite.KeyTallies, 0, n)
+	for range n {
+		if len(p) < 2 {
+			return nil, nil, false
+		}
+		l := int(binary.LittleEndian.Uint16(p))
+		if len(p) < 2+l+8 {
+			return nil, nil, false
+		}
+		keys = append(keys, remotewrite.KeyTally{Key: string(p[2 : 2+l]),
+			Series:  int(binary.LittleEndian.Uint32(p[2+l:])),
+			Samples: int(binary.LittleEndian.Uint32(p[6+l:]))})
+		p = p[2+l+8:]
+	}
+	return keys, p, true
+}
+
+// knownVersion reports whether v is a payload version this build reads.
+func knownVersion(v byte) bool { return v == formatVersion || v == formatV2 }
 
 // readRecordAt reads and verifies the record at off of a segment holding end
 // valid bytes. It returns the payload (in buf, grown as needed) and the offset
@@ -120,7 +211,7 @@ func readRecordAt(r io.ReaderAt, off, end int64, buf []byte) (payload []byte, ne
 		return buf, 0, err
 	}
 	length := int64(binary.LittleEndian.Uint32(h[4:]))
-	if binary.LittleEndian.Uint32(h[0:]) != recordMagic || length < payloadHead || length > end-off-headerSize {
+	if binary.LittleEndian.Uint32(h[0:]) != recordMagic || length < payloadHeadV2 || length > end-off-headerSize {
 		return buf, 0, errCorrupt
 	}
 	if int64(cap(buf)) < length {
@@ -130,7 +221,7 @@ func readRecordAt(r io.ReaderAt, off, end int64, buf []byte) (payload []byte, ne
 	if _, err := r.ReadAt(buf, off+headerSize); err != nil {
 		return buf, 0, err
 	}
-	if crc32.Checksum(buf, castagnoli) != binary.LittleEndian.Uint32(h[8:]) || buf[0] != formatVersion {
+	if crc32.Checksum(buf, castagnoli) != binary.LittleEndian.Uint32(h[8:]) || !knownVersion(buf[0]) {
 		return buf, 0, errCorrupt
 	}
 	return buf, off + headerSize + length, nil

@@ -68,7 +68,7 @@ func (tl *testLog) appendBodies(t *testing.T, id uint32, bodies ...string) {
 	var refs []recordRef
 	for _, b := range bodies {
 		now := time.Now()
-		at, end, err := tl.l.write(appendRecord(nil, id, []byte(b), 1, 2, now))
+		at, end, err := tl.l.write(appendRecord(nil, id, []byte(b), stats(1, 2), now))
 		if err != nil {
 			t.Fatalf("write: %v", err)
 		}
@@ -132,7 +132,7 @@ func bodies(prefix string, n int) []string {
 // delivered; the quota counts what undelivered data holds.
 func TestLogSharedByEndpoints(t *testing.T) {
 	dir := t.TempDir()
-	tl := openTestLog(t, dir, 100) // each record is 37 bytes: 3 per segment
+	tl := openTestLog(t, dir, 100) // each record is 39 bytes: 3 per segment
 	defer tl.close()
 	a, b := bodies("a", 6), bodies("b", 4)
 	for i := range a {
@@ -142,10 +142,10 @@ func TestLogSharedByEndpoints(t *testing.T) {
 		}
 	}
 	if n := len(segmentFiles(t, dir)); n != 4 {
-		t.Fatalf("%d segment files after 10 records of 37 bytes, want 4", n)
+		t.Fatalf("%d segment files after 10 records of 39 bytes, want 4", n)
 	}
-	if blocks, bytes, _ := tl.cur[1].pending(); blocks != 6 || bytes != 6*37 {
-		t.Fatalf("endpoint 1 pending %d blocks, %d bytes; want 6, 222", blocks, bytes)
+	if blocks, bytes, _ := tl.cur[1].pending(); blocks != 6 || bytes != 6*39 {
+		t.Fatalf("endpoint 1 pending %d blocks, %d bytes; want 6, 234", blocks, bytes)
 	}
 	if got := tl.readBodies(t, 1, 6); !slices.Equal(got, a) {
 		t.Fatalf("endpoint 1 read %v, want %v", got, a)
@@ -155,8 +155,8 @@ func TestLogSharedByEndpoints(t *testing.T) {
 	if n := len(segmentFiles(t, dir)); n != 4 {
 		t.Fatalf("%d segment files while endpoint 2 has delivered nothing, want all 4 kept", n)
 	}
-	if held := tl.total.Load(); held != 3*111 {
-		t.Fatalf("quota counts %d bytes; want the 3 sealed segments endpoint 2 holds, whole (%d)", held, 3*111)
+	if held := tl.total.Load(); held != 3*117 {
+		t.Fatalf("quota counts %d bytes; want the 3 sealed segments endpoint 2 holds, whole (%d)", held, 3*117)
 	}
 	if got := tl.readBodies(t, 2, 4); !slices.Equal(got, b) {
 		t.Fatalf("endpoint 2 read %v, want %v", got, b)

@@ -202,8 +202,7 @@ func (c *Client) finish(m *urlMetrics, start time.Time, res SendResult, reason e
 	m.responses(res.StatusCode).Inc()
 	m.sentBytes.Add(sent)
 	if res.OK() {
-		m.datapoints.Add(stats.Samples)
-		m.timeseries.Add(stats.Series)
+		m.countSent(stats)
 	}
 	return res
 }

@@ -24,8 +24,8 @@ const (
 	metricResponses        = "vmanomaly_writer_responses_total"           // counter{url,code}, every request
 	metricSentBytes        = "vmanomaly_writer_sent_bytes_total"          // counter{url}, body bytes of requests that got an answer
 	metricSerializeSeconds = "vmanomaly_writer_request_serialize_seconds" // histogram{url}, BatchStats.SerializeSeconds when > 0
-	metricDatapointsSent   = "vmanomaly_writer_datapoints_sent_total"     // counter{url}, 2xx only
-	metricTimeseriesSent   = "vmanomaly_writer_timeseries_sent_total"     // counter{url}, 2xx only
+	metricDatapointsSent   = "vmanomaly_writer_datapoints_sent_total"     // counter{url,query_key}, 2xx only
+	metricTimeseriesSent   = "vmanomaly_writer_timeseries_sent_total"     // counter{url,query_key}, 2xx only
 	metricUpstreamErrors   = "scoreproxy_upstream_errors_total"           // counter{url,reason}, transport errors
 	metricUpstreamReady    = "scoreproxy_upstream_ready"                  // gauge{url}, last health probe 2xx (1) or not (0)
 )
@@ -72,8 +72,14 @@ type urlMetrics struct {
 	// label is `url="<escaped safeURL>"`, the shared part of every name.
 	label string
 
-	duration, serialize               *metrics.Histogram
-	sentBytes, datapoints, timeseries *metrics.Counter
+	duration, serialize *metrics.Histogram
+	sentBytes           *metrics.Counter
+
+	// keys maps a query key to its sent counters, copied on write (under
+	// keysMu) like codes; noKey is the entry of "", there from the start.
+	keys   atomic.Pointer[map[string]*sentCounters]
+	keysMu sync.Mutex
+	noKey  *sentCounters
 
 	// codes maps an HTTP status to its responses counter. It is copied on
 	// write (under codesMu) so the per-request read is a lock-free load.
@@ -90,11 +96,68 @@ func newURLMetrics(safeURL string) *urlMetrics {
 	m.duration = metrics.GetOrCreateHistogram(m.name(metricRequestDuration, ""))
 	m.serialize = metrics.GetOrCreateHistogram(m.name(metricSerializeSeconds, ""))
 	m.sentBytes = metrics.GetOrCreateCounter(m.name(metricSentBytes, ""))
-	m.datapoints = metrics.GetOrCreateCounter(m.name(metricDatapointsSent, ""))
-	m.timeseries = metrics.GetOrCreateCounter(m.name(metricTimeseriesSent, ""))
+	m.noKey = m.newSentCounters("")
+	keys := map[string]*sentCounters{"": m.noKey}
+	m.keys.Store(&keys)
 	empty := map[int]*metrics.Counter{}
 	m.codes.Store(&empty)
 	return m
+}
+
+// sentCounters are the datapoints and timeseries sent of one query key.
+type sentCounters struct {
+	datapoints, timeseries *metrics.Counter
+}
+
+func (m *urlMetrics) newSentCounters(key string) *sentCounters {
+	label := `query_key="` + escapeLabelValue(key) + `"`
+	return &sentCounters{
+		datapoints: metrics.GetOrCreateCounter(m.name(metricDatapointsSent, label)),
+		timeseries: metrics.GetOrCreateCounter(m.name(metricTimeseriesSent, label)),
+	}
+}
+
+// countSent adds what an accepted request carried to the sent counters.
+func (m *urlMetrics) countSent(stats BatchStats) {
+	if stats.QueryKeys == nil {
+		m.noKey.datapoints.Add(stats.Samples)
+		m.noKey.timeseries.Add(stats.Series)
+		return
+	}
+	for _, t := range stats.QueryKeys {
+		c := m.sent(t.Key)
+		c.datapoints.Add(t.Samples)
+		c.timeseries.Add(t.Series)
+	}
+}
+
+// sent returns the sent counters of a query key, creating them on first
+// use; past MaxQueryKeys keys (besides "") it returns OverflowQueryKey's.
+func (m *urlMetrics) sent(key string) *sentCounters {
+	if c := (*m.keys.Load())[key]; c != nil {
+		return c
+	}
+	m.keysMu.Lock()
+	defer m.keysMu.Unlock()
+	old := *m.keys.Load()
+	if c := old[key]; c != nil {
+		return c
+	}
+	if len(old) > MaxQueryKeys {
+		key = OverflowQueryKey
+		if c := old[key]; c != nil {
+			return c
+		}
+	}
+	key = strings.Clone(key) // it may point into a request being routed
+	c := m.newSentCounters(key)
+	next := make(map[string]*sentCounters, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[key] = c
+	m.keys.Store(&next)
+	return c
 }
 
 // name renders `family{url="...",extra}`; extra is another label or "".

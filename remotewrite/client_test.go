@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -378,8 +380,8 @@ func TestClientMetrics(t *testing.T) {
 		`vmanomaly_writer_responses_total` + label + `,code="204"} 2`,
 		`vmanomaly_writer_responses_total` + label + `,code="503"} 1`,
 		`vmanomaly_writer_sent_bytes_total` + label + `} 15`,
-		`vmanomaly_writer_datapoints_sent_total` + label + `} 14`,
-		`vmanomaly_writer_timeseries_sent_total` + label + `} 6`,
+		`vmanomaly_writer_datapoints_sent_total` + label + `,query_key=""} 14`,
+		`vmanomaly_writer_timeseries_sent_total` + label + `,query_key=""} 6`,
 		`vmanomaly_writer_request_duration_seconds_count` + label + `} 3`,
 		`vmanomaly_writer_request_serialize_seconds_count` + label + `} 3`,
 		`vmanomaly_writer_responses_total{url="` + refused + `",code="connection_error"} 1`,
@@ -389,6 +391,65 @@ func TestClientMetrics(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// The sent counters split by query key; past MaxQueryKeys distinct keys of
+// a URL, further ones count under OverflowQueryKey.
+func TestClientMetricsQueryKeys(t *testing.T) {
+	_, srv := newRecorder(t)
+	c := newTestClient(t, ClientConfig{}, defaultRecheck)
+	u := srv.URL + "/insert/6:0/prometheus/api/v1/write"
+	c.Send(context.Background(), u, []byte("1"), BatchStats{Series: 3, Samples: 7, QueryKeys: KeyTallies{
+		{Key: "cpu", Series: 1, Samples: 2}, {Key: "", Series: 1, Samples: 1}, {Key: `a"b`, Series: 1, Samples: 4}}})
+	for i := range MaxQueryKeys + 5 {
+		key := fmt.Sprintf("q%03d", i)
+		c.Send(context.Background(), u, []byte("1"), BatchStats{Series: 1, Samples: 2, QueryKeys: KeyTallies{{Key: key, Series: 1, Samples: 2}}})
+	}
+	text := metricsText()
+	label := `{url="` + u + `",query_key=`
+	for _, want := range []string{
+		`vmanomaly_writer_datapoints_sent_total` + label + `"cpu"} 2`,
+		`vmanomaly_writer_timeseries_sent_total` + label + `"cpu"} 1`,
+		`vmanomaly_writer_datapoints_sent_total` + label + `""} 1`,
+		`vmanomaly_writer_datapoints_sent_total` + label + `"a\"b"} 4`,
+		`vmanomaly_writer_datapoints_sent_total` + label + `"q097"} 2`,
+		// "", cpu, a"b and q000..q097 are the 101 keys counted by name
+		`vmanomaly_writer_datapoints_sent_total` + label + `"` + OverflowQueryKey + `"} 14`,
+		`vmanomaly_writer_timeseries_sent_total` + label + `"` + OverflowQueryKey + `"} 7`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(text, label+`"q098"}`) {
+		t.Errorf("key q098 counted by name past the bound of %d", MaxQueryKeys)
+	}
+}
+
+func TestKeyTallies(t *testing.T) {
+	var tl KeyTallies
+	hint := 0
+	for _, k := range []string{"a", "a", "b", "a", "", "b"} {
+		tl = tl.Add(k, 1, 2, &hint)
+	}
+	want := KeyTallies{{Key: "a", Series: 3, Samples: 6}, {Key: "b", Series: 2, Samples: 4}, {Key: "", Series: 1, Samples: 2}}
+	if !slices.Equal(tl, want) {
+		t.Fatalf("tallies %+v, want %+v", tl, want)
+	}
+	var s BatchStats
+	s.Add(BatchStats{Series: 2, Samples: 3}) // nil keys: all ""
+	s.Add(BatchStats{Series: 6, Samples: 12, QueryKeys: want})
+	wantSum := KeyTallies{{Key: "", Series: 3, Samples: 5}, {Key: "a", Series: 3, Samples: 6}, {Key: "b", Series: 2, Samples: 4}}
+	if s.Series != 8 || s.Samples != 15 || !slices.Equal(s.QueryKeys, wantSum) {
+		t.Fatalf("sum %+v, want keys %+v", s, wantSum)
+	}
+	tl = nil
+	for i := range MaxQueryKeys + 3 {
+		tl = tl.Add(fmt.Sprint(i), 1, 1, &hint)
+	}
+	if len(tl) != MaxQueryKeys+1 || tl[MaxQueryKeys] != (KeyTally{Key: OverflowQueryKey, Series: 3, Samples: 3}) {
+		t.Fatalf("%d tallies, last %+v; want %d with the overflow's 3", len(tl), tl[len(tl)-1], MaxQueryKeys+1)
 	}
 }
 

@@ -135,6 +135,9 @@ func (s *ImportJSON) Send(ctx context.Context, rawURL string, body []byte, stats
 	}
 	out := BatchStats{Series: series, Samples: samples,
 		SerializeSeconds: stats.SerializeSeconds + time.Since(start).Seconds()}
+	if series == stats.Series && samples == stats.Samples {
+		out.QueryKeys = stats.QueryKeys // else some were dropped: all count under ""
+	}
 	m, begun := s.client.begin(importURL, out)
 	res, reason := s.client.post(ctx, importURL, nil, ob, formatJSONLines, begun)
 	sent := len(ob.buf)

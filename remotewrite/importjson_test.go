@@ -224,7 +224,7 @@ func TestImportJSONSend(t *testing.T) {
 		t.Errorf("upstream got %s %s %q (type %q, encoding %q)", got.Method, got.Path, got.Body,
 			got.Header.Get("Content-Type"), got.Header.Get("Content-Encoding"))
 	}
-	if m := metricsText(); !strings.Contains(m, `vmanomaly_writer_datapoints_sent_total{url="`+res.URL+`"} 1`) {
+	if m := metricsText(); !strings.Contains(m, `vmanomaly_writer_datapoints_sent_total{url="`+res.URL+`",query_key=""} 1`) {
 		t.Errorf("datapoints of the import URL missing:\n%s", grepLines(m, res.URL))
 	}
 

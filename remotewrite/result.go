@@ -26,4 +26,24 @@ type BatchStats struct {
 	Samples int // samples + histogram samples
 	// SerializeSeconds is the time spent building and compressing the body.
 	SerializeSeconds float64
+	// QueryKeys splits Series and Samples by query key, for the query_key
+	// label of the sent counters; nil means they all have the key "". The
+	// slice is only valid during the Send it is passed to.
+	QueryKeys KeyTallies
+}
+
+// Add adds the content of o to s: its totals and its query keys.
+func (s *BatchStats) Add(o BatchStats) {
+	hadKeys := s.QueryKeys != nil || s.Series == 0
+	if !hadKeys { // s was all "" so far
+		s.QueryKeys = KeyTallies{{Series: s.Series, Samples: s.Samples}}
+	}
+	s.Series += o.Series
+	s.Samples += o.Samples
+	if o.QueryKeys == nil {
+		hint := 0
+		s.QueryKeys = s.QueryKeys.Add("", o.Series, o.Samples, &hint)
+		return
+	}
+	s.QueryKeys = s.QueryKeys.Merge(o.QueryKeys)
 }

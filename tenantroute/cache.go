@@ -28,6 +28,9 @@ type rewrite struct {
 	// upTenants is, in MultitenantMode, the tenant vminsert will read from
 	// the output labels, both ways (see labelTenants and tenantNotes).
 	upTenants [2]Tenant
+	// queryKey is the value of the query key label of the input labels,
+	// interned: the query_key of the writer's sent counters.
+	queryKey queryKey
 	// owner is the cache the rewrite belongs to: with several writers the
 	// decoder consults the first writer's cache (Series.Known), and the
 	// others must not take its rewrites for theirs.
@@ -207,7 +210,7 @@ func (r *Router) routeAllCached(w *work, c *rewriteCache, series []remotewrite.S
 			}
 			b := w.batchOf(e.ep, e.tenant)
 			b.buf = remotewrite.AppendSeriesLabelFields(b.buf, e.labelFields, s)
-			b.count(s)
+			b.count(s, e.queryKey)
 		}
 	}
 	c.storeFresh(w)
@@ -231,12 +234,13 @@ func (r *Router) routeAndRemember(w *work, c *rewriteCache, s *remotewrite.Serie
 		w.tenants.incomplete = true
 		b := w.batchFor(res.tenant)
 		b.buf = remotewrite.AppendSeries(b.buf, res.labels, s)
-		b.count(s)
+		b.count(s, r.queryKeyOf(w.inputLabels(s)))
 		return nil
 	}
 	k, fields := keyAndFields(key, res.labels)
 	e := r.remember(w, c, k, fields, res.labels, res.tenant)
 	e.reordered = s.Reordered
+	e.queryKey = r.queryKeyOf(w.inputLabels(s))
 	return e
 }
 

@@ -109,12 +109,14 @@ func (r *Router) sendGroup(ctx context.Context, leader *batch, serialize time.Du
 	// away must not fail the others' data.
 	ctx = context.WithoutCancel(ctx)
 	coalescedBatches.Add(len(group))
-	sum := batch{ep: leader.ep, tenant: leader.tenant}
+	sum := batch{ep: leader.ep, tenant: leader.tenant, keys: leader.groupKeys[:0]}
 	leader.joined = joinSnappy(leader.joined[:0], group)
 	for _, b := range group {
 		sum.series += b.series
 		sum.samples += b.samples
+		sum.keys = sum.keys.Merge(b.keys)
 	}
+	leader.groupKeys = sum.keys
 	res := r.send1(ctx, &sum, leader.joined, serialize)
 	if rejectedAsBad(res) {
 		coalescedSplits.Inc()

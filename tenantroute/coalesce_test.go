@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -41,6 +42,9 @@ func (g *gatedSender) Send(_ context.Context, url string, body []byte, stats rem
 	if stats.Series != len(names) {
 		panic(fmt.Sprintf("stats say %d series, body has %d", stats.Series, len(names)))
 	}
+	if want := bodyQueryKeys(wr); !maps.Equal(keySeries(stats.QueryKeys), want) {
+		panic(fmt.Sprintf("stats have query keys %+v, body %v", stats.QueryKeys, want))
+	}
 	g.mu.Lock()
 	g.calls = append(g.calls, strings.Join(names, " "))
 	first := !g.first
@@ -54,6 +58,30 @@ func (g *gatedSender) Send(_ context.Context, url string, body []byte, stats rem
 		return remotewrite.SendResult{StatusCode: 400, URL: url, Message: "cannot parse series bad"}
 	}
 	return remotewrite.SendResult{StatusCode: 204, URL: url}
+}
+
+// bodyQueryKeys counts the series of wr by the value of their "for" label.
+func bodyQueryKeys(wr prompb.WriteRequest) map[string]int {
+	out := map[string]int{}
+	for _, s := range wr.Timeseries {
+		key := ""
+		for _, l := range s.Labels {
+			if l.Name == "for" {
+				key = l.Value
+			}
+		}
+		out[key]++
+	}
+	return out
+}
+
+// keySeries counts the series of tallies by key.
+func keySeries(keys remotewrite.KeyTallies) map[string]int {
+	out := map[string]int{}
+	for _, k := range keys {
+		out[k.Key] += k.Series
+	}
+	return out
 }
 
 // waiting returns how many batches wait in the lane of tenant 1:0.
@@ -74,7 +102,7 @@ func lineUp(t *testing.T, r *Router, g *gatedSender, names ...string) map[string
 	var wg sync.WaitGroup
 	for i, name := range names {
 		req := decoded(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{
-			ts("__name__", name, "vm_account_id", "1"),
+			ts("__name__", name, "for", "q_"+name, "vm_account_id", "1"),
 		}})
 		wg.Go(func() { errs[i] = r.Process(context.Background(), req, "") })
 		if i == 0 {

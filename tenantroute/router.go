@@ -82,7 +82,9 @@ type Router struct {
 	fixed    Tenant // the tenant of FixedTenant mode
 	base     string // datasource_url without trailing slash
 	format   *relabel.Format
-	pipe     pipeline // relabeling around format; see rewriteLabels
+	queryKey string     // the query key label of format (routing.query_key_label)
+	keys     *queryKeys // the values of queryKey seen, interned
+	pipe     pipeline   // relabeling around format; see rewriteLabels
 	sender   Sender
 	parallel int
 	workers  *sendWorkers // goroutines for parallel sends, kept between requests
@@ -123,6 +125,7 @@ func New(opts Options, sender Sender) (*Router, error) {
 		}
 		r.format = f
 	}
+	r.queryKey, r.keys = r.format.QueryKey(), newQueryKeys()
 	var err error
 	if r.pipe, err = newPipeline(opts, r.format); err != nil {
 		return nil, err

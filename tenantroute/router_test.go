@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -47,6 +48,9 @@ func (r *recorder) Send(_ context.Context, url string, body []byte, stats remote
 	wr := decodeBody(body)
 	if stats.Series != len(wr.Timeseries) {
 		panic("BatchStats.Series does not match the body")
+	}
+	if series, samples := tallied(stats.QueryKeys); series != stats.Series || samples != stats.Samples {
+		panic(fmt.Sprintf("query keys %+v do not add up to %d series, %d samples", stats.QueryKeys, stats.Series, stats.Samples))
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

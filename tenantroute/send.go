@@ -118,7 +118,8 @@ func (r *Router) send1(ctx context.Context, b *batch, body []byte, serialize tim
 	if ep == nil {
 		ep = r.endpoints.get(b.tenant)
 	}
-	stats := remotewrite.BatchStats{Series: b.series, Samples: b.samples, SerializeSeconds: serialize.Seconds()}
+	stats := b.stats()
+	stats.SerializeSeconds = serialize.Seconds()
 	res := r.sender.Send(ctx, ep.url, body, stats)
 	if res.OK() {
 		ep.seriesForwarded.Add(b.series)

@@ -26,31 +26,37 @@ func (r *Router) forwardUnchanged(ctx context.Context, w *work, req *remotewrite
 	// The cache is consulted here too, not only by the decoder: a caller
 	// may decode without it (several writers share one decoded request).
 	w.hits = r.cache.lookupAll(w.hits[:0], req.Series)
+	b := w.batchOf(r.endpoints.get(Tenant{}), Tenant{})
 	for i := range req.Series {
 		s := &req.Series[i]
 		if e := w.hits[i]; e != nil {
 			if e.warnings != nil {
 				w.repeats.note(e)
 			}
+			b.count(s, e.queryKey)
 			continue
 		}
-		in := w.inputLabels(s)
-		w.warns = w.warns[:0]
-		if r.mode == MultitenantMode {
-			r.checkMultitenant(w, in, in)
-		} else {
-			r.checkNoTenantLabels(w, in, in)
-		}
-		if key := s.LabelFields(); key != nil {
-			k, fields := sameBytes(key)
-			r.remember(w, r.cache, k, fields, in, Tenant{})
-		}
+		b.count(s, r.checkUnchanged(w, s))
 	}
 	w.repeats.flush(r.warn)
 	r.cache.storeFresh(w)
-	series, samples, _, histograms := req.Totals()
-	w.batches = append(w.batches[:0], batch{})
-	b := &w.batches[0]
-	b.series, b.samples = series, samples+histograms
 	return r.sendBody(ctx, w, b, req.Compressed, time.Since(start))
+}
+
+// checkUnchanged raises the tenant warnings of a series the cache does not
+// know, remembers it as its own rewrite and returns its query key.
+func (r *Router) checkUnchanged(w *work, s *remotewrite.Series) queryKey {
+	in := w.inputLabels(s)
+	w.warns = w.warns[:0]
+	if r.mode == MultitenantMode {
+		r.checkMultitenant(w, in, in)
+	} else {
+		r.checkNoTenantLabels(w, in, in)
+	}
+	id := r.queryKeyOf(in)
+	if key := s.LabelFields(); key != nil {
+		k, fields := sameBytes(key)
+		r.remember(w, r.cache, k, fields, in, Tenant{}).queryKey = id
+	}
+	return id
 }

@@ -18,14 +18,20 @@ type batch struct {
 	compressed []byte    // snappy block of buf, in the work's compressed buffer
 	series     int
 	samples    int // samples + histograms
+	// keys splits series and samples by query key; keyPos[id] is the
+	// position + 1 in keys of the key of id, 0 when the batch has none
+	// of it (see count).
+	keys   remotewrite.KeyTallies
+	keyPos []int32
 
 	// Coalescing (see lane): the answer to this batch, the batches this one
 	// sends for when it leads a group, the group's concatenated bodies, and
 	// the signal that the answer is ready or that this batch leads.
-	result remotewrite.SendResult
-	group  []*batch
-	joined []byte
-	done   chan struct{}
+	result    remotewrite.SendResult
+	group     []*batch
+	joined    []byte
+	groupKeys remotewrite.KeyTallies // the query keys of the group
+	done      chan struct{}
 }
 
 // inputLabels returns the labels of s as received. The decoder leaves them
@@ -40,10 +46,9 @@ func (w *work) inputLabels(s *remotewrite.Series) []remotewrite.Label {
 	return w.input
 }
 
-// count adds series s to the batch's totals.
-func (b *batch) count(s *remotewrite.Series) {
-	b.series++
-	b.samples += s.Samples + s.Histograms
+// stats returns what the batch holds, for the writer metrics.
+func (b *batch) stats() remotewrite.BatchStats {
+	return remotewrite.BatchStats{Series: b.series, Samples: b.samples, QueryKeys: b.keys}
 }
 
 // work is the per-request scratch state of a Router, reused across requests
@@ -118,6 +123,7 @@ func (w *work) clearRefs() {
 	all := w.batches[:cap(w.batches)]
 	for i := range all {
 		all[i].ep = nil
+		clear(all[i].groupKeys[:cap(all[i].groupKeys)])
 		clear(all[i].group[:cap(all[i].group)])
 	}
 	w.override = [2]remotewrite.Label{}
@@ -187,6 +193,7 @@ func (w *work) newBatch(ep *endpoint, t Tenant) int {
 	}
 	b := &w.batches[pos]
 	b.ep, b.tenant, b.buf, b.compressed, b.series, b.samples = ep, t, b.buf[:0], nil, 0, 0
+	b.resetKeys()
 	return pos
 }
 
