@@ -44,7 +44,9 @@ func DecodeWriteRequestKnown(body []byte, req *Request, known KnownLabelSets) er
 	defer known.EndKnown()
 	req.known = known
 	defer func() { req.known = nil }()
-	return DecodeWriteRequest(body, req)
+	err := DecodeWriteRequest(body, req)
+	req.KnownBy = known
+	return err
 }
 
 // appendKnownSeries appends the series encoded in b without parsing its

@@ -61,6 +61,11 @@ type Request struct {
 	// Reordered is true when the decoder sorted the labels of a series
 	// (Series.Reordered): the body as received is not what goes upstream.
 	Reordered bool
+	// KnownBy is the KnownLabelSets the decoder consulted for every series
+	// whose labels it could look up (see DecodeWriteRequestKnown), nil when
+	// none: a series with Known nil was not known to it then, which spares
+	// its owner a second lookup.
+	KnownBy KnownLabelSets
 	// labels is the arena that every Series.Labels is a sub-slice of.
 	labels []Label
 	// known is consulted by the decoder for the duration of one decode.
@@ -82,6 +87,7 @@ func (r *Request) Reset() {
 	r.Metadata = r.Metadata[:0]
 	r.Compressed = nil
 	r.Reordered = false
+	r.KnownBy = nil
 }
 
 // retainedLabels is the label arena size a Request always keeps for reuse.

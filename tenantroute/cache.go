@@ -94,16 +94,22 @@ func (c *rewriteCache) resize(maxBytes int) {
 	c.mu.Unlock()
 }
 
-// lookupAll appends to dst the cached rewrite of every series (nil for a
-// miss), taking the read lock once for the whole request. A series the
-// decoder found in this cache has its rewrite already; the others are
-// looked up by position hint first, as Known does, then in the maps.
-func (c *rewriteCache) lookupAll(dst []*rewrite, series []remotewrite.Series) []*rewrite {
+// lookupAll appends to dst the cached rewrite of every series of req (nil
+// for a miss), taking the read lock once for the whole request. A series
+// the decoder found in this cache has its rewrite already; when the decoder
+// consulted this cache (req.KnownBy), the others are misses without
+// another lookup; else they are looked up by position hint first, as Known
+// does, then in the maps.
+func (c *rewriteCache) lookupAll(dst []*rewrite, req *remotewrite.Request, consulted bool) []*rewrite {
+	series := req.Series
 	hits := 0
 	c.mu.RLock()
 	for i := range series {
 		e, _ := series[i].Known.(*rewrite)
-		if e == nil || e.owner != c {
+		if e != nil && e.owner != c {
+			e = nil
+		}
+		if e == nil && !consulted {
 			e = c.lookupLocked(i, series[i].LabelFields())
 		}
 		if e != nil {
@@ -165,6 +171,19 @@ func (r *Router) Known(index int, labelFields []byte) (any, bool) {
 	return r.cache.Known(index, labelFields)
 }
 
+// consulted reports whether the decoder of req looked its series up in c:
+// the handler decodes with the router (whose lookups are its cache's) or
+// with a path tenant's cache (see KnownForPath).
+func (r *Router) consulted(req *remotewrite.Request, c *rewriteCache) bool {
+	switch k := req.KnownBy.(type) {
+	case *Router:
+		return k == r && c == r.cache
+	case *rewriteCache:
+		return k == c
+	}
+	return false
+}
+
 // storeFresh stores the rewrites computed during w's request (w.fresh), each
 // under its key, and empties w.fresh.
 func (c *rewriteCache) storeFresh(w *work) {
@@ -173,10 +192,13 @@ func (c *rewriteCache) storeFresh(w *work) {
 	}
 	c.mu.Lock()
 	for _, e := range w.fresh {
-		if _, ok := c.cur[e.key]; ok {
+		// One hash per entry: an entry another request stored meanwhile
+		// is replaced by its equal, and only a new key adds memory.
+		n := len(c.cur)
+		c.cur[e.key] = e
+		if len(c.cur) == n {
 			continue
 		}
-		c.cur[e.key] = e
 		c.curBytes += entryBytes(e)
 		if c.curBytes >= c.genBytes {
 			c.prev, c.cur, c.curBytes = c.cur, make(map[string]*rewrite, len(c.cur)), 0
@@ -189,8 +211,9 @@ func (c *rewriteCache) storeFresh(w *work) {
 
 // routeAllCached routes every series of a request through cache c (the
 // router's, or a path tenant's with its override labels).
-func (r *Router) routeAllCached(w *work, c *rewriteCache, series []remotewrite.Series, override []remotewrite.Label) {
-	w.hits = c.lookupAll(w.hits[:0], series)
+func (r *Router) routeAllCached(w *work, c *rewriteCache, req *remotewrite.Request, override []remotewrite.Label) {
+	series := req.Series
+	w.hits = c.lookupAll(w.hits[:0], req, r.consulted(req, c))
 	for i := range series {
 		s := &series[i]
 		e := w.hits[i]

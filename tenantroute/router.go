@@ -215,7 +215,7 @@ func (r *Router) Process(ctx context.Context, req *remotewrite.Request, pathTena
 	}
 	w.tenants.reset(r.mode == MultitenantMode && r.guarded(ctx))
 	if c := r.cacheForPath(pathTenant); c != nil {
-		r.routeAllCached(w, c, req.Series, override)
+		r.routeAllCached(w, c, req, override)
 	} else {
 		for i := range req.Series {
 			r.route(w, &req.Series[i], override)

@@ -70,7 +70,7 @@ func countsOf(t *testing.T, r *Router, wr *prompb.WriteRequest, fromBatches bool
 	defer r.release(w)
 	w.reset()
 	w.tenants.reset(true)
-	r.routeAllCached(w, r.cache, decoded(t, wr).Series, nil)
+	r.routeAllCached(w, r.cache, decoded(t, wr), nil)
 	if !w.tenants.complete() {
 		t.Fatal("the notes are incomplete for a request of cacheable series")
 	}

@@ -25,7 +25,7 @@ func (r *Router) forwardUnchanged(ctx context.Context, w *work, req *remotewrite
 	start := time.Now()
 	// The cache is consulted here too, not only by the decoder: a caller
 	// may decode without it (several writers share one decoded request).
-	w.hits = r.cache.lookupAll(w.hits[:0], req.Series)
+	w.hits = r.cache.lookupAll(w.hits[:0], req, r.consulted(req, r.cache))
 	b := w.batchOf(r.endpoints.get(Tenant{}), Tenant{})
 	for i := range req.Series {
 		s := &req.Series[i]
