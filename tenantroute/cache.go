@@ -76,6 +76,8 @@ type rewriteCache struct {
 	// request (see Known). A hint may outlive its generation: at most
 	// len(hints) entries are kept that way.
 	hints []atomic.Pointer[rewrite]
+	// admit chooses the new label sets worth storing (see admission).
+	admit admission
 }
 
 // hintSlots is how many series positions have a hint; series further into
@@ -83,7 +85,8 @@ type rewriteCache struct {
 const hintSlots = 1 << 14
 
 func newRewriteCache(maxBytes, hints int) *rewriteCache {
-	return &rewriteCache{cur: map[string]*rewrite{}, genBytes: maxBytes / 2, hints: make([]atomic.Pointer[rewrite], hints)}
+	return &rewriteCache{cur: map[string]*rewrite{}, genBytes: maxBytes / 2, hints: make([]atomic.Pointer[rewrite], hints),
+		admit: newAdmission()}
 }
 
 // resize sets the memory the cache may hold (both generations); the next
@@ -120,6 +123,7 @@ func (c *rewriteCache) lookupAll(dst []*rewrite, req *remotewrite.Request, consu
 	c.mu.RUnlock()
 	cacheHits.Add(hits)
 	cacheMisses.Add(len(series) - hits)
+	c.admit.counted(len(series), hits)
 	return dst
 }
 
@@ -202,6 +206,7 @@ func (c *rewriteCache) storeFresh(w *work) {
 		c.curBytes += entryBytes(e)
 		if c.curBytes >= c.genBytes {
 			c.prev, c.cur, c.curBytes = c.cur, make(map[string]*rewrite, len(c.cur)), 0
+			c.admit.generationFilled()
 		}
 	}
 	c.mu.Unlock()
@@ -241,16 +246,22 @@ func (r *Router) routeAllCached(w *work, c *rewriteCache, req *remotewrite.Reque
 
 // routeAndRemember routes a series the cache does not know. It returns the
 // rewrite to store and to append with (a drop entry for a series that
-// relabeling drops), or nil when the series was appended already because it
-// cannot be cached (its labels are not contiguous in its encoding).
+// relabeling drops), or nil when the series was appended (or its drop
+// counted) already because it is not to be cached: its labels are not
+// contiguous in its encoding, or the cache does not admit it.
 func (r *Router) routeAndRemember(w *work, c *rewriteCache, s *remotewrite.Series, override []remotewrite.Label) *rewrite {
 	key := s.LabelFields()
+	if key != nil && !c.admit.admits(key) {
+		key = nil
+	}
 	res := r.resolve(w, s, override)
 	if res.drop != dropNone {
-		e := &rewrite{drop: res.drop, key: string(key), owner: c}
-		if key != nil {
-			w.fresh = append(w.fresh, e)
+		if key == nil {
+			w.pipe.countDrop(res.drop, s)
+			return nil
 		}
+		e := &rewrite{drop: res.drop, key: string(key), owner: c}
+		w.fresh = append(w.fresh, e)
 		return e
 	}
 	if key == nil {

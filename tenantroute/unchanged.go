@@ -54,7 +54,7 @@ func (r *Router) checkUnchanged(w *work, s *remotewrite.Series) queryKey {
 		r.checkNoTenantLabels(w, in, in)
 	}
 	id := r.queryKeyOf(in)
-	if key := s.LabelFields(); key != nil {
+	if key := s.LabelFields(); key != nil && r.cache.admit.admits(key) {
 		k, fields := sameBytes(key)
 		r.remember(w, r.cache, k, fields, in, Tenant{}).queryKey = id
 	}
