@@ -20,11 +20,11 @@ import (
 
 const (
 	// pathCacheBytes bounds the memory of all path tenants' caches together.
-	pathCacheBytes = 2 * defaultCacheBytes
+	pathCacheBytes = 4 * defaultCacheBytes
 	// minPathCacheBytes is the least a path tenant's cache may hold, so
-	// that one of many tenants still keeps a request's series (about 2,000
-	// of the standard ones).
-	minPathCacheBytes = 1 << 20
+	// that one of many tenants still keeps most of a request's series
+	// (about 500 of the standard ones with the seed metric_format).
+	minPathCacheBytes = 256 << 10
 	// maxPathCaches is how many path tenants get a rewrite cache: as many
 	// as pathCacheBytes holds at minPathCacheBytes each.
 	maxPathCaches = pathCacheBytes / minPathCacheBytes
