@@ -60,15 +60,21 @@ func (q *queryKeys) get(key []byte) queryKey {
 }
 
 // queryKeyOf returns the query key of the series whose input labels are
-// in (in any order: they are the producer's).
-func (r *Router) queryKeyOf(in []remotewrite.Label) queryKey {
+// in (in any order: they are the producer's). Consecutive series mostly
+// share their key: the request's last one is compared before the interning
+// table is consulted.
+func (r *Router) queryKeyOf(w *work, in []remotewrite.Label) queryKey {
 	for _, l := range in {
-		if string(l.Name) == r.queryKey {
-			if len(l.Value) == 0 {
-				return queryKey{}
-			}
-			return r.keys.get(l.Value)
+		if string(l.Name) != r.queryKey {
+			continue
 		}
+		if len(l.Value) == 0 {
+			return queryKey{}
+		}
+		if string(l.Value) != w.lastKey.name {
+			w.lastKey = r.keys.get(l.Value)
+		}
+		return w.lastKey
 	}
 	return queryKey{}
 }

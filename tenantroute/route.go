@@ -31,7 +31,7 @@ func (r *Router) route(w *work, s *remotewrite.Series, override []remotewrite.La
 	} else {
 		b.buf = remotewrite.AppendSeriesVerbatim(b.buf, s)
 	}
-	b.count(s, r.queryKeyOf(w.inputLabels(s)))
+	b.count(s, r.queryKeyOf(w, w.inputLabels(s)))
 }
 
 // resolve rewrites one series' labels (relabel_configs, metric_format with

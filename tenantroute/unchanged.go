@@ -53,7 +53,7 @@ func (r *Router) checkUnchanged(w *work, s *remotewrite.Series) queryKey {
 	} else {
 		r.checkNoTenantLabels(w, in, in)
 	}
-	id := r.queryKeyOf(in)
+	id := r.queryKeyOf(w, in)
 	if key := s.LabelFields(); key != nil && r.cache.admit.admits(key) {
 		k, fields := sameBytes(key)
 		r.remember(w, r.cache, k, fields, in, Tenant{}).queryKey = id
