@@ -48,9 +48,7 @@ type rewrite struct {
 // once the series set outgrows the processor's caches, a hit costs memory
 // latency too, and its entries make the garbage collector scan more; with
 // the series set larger than the cache, admission keeps a fixed subset
-// cached. bench compare measured 4, 8 and 16 MiB at 32K, 256K and 1M
-// distinct series: 4 MiB within noise of the others in samples per
-// CPU-second, with the least memory.
+// cached (BENCHMARKS.md, "Cardinality sweep", has the measurements).
 const defaultCacheBytes = 4 << 20
 
 // entryOverhead approximates the map and struct memory of one entry (the
