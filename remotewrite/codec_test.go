@@ -606,3 +606,31 @@ func TestDecodeSortsLabels(t *testing.T) {
 		})
 	}
 }
+
+// AppendSeries writes labels of every length as gogo's marshaller does:
+// one-byte and multi-byte lengths of names, values and whole label fields,
+// and empty values left out.
+func TestAppendSeriesLabelLengths(t *testing.T) {
+	lengths := []int{0, 1, 59, 60, 61, 62, 127, 128, 300}
+	for _, n := range lengths[1:] {
+		for _, v := range lengths {
+			name, value := strings.Repeat("n", n), strings.Repeat("v", v)
+			want := prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{
+				Labels:  []prompb.Label{{Name: "__name__", Value: "m"}, {Name: name, Value: value}},
+				Samples: []prompb.Sample{{Value: 1, Timestamp: 2}},
+			}}}
+			var req Request
+			if err := DecodeWriteRequest(marshal(t, &want), &req); err != nil {
+				t.Fatal(err)
+			}
+			got := AppendSeries(nil, req.Series[0].Labels, &req.Series[0])
+			if wantBody := marshal(t, &want); !bytes.Equal(got, wantBody) {
+				t.Fatalf("name %d, value %d bytes: encoded %x, gogo %x", n, v, got, wantBody)
+			}
+			fields := AppendLabelFields(nil, req.Series[0].Labels)
+			if len(fields) != LabelFieldsLen(req.Series[0].Labels) || !bytes.Contains(got, fields) {
+				t.Fatalf("name %d, value %d bytes: label fields %x not in %x", n, v, fields, got)
+			}
+		}
+	}
+}

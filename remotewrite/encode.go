@@ -1,5 +1,7 @@
 package remotewrite
 
+import "slices"
+
 // Tags of the fields the encoder writes (field number << 3 | wire type 2).
 const (
 	tagWriteTimeseries = fieldWriteTimeseries<<3 | wireBytes
@@ -18,14 +20,33 @@ func AppendSeries(dst []byte, labels []Label, s *Series) []byte {
 	for _, l := range labels {
 		size += bytesFieldLen(labelLen(l))
 	}
+	dst = slices.Grow(dst, 1+varintLen(uint64(size))+size)
 	dst = append(dst, tagWriteTimeseries)
 	dst = appendVarint(dst, uint64(size))
 	for _, l := range labels {
-		dst = append(dst, tagSeriesLabels)
-		dst = appendVarint(dst, uint64(labelLen(l)))
-		dst = appendLabelFields(dst, l)
+		dst = appendLabelField(dst, l)
 	}
 	return appendRest(dst, s)
+}
+
+// appendLabelField appends one TimeSeries.labels field. A label whose name
+// and value are shorter than 60 bytes, nearly every one, has one-byte
+// lengths and is written without the varint loops.
+func appendLabelField(dst []byte, l Label) []byte {
+	n, v := len(l.Name), len(l.Value)
+	switch {
+	case n >= 60 || v >= 60:
+		dst = append(dst, tagSeriesLabels)
+		dst = appendVarint(dst, uint64(labelLen(l)))
+		return appendLabelFields(dst, l)
+	case v == 0:
+		dst = append(dst, tagSeriesLabels, byte(2+n), tagLabelName, byte(n))
+		return append(dst, l.Name...)
+	}
+	dst = append(dst, tagSeriesLabels, byte(4+n+v), tagLabelName, byte(n))
+	dst = append(dst, l.Name...)
+	dst = append(dst, tagLabelValue, byte(v))
+	return append(dst, l.Value...)
 }
 
 // AppendSeriesVerbatim appends s unchanged: the fast path when no label

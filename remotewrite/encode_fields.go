@@ -20,9 +20,7 @@ func (s *Series) LabelFields() []byte {
 func AppendLabelFields(dst []byte, labels []Label) []byte {
 	dst = slices.Grow(dst, LabelFieldsLen(labels))
 	for _, l := range labels {
-		dst = append(dst, tagSeriesLabels)
-		dst = appendVarint(dst, uint64(labelLen(l)))
-		dst = appendLabelFields(dst, l)
+		dst = appendLabelField(dst, l)
 	}
 	return dst
 }
