@@ -14,8 +14,8 @@ import (
 
 // BenchmarkProcessNewSeries is the miss path: every series of every request
 // is new to the rewrite cache (snappy-decoded, decoded in full, rewritten,
-// routed, encoded, compressed and added to the cache), the cost of series
-// churn. Requests are the standard 1,000-series anomaly request, each with
+// routed, encoded, compressed and, as far as the cache admits them, added
+// to it), the cost of series churn. Requests are the standard 1,000-series anomaly request, each with
 // its own pod label, with the seed metric_format or forwarded unchanged
 // (pass-through, as Prometheus traffic into a multitenant writer); the
 // router is replaced (untimed) every 64 requests, so that none of its
