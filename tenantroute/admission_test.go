@@ -3,9 +3,13 @@ package tenantroute
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/scoreproxy/scoreproxy/remotewrite"
 )
 
 // The admitted fraction halves when a generation fills while few lookups
@@ -106,4 +110,48 @@ func churnRequest(n, gen int) *prompb.WriteRequest {
 		wr.Timeseries[i].Labels = append(wr.Timeseries[i].Labels, prompb.Label{Name: "zgen", Value: fmt.Sprint(gen)})
 	}
 	return wr
+}
+
+// The position hints are tried beyond the first hintProbes series of a
+// request only while they hit: a producer that shuffles its series turns
+// them off, one that keeps its order turns them back on.
+func TestPositionHintsFollowTheProducersOrder(t *testing.T) {
+	r := newTestRouter(t, Options{BaseURL: base, TenantID: Multitenant}, seedFormat, discard{})
+	wr := anomalyRequest(200, 10)
+	process := func(wr *prompb.WriteRequest, times int) {
+		t.Helper()
+		for range times {
+			var req remotewrite.Request
+			body, err := wr.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := remotewrite.DecodeWriteRequestKnown(body, &req, r); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Process(context.Background(), &req, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rounds := 2 * hintVerdict / hintProbes
+	process(wr, rounds)
+	if !r.cache.hintsPay.Load() {
+		t.Fatal("hints are off for a producer that keeps its series in order")
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range rounds {
+		shuffled := &prompb.WriteRequest{Timeseries: slices.Clone(wr.Timeseries)}
+		rng.Shuffle(len(shuffled.Timeseries), func(i, j int) {
+			shuffled.Timeseries[i], shuffled.Timeseries[j] = shuffled.Timeseries[j], shuffled.Timeseries[i]
+		})
+		process(shuffled, 1)
+	}
+	if r.cache.hintsPay.Load() {
+		t.Fatal("hints are still on for a producer that shuffles its series")
+	}
+	process(wr, rounds)
+	if !r.cache.hintsPay.Load() {
+		t.Fatal("hints stay off after the producer went back to one order")
+	}
 }

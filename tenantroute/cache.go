@@ -84,6 +84,38 @@ type rewriteCache struct {
 	hints []atomic.Pointer[rewrite]
 	// admit chooses the new label sets worth storing (see admission).
 	admit admission
+	// hintsPay is whether the position hints beyond the first hintProbes
+	// of a request are tried: a producer that shuffles its series (a
+	// Prometheus shard, many runners) makes them miss, and a missed hint
+	// costs two reads of memory that is rarely in the processor's caches.
+	// The first hintProbes positions of every request are always tried
+	// and decide it (see probedHint).
+	hintsPay atomic.Bool
+	// hintTally counts the probes' tries (high 32 bits) and hits (low).
+	hintTally atomic.Uint64
+}
+
+// hintProbes is how many leading positions of a request always try their
+// hint; hintVerdict is how many such tries decide whether the others do.
+const (
+	hintProbes  = 8
+	hintVerdict = 256
+)
+
+// probedHint counts one try of a probe position's hint; every hintVerdict
+// tries, the hints of the other positions are turned on when at least half
+// of the tries hit, off otherwise.
+func (c *rewriteCache) probedHint(hit bool) {
+	add := uint64(1) << 32
+	if hit {
+		add++
+	}
+	t := c.hintTally.Add(add)
+	if t>>32 < hintVerdict {
+		return
+	}
+	c.hintsPay.Store(2*uint32(t) >= hintVerdict)
+	c.hintTally.Store(0)
 }
 
 // hintSlots is how many series positions have a hint; series further into
@@ -91,8 +123,10 @@ type rewriteCache struct {
 const hintSlots = 1 << 14
 
 func newRewriteCache(maxBytes, hints int) *rewriteCache {
-	return &rewriteCache{cur: map[string]*rewrite{}, genBytes: maxBytes / 2, hints: make([]atomic.Pointer[rewrite], hints),
+	c := &rewriteCache{cur: map[string]*rewrite{}, genBytes: maxBytes / 2, hints: make([]atomic.Pointer[rewrite], hints),
 		admit: newAdmission()}
+	c.hintsPay.Store(true)
+	return c
 }
 
 // resize sets the memory the cache may hold (both generations); the next
@@ -142,9 +176,14 @@ func (c *rewriteCache) lookupLocked(index int, key []byte) *rewrite {
 		return nil
 	}
 	var hint *atomic.Pointer[rewrite]
-	if index < len(c.hints) {
+	if index < len(c.hints) && (index < hintProbes || c.hintsPay.Load()) {
 		hint = &c.hints[index]
-		if e := hint.Load(); e != nil && e.key == string(key) {
+		e := hint.Load()
+		hit := e != nil && e.key == string(key)
+		if index < hintProbes {
+			c.probedHint(hit)
+		}
+		if hit {
 			return e
 		}
 	}
