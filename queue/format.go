@@ -115,9 +115,9 @@ func keysSize(keys remotewrite.KeyTallies) int64 {
 }
 
 // appendRecord appends the record of body to dst (whose capacity is reused),
-// copying body: the caller may reuse it as soon as this returns.
-func appendRecord(dst []byte, endpoint uint32, body []byte, stats remotewrite.BatchStats, enqueued time.Time) []byte {
-	keys := recordKeys(stats)
+// copying body: the caller may reuse it as soon as this returns. keys are
+// recordKeys(stats).
+func appendRecord(dst []byte, endpoint uint32, body []byte, stats remotewrite.BatchStats, keys remotewrite.KeyTallies, enqueued time.Time) []byte {
 	start := len(dst)
 	dst = binary.LittleEndian.AppendUint32(dst, recordMagic)
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(int64(payloadHead+len(body))+keysSize(keys)))

@@ -17,7 +17,7 @@ import (
 func TestRecordRoundTrip(t *testing.T) {
 	at := time.Unix(1700000000, 123456789)
 	for _, body := range [][]byte{nil, []byte("x"), bytes.Repeat([]byte("snappy"), 10000)} {
-		rec := appendRecord(nil, 3, body, stats(7, 14), at)
+		rec := appendRecord(nil, 3, body, stats(7, 14), nil, at)
 		if int64(len(rec)) != recordSize(len(body)) {
 			t.Fatalf("record of %d bytes is %d long, recordSize says %d", len(body), len(rec), recordSize(len(body)))
 		}
@@ -57,7 +57,7 @@ func TestRecordQueryKeys(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := remotewrite.BatchStats{Series: 3, Samples: 6, QueryKeys: tt.keys}
-			rec := appendRecord(nil, 2, []byte("body"), s, time.Now())
+			rec := appendRecord(nil, 2, []byte("body"), s, recordKeys(s), time.Now())
 			if want := recordSize(4) + keysSize(recordKeys(s)); int64(len(rec)) != want {
 				t.Fatalf("record is %d bytes, size %d", len(rec), want)
 			}
@@ -106,7 +106,7 @@ func TestRecordVersion2(t *testing.T) {
 // A version 3 payload whose query keys run past its end is corrupt.
 func TestRecordKeysCutShort(t *testing.T) {
 	s := remotewrite.BatchStats{Series: 1, Samples: 1, QueryKeys: remotewrite.KeyTallies{{Key: "abc", Series: 1, Samples: 1}}}
-	rec := appendRecord(nil, 1, nil, s, time.Now())
+	rec := appendRecord(nil, 1, nil, s, recordKeys(s), time.Now())
 	payload := rec[headerSize:]
 	for n := payloadHead; n < len(payload); n++ {
 		if _, err := decodePayload(payload[:n]); !errors.Is(err, errCorrupt) {
@@ -117,8 +117,8 @@ func TestRecordKeysCutShort(t *testing.T) {
 
 // Every kind of damage is detected, and nextValid finds the record after it.
 func TestRecordDamage(t *testing.T) {
-	first := appendRecord(nil, 1, []byte("first block"), stats(1, 1), time.Now())
-	second := appendRecord(nil, 1, []byte("second block, with SPQ2 inside"), stats(1, 1), time.Now())
+	first := appendRecord(nil, 1, []byte("first block"), stats(1, 1), nil, time.Now())
+	second := appendRecord(nil, 1, []byte("second block, with SPQ2 inside"), stats(1, 1), nil, time.Now())
 	tests := []struct {
 		name   string
 		damage func(seg []byte) []byte

@@ -196,14 +196,15 @@ func (q *Queue) Send(ctx context.Context, url string, body []byte, stats remotew
 			return unavailable(url, err)
 		}
 	}
-	n, now := recordSize(len(body))+keysSize(recordKeys(stats)), time.Now()
+	keys := recordKeys(stats)
+	n, now := recordSize(len(body))+keysSize(keys), time.Now()
 	if res, refused := q.admit(e, n, now); refused {
 		return res
 	}
 	defer q.reserved.Add(-n) // once committed, the bytes count in q.pending
 	req := &appendReq{e: e, rec: q.getBuf(), done: make(chan error, 1)}
 	req.ref.enqueued, req.ref.samples = now, stats.Samples
-	*req.rec = appendRecord((*req.rec)[:0], e.id, body, stats, req.ref.enqueued)
+	*req.rec = appendRecord((*req.rec)[:0], e.id, body, stats, keys, req.ref.enqueued)
 	q.appends <- req
 	select {
 	case err := <-req.done:

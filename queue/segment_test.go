@@ -68,7 +68,7 @@ func (tl *testLog) appendBodies(t *testing.T, id uint32, bodies ...string) {
 	var refs []recordRef
 	for _, b := range bodies {
 		now := time.Now()
-		at, end, err := tl.l.write(appendRecord(nil, id, []byte(b), stats(1, 2), now))
+		at, end, err := tl.l.write(appendRecord(nil, id, []byte(b), stats(1, 2), nil, now))
 		if err != nil {
 			t.Fatalf("write: %v", err)
 		}

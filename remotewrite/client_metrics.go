@@ -1,6 +1,7 @@
 package remotewrite
 
 import (
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -152,9 +153,7 @@ func (m *urlMetrics) sent(key string) *sentCounters {
 	key = strings.Clone(key) // it may point into a request being routed
 	c := m.newSentCounters(key)
 	next := make(map[string]*sentCounters, len(old)+1)
-	for k, v := range old {
-		next[k] = v
-	}
+	maps.Copy(next, old)
 	next[key] = c
 	m.keys.Store(&next)
 	return c
@@ -181,9 +180,7 @@ func (m *urlMetrics) responses(code int) *metrics.Counter {
 	}
 	c := metrics.GetOrCreateCounter(m.name(metricResponses, `code="`+strconv.Itoa(code)+`"`))
 	next := make(map[int]*metrics.Counter, len(old)+1)
-	for k, v := range old {
-		next[k] = v
-	}
+	maps.Copy(next, old)
 	next[code] = c
 	m.codes.Store(&next)
 	return c
@@ -229,9 +226,7 @@ func (r *urlRegistry) get(rawURL string) *urlMetrics {
 	}
 	m := newURLMetrics(redactURL(rawURL))
 	next := make(map[string]*urlMetrics, len(old)+1)
-	for k, v := range old {
-		next[k] = v
-	}
+	maps.Copy(next, old)
 	next[rawURL] = m
 	r.m.Store(&next)
 	return m

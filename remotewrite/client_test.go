@@ -429,9 +429,8 @@ func TestClientMetricsQueryKeys(t *testing.T) {
 
 func TestKeyTallies(t *testing.T) {
 	var tl KeyTallies
-	hint := 0
 	for _, k := range []string{"a", "a", "b", "a", "", "b"} {
-		tl = tl.Add(k, 1, 2, &hint)
+		tl = tl.Add(k, 1, 2)
 	}
 	want := KeyTallies{{Key: "a", Series: 3, Samples: 6}, {Key: "b", Series: 2, Samples: 4}, {Key: "", Series: 1, Samples: 2}}
 	if !slices.Equal(tl, want) {
@@ -446,7 +445,7 @@ func TestKeyTallies(t *testing.T) {
 	}
 	tl = nil
 	for i := range MaxQueryKeys + 3 {
-		tl = tl.Add(fmt.Sprint(i), 1, 1, &hint)
+		tl = tl.Add(fmt.Sprint(i), 1, 1)
 	}
 	if len(tl) != MaxQueryKeys+1 || tl[MaxQueryKeys] != (KeyTally{Key: OverflowQueryKey, Series: 3, Samples: 3}) {
 		t.Fatalf("%d tallies, last %+v; want %d with the overflow's 3", len(tl), tl[len(tl)-1], MaxQueryKeys+1)

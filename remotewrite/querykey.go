@@ -1,9 +1,9 @@
 package remotewrite
 
 // MaxQueryKeys bounds the distinct query_key values counted per upstream URL
-// (and stored per queued block, see KeyTallies.Add): the query key is producer input, and a producer sending a
-// new one with every series must not grow the metrics without bound. The
-// series of further keys count under OverflowQueryKey.
+// and stored per queued block: the query key is producer input, and a
+// producer sending a new one with every series must not grow the metrics
+// without bound. The series of further keys count under OverflowQueryKey.
 const MaxQueryKeys = 100
 
 // OverflowQueryKey is the query_key label value of the series whose query
@@ -22,43 +22,36 @@ type KeyTally struct {
 // The nil value means every series of the batch has the key "".
 type KeyTallies []KeyTally
 
-// Add counts series and samples under key and returns the tallies. hint is
-// the position to try first (the key of the previous series, usually the
-// same) and is updated to key's position. A key beyond MaxQueryKeys counts
-// under OverflowQueryKey.
-func (t KeyTallies) Add(key string, series, samples int, hint *int) KeyTallies {
-	if h := *hint; h < len(t) && t[h].Key == key {
-		t[h].Series += series
-		t[h].Samples += samples
-		return t
+// Add counts series and samples under key and returns the tallies. A key
+// beyond MaxQueryKeys others counts under OverflowQueryKey.
+func (t KeyTallies) Add(key string, series, samples int) KeyTallies {
+	i := t.index(key)
+	if i < 0 && len(t) >= MaxQueryKeys {
+		key = OverflowQueryKey
+		i = t.index(key)
 	}
+	if i < 0 {
+		return append(t, KeyTally{Key: key, Series: series, Samples: samples})
+	}
+	t[i].Series += series
+	t[i].Samples += samples
+	return t
+}
+
+// index returns the position of key's tally, -1 when t has none.
+func (t KeyTallies) index(key string) int {
 	for i := range t {
 		if t[i].Key == key {
-			*hint = i
-			t[i].Series += series
-			t[i].Samples += samples
-			return t
+			return i
 		}
 	}
-	if len(t) >= MaxQueryKeys {
-		key = OverflowQueryKey
-		for i := range t {
-			if t[i].Key == key {
-				t[i].Series += series
-				t[i].Samples += samples
-				return t
-			}
-		}
-	}
-	*hint = len(t)
-	return append(t, KeyTally{Key: key, Series: series, Samples: samples})
+	return -1
 }
 
 // Merge adds every tally of other to t and returns the tallies.
 func (t KeyTallies) Merge(other KeyTallies) KeyTallies {
-	hint := 0
 	for _, o := range other {
-		t = t.Add(o.Key, o.Series, o.Samples, &hint)
+		t = t.Add(o.Key, o.Series, o.Samples)
 	}
 	return t
 }

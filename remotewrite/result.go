@@ -34,15 +34,13 @@ type BatchStats struct {
 
 // Add adds the content of o to s: its totals and its query keys.
 func (s *BatchStats) Add(o BatchStats) {
-	hadKeys := s.QueryKeys != nil || s.Series == 0
-	if !hadKeys { // s was all "" so far
+	if s.QueryKeys == nil && s.Series > 0 { // all "" so far
 		s.QueryKeys = KeyTallies{{Series: s.Series, Samples: s.Samples}}
 	}
 	s.Series += o.Series
 	s.Samples += o.Samples
 	if o.QueryKeys == nil {
-		hint := 0
-		s.QueryKeys = s.QueryKeys.Add("", o.Series, o.Samples, &hint)
+		s.QueryKeys = s.QueryKeys.Add("", o.Series, o.Samples)
 		return
 	}
 	s.QueryKeys = s.QueryKeys.Merge(o.QueryKeys)

@@ -313,13 +313,13 @@ func (r *Router) routeAndRemember(w *work, c *rewriteCache, s *remotewrite.Serie
 		w.tenants.incomplete = true
 		b := w.batchFor(res.tenant)
 		b.buf = remotewrite.AppendSeries(b.buf, res.labels, s)
-		b.count(s, r.queryKeyOf(w, w.inputLabels(s)))
+		b.count(s, res.queryKey)
 		return nil
 	}
 	k, fields := keyAndFields(key, res.labels)
 	e := r.remember(w, c, k, fields, res.labels, res.tenant)
 	e.reordered = s.Reordered
-	e.queryKey = r.queryKeyOf(w, w.inputLabels(s))
+	e.queryKey = res.queryKey
 	return e
 }
 

@@ -15,6 +15,9 @@ type resolved struct {
 	// drop is the relabeling stage that dropped the series (dropNone: kept);
 	// a dropped series has no labels and no tenant.
 	drop dropStage
+	// queryKey is the series' query key (see queryKeyOf); not set for a
+	// dropped series.
+	queryKey queryKey
 }
 
 // route rewrites one series, resolves its tenant and appends it to its batch.
@@ -31,13 +34,14 @@ func (r *Router) route(w *work, s *remotewrite.Series, override []remotewrite.La
 	} else {
 		b.buf = remotewrite.AppendSeriesVerbatim(b.buf, s)
 	}
-	b.count(s, r.queryKeyOf(w, w.inputLabels(s)))
+	b.count(s, res.queryKey)
 }
 
 // resolve rewrites one series' labels (relabel_configs, metric_format with
-// the path tenant's labels, write_relabel_configs: see pipeline) and finds
-// its tenant for the router's mode from the result, raising the mode's
-// tenant warnings (left in w.warns, for the series' cached rewrite).
+// the path tenant's labels, write_relabel_configs: see pipeline), finds its
+// tenant for the router's mode from the result and its query key, and
+// raises the mode's tenant warnings (left in w.warns, for the series'
+// cached rewrite).
 func (r *Router) resolve(w *work, s *remotewrite.Series, override []remotewrite.Label) resolved {
 	in := w.inputLabels(s)
 	res := resolved{}
@@ -45,6 +49,7 @@ func (r *Router) resolve(w *work, s *remotewrite.Series, override []remotewrite.
 	if res.drop != dropNone {
 		return res
 	}
+	res.queryKey = r.queryKeyOf(w, in)
 	w.warns = w.warns[:0]
 	switch r.mode {
 	case SplitMode:
