@@ -32,7 +32,9 @@ func TestAdmissionAdapts(t *testing.T) {
 		{"many lookups without a new generation", admitRelaxLookups, 0, false, 2, 0.25},
 	}
 	for _, st := range steps {
-		a.counted(st.lookups, st.hits)
+		if a.counted(st.lookups, st.hits) {
+			a.relax(0, 1<<20)
+		}
 		if st.filled {
 			a.generationFilled()
 		}
@@ -63,6 +65,143 @@ func TestAdmissionAdapts(t *testing.T) {
 		if a.admits(key) != first {
 			t.Fatal("admission of one key changes between calls")
 		}
+	}
+}
+
+// At the smallest fraction, a generation that fills with fewer than
+// shrinkHitRatio hits halves the cache's budget, down to 1/2^maxShrink.
+func TestAdmissionShrinksTheBudget(t *testing.T) {
+	a := newAdmission()
+	a.shift.Store(maxAdmitShift)
+	const gen = 1 << 20
+	steps := []struct {
+		name          string
+		lookups, hits int
+		want          int
+	}{
+		{"a generation fills with some hits", 1000, 200, gen},
+		{"a generation fills with hardly any", 1000, 50, gen / 2},
+		{"again", 1000, 0, gen / 4},
+		{"and again", 1000, 0, gen / 8},
+		{"to the bound", 1000, 0, gen / 16},
+		{"not beyond", 1000, 0, gen / 16},
+	}
+	for _, st := range steps {
+		a.counted(st.lookups, st.hits)
+		a.generationFilled()
+		if got := a.generationBytes(gen); got != st.want {
+			t.Fatalf("%s: generations of %d bytes, want %d", st.name, got, st.want)
+		}
+	}
+}
+
+// A relaxation doubles the admitted fraction, and grows the budget to the
+// smallest that holds the series set (estimated from the memory held and
+// the fraction) with a quarter to spare, unless the full budget does not
+// hold it.
+func TestAdmissionRelaxGrowsTheBudgetToTheSet(t *testing.T) {
+	const full = 4 << 20
+	for _, tc := range []struct {
+		name          string
+		shift, shrink uint32
+		held          int
+		wantShift     uint32
+		wantBudget    int // full >> shrink
+	}{
+		{"a set that fits the shrunk budget", 0, 2, 512 << 10, 0, 1 << 20},
+		{"a set that needs twice the budget", 0, 2, 900 << 10, 0, 2 << 20},
+		{"a set estimated from a subset", 2, 4, 400 << 10, 1, 2 << 20},
+		{"a set the full budget holds", 1, 4, 1600 << 10, 0, 4 << 20},
+		{"a set too large for the full budget", 3, 2, 800 << 10, 2, 1 << 20},
+		{"no shrink to undo", 2, 0, 100 << 10, 1, 4 << 20},
+	} {
+		a := newAdmission()
+		a.shift.Store(tc.shift)
+		a.shrink.Store(tc.shrink)
+		a.relax(tc.held, full)
+		if got, budget := a.shift.Load(), full>>a.shrink.Load(); got != tc.wantShift || budget != tc.wantBudget {
+			t.Errorf("%s: shift %d, budget %d; want %d, %d", tc.name, got, budget, tc.wantShift, tc.wantBudget)
+		}
+	}
+}
+
+// Under churn a cache that does not pay shrinks to the bound; a producer
+// that settles on a small series set gets the budget and all its series
+// cached back.
+func TestCacheShrinksUnderChurnAndHeals(t *testing.T) {
+	r := newTestRouter(t, Options{BaseURL: base, TenantID: Multitenant}, seedFormat, discard{})
+	r.cache.resize(256 << 10)
+	process := func(wr *prompb.WriteRequest) {
+		t.Helper()
+		if err := r.Process(context.Background(), decoded(t, wr), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; r.cache.admit.shrink.Load() < maxShrink; i++ {
+		if i > 200 {
+			t.Fatalf("budget halved %d times after %d requests of new series, want %d", r.cache.admit.shrink.Load(), i, maxShrink)
+		}
+		process(churnRequest(1000, i))
+	}
+	r.cache.mu.RLock()
+	held := len(r.cache.cur) + len(r.cache.prev)
+	r.cache.mu.RUnlock()
+	if limit := 2 * r.cache.admit.generationBytes(r.cache.genBytes) / entryOverhead; held > limit {
+		t.Errorf("the shrunk cache holds %d entries, want at most %d", held, limit)
+	}
+	settled := []*prompb.WriteRequest{churnRequest(100, -1)}
+	if n := cacheSettles(t, r, settled); n > 0 {
+		t.Fatalf("%d of 100 series of the settled set are not cached", n)
+	}
+}
+
+// cacheSettles sends the requests of set in turn until the router's cache
+// holds every series of them and admits all new ones, or 20,000 requests
+// have been sent; it returns how many series of set are not cached.
+func cacheSettles(t *testing.T, r *Router, set []*prompb.WriteRequest) int {
+	t.Helper()
+	missing := -1
+	for i := 0; i < 20000 && missing != 0; i++ {
+		if err := r.Process(context.Background(), decoded(t, set[i%len(set)]), ""); err != nil {
+			t.Fatal(err)
+		}
+		if i%len(set) == len(set)-1 && r.cache.admit.shift.Load() == 0 {
+			missing = uncached(t, r, set)
+		}
+	}
+	if missing < 0 {
+		missing = uncached(t, r, set)
+	}
+	return missing
+}
+
+// uncached counts the series of set that the router's cache does not hold.
+func uncached(t *testing.T, r *Router, set []*prompb.WriteRequest) int {
+	n := 0
+	for _, wr := range set {
+		req := decoded(t, wr)
+		r.cache.mu.RLock()
+		for i := range req.Series {
+			if r.cache.getLocked(req.Series[i].LabelFields()) == nil {
+				n++
+			}
+		}
+		r.cache.mu.RUnlock()
+	}
+	return n
+}
+
+// A cache starts below its budget; a series set larger than the start but
+// within the budget grows it, until every series of the set is cached.
+func TestCacheGrowsToASetThatFits(t *testing.T) {
+	r := newTestRouter(t, Options{BaseURL: base, TenantID: Multitenant}, seedFormat, discard{})
+	r.cache.resize(4 << 20)
+	if got := r.cache.admit.shrink.Load(); got != initialShrink {
+		t.Fatalf("a new cache's budget is halved %d times, want %d", got, initialShrink)
+	}
+	set := []*prompb.WriteRequest{churnRequest(1000, -1), churnRequest(1000, -2), churnRequest(1000, -3)}
+	if n := cacheSettles(t, r, set); n > 0 {
+		t.Fatalf("%d of 3,000 series are not cached with the whole budget (halved %d times)", n, r.cache.admit.shrink.Load())
 	}
 }
 

@@ -48,7 +48,8 @@ type rewrite struct {
 // once the series set outgrows the processor's caches, a hit costs memory
 // latency too, and its entries make the garbage collector scan more; with
 // the series set larger than the cache, admission keeps a fixed subset
-// cached (BENCHMARKS.md, "Cardinality sweep", has the measurements).
+// cached, and uses only as much of the budget as pays (see admission;
+// BENCHMARKS.md, "Cardinality sweep", has the measurements).
 const defaultCacheBytes = 4 << 20
 
 // entryOverhead approximates the map and struct memory of one entry (the
@@ -73,11 +74,15 @@ var (
 // cached with it, and every occurrence raises it again (see repeats). The
 // router has one cache, plus one per path tenant (see pathcache.go).
 type rewriteCache struct {
-	mu       sync.RWMutex
-	cur      map[string]*rewrite // guarded by mu
-	prev     map[string]*rewrite // guarded by mu; read-only
-	curBytes int                 // guarded by mu: memory of cur
-	genBytes int                 // memory at which cur becomes prev
+	mu        sync.RWMutex
+	cur       map[string]*rewrite // guarded by mu
+	prev      map[string]*rewrite // guarded by mu; read-only
+	curBytes  int                 // guarded by mu: memory of cur
+	prevBytes int                 // guarded by mu: memory of prev
+	genBytes  int                 // memory at which cur becomes prev, before admit halves it
+	// present records the keys of cur and prev, so that most misses end
+	// without a map probe; guarded by mu.
+	present presence
 	// hints[i] is the rewrite found last for the series at position i of a
 	// request (see Known). A hint may outlive its generation: at most
 	// len(hints) entries are kept that way.
@@ -124,8 +129,9 @@ const hintSlots = 1 << 14
 
 func newRewriteCache(maxBytes, hints int) *rewriteCache {
 	c := &rewriteCache{cur: map[string]*rewrite{}, genBytes: maxBytes / 2, hints: make([]atomic.Pointer[rewrite], hints),
-		admit: newAdmission()}
+		admit: newAdmission(), present: newPresence(maxBytes)}
 	c.hintsPay.Store(true)
+	c.admit.shrink.Store(initialShrink)
 	return c
 }
 
@@ -134,6 +140,7 @@ func newRewriteCache(maxBytes, hints int) *rewriteCache {
 func (c *rewriteCache) resize(maxBytes int) {
 	c.mu.Lock()
 	c.genBytes = maxBytes / 2
+	c.present.rebuild(maxBytes, c.cur, c.prev)
 	c.mu.Unlock()
 }
 
@@ -163,8 +170,18 @@ func (c *rewriteCache) lookupAll(dst []*rewrite, req *remotewrite.Request, consu
 	c.mu.RUnlock()
 	cacheHits.Add(hits)
 	cacheMisses.Add(len(series) - hits)
-	c.admit.counted(len(series), hits)
+	if c.admit.counted(len(series), hits) {
+		c.relax()
+	}
 	return dst
+}
+
+// relax relaxes the admission (see admission.relax) with the memory the
+// cache holds.
+func (c *rewriteCache) relax() {
+	c.mu.Lock()
+	c.admit.relax(c.curBytes+c.prevBytes, 2*c.genBytes)
+	c.mu.Unlock()
 }
 
 // lookupLocked returns the rewrite of the encoded label set key of the
@@ -197,7 +214,7 @@ func (c *rewriteCache) lookupLocked(index int, key []byte) *rewrite {
 // getLocked returns the rewrite of an encoded label set, or nil; the caller
 // holds mu for reading.
 func (c *rewriteCache) getLocked(key []byte) *rewrite {
-	if key == nil {
+	if key == nil || !c.present.mayHold(key) {
 		return nil
 	}
 	if e := c.cur[string(key)]; e != nil {
@@ -241,17 +258,21 @@ func (c *rewriteCache) storeFresh(w *work) {
 	}
 	c.mu.Lock()
 	for _, e := range w.fresh {
-		// One hash per entry: an entry another request stored meanwhile
-		// is replaced by its equal, and only a new key adds memory.
+		// An entry another request stored meanwhile is replaced by its
+		// equal, and only a new key adds memory; either way the key
+		// takes its presence slot (back).
 		n := len(c.cur)
 		c.cur[e.key] = e
+		c.present.add(e.key)
 		if len(c.cur) == n {
 			continue
 		}
 		c.curBytes += entryBytes(e)
-		if c.curBytes >= c.genBytes {
-			c.prev, c.cur, c.curBytes = c.cur, make(map[string]*rewrite, len(c.cur)), 0
+		if c.curBytes >= c.admit.generationBytes(c.genBytes) {
+			c.prev, c.cur = c.cur, make(map[string]*rewrite, len(c.cur))
+			c.prevBytes, c.curBytes = c.curBytes, 0
 			c.admit.generationFilled()
+			c.present.rebuild(2*c.genBytes, c.prev)
 		}
 	}
 	c.mu.Unlock()
