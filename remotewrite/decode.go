@@ -296,7 +296,7 @@ func validateLabels(index int, labels []Label, checkUTF8 bool) (reordered bool, 
 		if len(l.Name) == 0 {
 			return false, invalidSeries(index, labels, "label #%d has an empty name", j)
 		}
-		if j > 0 {
+		if j > 0 && !namesOrdered(labels[j-1].Name, l.Name) {
 			switch c := bytes.Compare(labels[j-1].Name, l.Name); {
 			case c == 0:
 				return false, invalidSeries(index, labels, "duplicate label name %q", l.Name)
@@ -319,6 +319,13 @@ func validateLabels(index int, labels []Label, checkUTF8 bool) (reordered bool, 
 		return false, invalidSeries(index, labels, "no metric name: every series needs a non-empty __name__ label")
 	}
 	return false, nil
+}
+
+// namesOrdered reports, without a call, the usual case of two consecutive
+// label names: their first bytes differ and are in order. False means
+// bytes.Compare has to tell.
+func namesOrdered(a, b []byte) bool {
+	return len(a) > 0 && len(b) > 0 && a[0] < b[0]
 }
 
 // checkLabelUTF8 rejects a label whose name or value is not valid UTF-8.

@@ -129,7 +129,7 @@ const hintSlots = 1 << 14
 
 func newRewriteCache(maxBytes, hints int) *rewriteCache {
 	c := &rewriteCache{cur: map[string]*rewrite{}, genBytes: maxBytes / 2, hints: make([]atomic.Pointer[rewrite], hints),
-		admit: newAdmission(), present: newPresence(maxBytes)}
+		admit: newAdmission(), present: newPresence(maxBytes >> initialShrink)}
 	c.hintsPay.Store(true)
 	c.admit.shrink.Store(initialShrink)
 	return c
@@ -140,7 +140,7 @@ func newRewriteCache(maxBytes, hints int) *rewriteCache {
 func (c *rewriteCache) resize(maxBytes int) {
 	c.mu.Lock()
 	c.genBytes = maxBytes / 2
-	c.present.rebuild(maxBytes, c.cur, c.prev)
+	c.present.rebuild(c.budget(), c.cur, c.prev)
 	c.mu.Unlock()
 }
 
@@ -180,9 +180,17 @@ func (c *rewriteCache) lookupAll(dst []*rewrite, req *remotewrite.Request, consu
 // cache holds.
 func (c *rewriteCache) relax() {
 	c.mu.Lock()
+	before := c.budget()
 	c.admit.relax(c.curBytes+c.prevBytes, 2*c.genBytes)
+	if c.budget() != before {
+		c.present.rebuild(c.budget(), c.cur, c.prev)
+	}
 	c.mu.Unlock()
 }
+
+// budget is the memory the cache may hold now (both generations): its
+// full budget less the admission's halvings. The caller holds mu.
+func (c *rewriteCache) budget() int { return 2 * c.admit.generationBytes(c.genBytes) }
 
 // lookupLocked returns the rewrite of the encoded label set key of the
 // series at position index of a request, or nil: the hint of the position
@@ -272,7 +280,7 @@ func (c *rewriteCache) storeFresh(w *work) {
 			c.prev, c.cur = c.cur, make(map[string]*rewrite, len(c.cur))
 			c.prevBytes, c.curBytes = c.curBytes, 0
 			c.admit.generationFilled()
-			c.present.rebuild(2*c.genBytes, c.prev)
+			c.present.rebuild(c.budget(), c.prev)
 		}
 	}
 	c.mu.Unlock()

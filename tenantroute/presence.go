@@ -11,8 +11,8 @@ import (
 // its lookup ends there instead of probing both generations' maps. That
 // matters when most lookups miss (a series set far larger than the cache,
 // or churn): a map probe reads memory that is rarely in the processor's
-// caches, while the buckets (8 bytes per 128 bytes of the cache's full
-// budget, so at most a few entries per bucket) mostly are.
+// caches, while the buckets (8 bytes per 128 bytes of the cache's budget,
+// so at most a few entries per bucket) mostly are.
 //
 // A full bucket gives up one of its fingerprints for a new key, so a key
 // may be stored and not found: its series is routed again, as any miss is,
