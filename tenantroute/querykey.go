@@ -60,9 +60,10 @@ func (q *queryKeys) get(key []byte) queryKey {
 }
 
 // queryKeyOf returns the query key of the series whose input labels are
-// in (in any order: they are the producer's). Consecutive series mostly
-// share their key: the request's last one is compared before the interning
-// table is consulted.
+// in (in any order: they are the producer's). A producer has few query
+// keys, and series of one key mostly come together: the key found last in
+// the value's slot of w.recentKeys is compared before the interning table
+// is consulted.
 func (r *Router) queryKeyOf(w *work, in []remotewrite.Label) queryKey {
 	for _, l := range in {
 		if string(l.Name) != r.queryKey {
@@ -71,12 +72,20 @@ func (r *Router) queryKeyOf(w *work, in []remotewrite.Label) queryKey {
 		if len(l.Value) == 0 {
 			return queryKey{}
 		}
-		if string(l.Value) != w.lastKey.name {
-			w.lastKey = r.keys.get(l.Value)
+		recent := &w.recentKeys[keySlot(l.Value)]
+		if string(l.Value) != recent.name {
+			*recent = r.keys.get(l.Value)
 		}
-		return w.lastKey
+		return *recent
 	}
 	return queryKey{}
+}
+
+// keySlot is the slot of w.recentKeys for the non-empty query key value v:
+// its length and last byte tell apart the usual keys (numbered, or of
+// different lengths) without hashing it.
+func keySlot(v []byte) int {
+	return (len(v) + int(v[len(v)-1])) & (len(work{}.recentKeys) - 1)
 }
 
 // count adds series s, of query key k, to the batch's totals. A key the

@@ -114,3 +114,26 @@ func TestQueryKeysAreBounded(t *testing.T) {
 			remotewrite.OverflowQueryKey, maxQueryKeyIDs-2)
 	}
 }
+
+// The recent keys a work remembers by slot never give one value another's
+// key: values that share a slot ("a", "i" and "q") and values of other
+// slots, in any order, each get their own.
+func TestRecentQueryKeysPerSlot(t *testing.T) {
+	r := newTestRouter(t, Options{BaseURL: base}, map[string]string{"__name__": "$VAR", "for": "$QUERY_KEY"}, discard{})
+	var w work
+	values := []string{"a", "i", "a", "q", "ab", "i", "query_1", "query_9", "query_1", "a"}
+	if keySlot([]byte("a")) != keySlot([]byte("i")) || keySlot([]byte("a")) != keySlot([]byte("q")) {
+		t.Fatal("the test's colliding values do not share a slot")
+	}
+	ids := map[string]int32{}
+	for _, v := range values {
+		k := r.queryKeyOf(&w, []remotewrite.Label{{Name: []byte("job"), Value: []byte("x")}, {Name: []byte("for"), Value: []byte(v)}})
+		if k.name != v {
+			t.Fatalf("query key of %q: %q", v, k.name)
+		}
+		if id, ok := ids[v]; ok && id != k.id {
+			t.Fatalf("query key of %q: id %d, earlier %d", v, k.id, id)
+		}
+		ids[v] = k.id
+	}
+}

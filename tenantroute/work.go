@@ -84,10 +84,10 @@ type work struct {
 	hits  []*rewrite // cached rewrite of each series of the request, nil for a miss
 	fresh []*rewrite // rewrites computed in this request, to cache at its end
 
-	lastKey queryKey    // the query key found last (see queryKeyOf)
-	warns   []warning   // tenant warnings of the series being resolved
-	repeats repeats     // warnings of cached series seen in this request
-	tenants tenantNotes // upstream tenants of a guarded multitenant request
+	recentKeys [8]queryKey // the query keys found last, by keySlot (see queryKeyOf)
+	warns      []warning   // tenant warnings of the series being resolved
+	repeats    repeats     // warnings of cached series seen in this request
+	tenants    tenantNotes // upstream tenants of a guarded multitenant request
 }
 
 // batchSlot is the position in work.batches of one endpoint's batch in the
