@@ -385,7 +385,7 @@ func entryBytes(e *rewrite) int {
 // the warnings in w.warns) and adds it to w.fresh, to be stored in c at the
 // end of the request.
 func (r *Router) remember(w *work, c *rewriteCache, key string, labelFields []byte, out []remotewrite.Label, t Tenant) *rewrite {
-	e := &rewrite{key: key, labelFields: labelFields, tenant: t, ep: r.endpoints.get(t), owner: c,
+	e := &rewrite{key: key, labelFields: labelFields, tenant: t, ep: w.endpointOf(t), owner: c,
 		warnings: slices.Clone(w.warns)}
 	if r.mode == MultitenantMode {
 		e.upTenants = upTenants(out)

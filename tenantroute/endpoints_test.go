@@ -56,3 +56,22 @@ func TestTenantURLsErrors(t *testing.T) {
 		})
 	}
 }
+
+// The endpoints a work remembers by slot never give one tenant another's:
+// tenants that share a slot (1:0 and 9:0) and tenants of other slots, in
+// any order, each get the endpoint of their own URL, the one the endpoint
+// cache has.
+func TestRecentEndpointsPerSlot(t *testing.T) {
+	r := newTestRouter(t, Options{BaseURL: base, TenantID: Multitenant, SplitTenants: true}, nil, discard{})
+	w := r.pool.Get().(*work)
+	defer r.pool.Put(w)
+	if tenantSlot(Tenant{1, 0}) != tenantSlot(Tenant{9, 0}) {
+		t.Fatal("the test's colliding tenants do not share a slot")
+	}
+	for _, tn := range []Tenant{{1, 0}, {9, 0}, {1, 0}, {0, 1}, {2, 3}, {9, 0}, {1, 0}, {0, 0}} {
+		ep := w.endpointOf(tn)
+		if want := r.endpoints.get(tn); ep != want || ep.url != r.buildURL(tn) {
+			t.Fatalf("endpoint of %v: %s, want %s", tn, ep.url, r.buildURL(tn))
+		}
+	}
+}

@@ -85,9 +85,12 @@ type work struct {
 	fresh []*rewrite // rewrites computed in this request, to cache at its end
 
 	recentKeys [8]queryKey // the query keys found last, by keySlot (see queryKeyOf)
-	warns      []warning   // tenant warnings of the series being resolved
-	repeats    repeats     // warnings of cached series seen in this request
-	tenants    tenantNotes // upstream tenants of a guarded multitenant request
+	// recentEndpoints are the endpoints found last, by tenantSlot (see
+	// endpointOf).
+	recentEndpoints [8]tenantEndpoint
+	warns           []warning   // tenant warnings of the series being resolved
+	repeats         repeats     // warnings of cached series seen in this request
+	tenants         tenantNotes // upstream tenants of a guarded multitenant request
 }
 
 // batchSlot is the position in work.batches of one endpoint's batch in the
@@ -143,7 +146,30 @@ func (w *work) batchFor(t Tenant) *batch {
 	if w.last >= 0 && w.batches[w.last].tenant == t {
 		return &w.batches[w.last]
 	}
-	return w.batchOf(w.endpoints.get(t), t)
+	return w.batchOf(w.endpointOf(t), t)
+}
+
+// tenantEndpoint is an endpoint and the tenant it was looked up for.
+type tenantEndpoint struct {
+	tenant Tenant
+	ep     *endpoint
+}
+
+// endpointOf returns the endpoint of tenant t. A request's series of
+// different tenants interleave, and a split writes to a handful of
+// tenants: the endpoint found last for t's slot of w.recentEndpoints is
+// compared before the endpoint cache is consulted.
+func (w *work) endpointOf(t Tenant) *endpoint {
+	recent := &w.recentEndpoints[tenantSlot(t)]
+	if recent.ep == nil || recent.tenant != t {
+		*recent = tenantEndpoint{tenant: t, ep: w.endpoints.get(t)}
+	}
+	return recent.ep
+}
+
+// tenantSlot is the slot of w.recentEndpoints for tenant t.
+func tenantSlot(t Tenant) int {
+	return int(t.AccountID^t.ProjectID*7) & (len(work{}.recentEndpoints) - 1)
 }
 
 // batchOf returns the batch of endpoint ep (of tenant t), creating it
