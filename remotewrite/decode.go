@@ -65,7 +65,7 @@ const (
 // rejects the request with ReasonInvalidSeries if one is not. In the steady
 // state (req reused) it does not allocate.
 func DecodeWriteRequest(body []byte, req *Request) error {
-	req.Reset()
+	req.resetFor(body)
 	req.trimArena()
 	req.total = len(body)
 	defer func() { req.lastLabels = len(req.labels) }()

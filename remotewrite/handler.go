@@ -365,7 +365,7 @@ func vmProtoHandshake(w http.ResponseWriter, r *http.Request) bool {
 // hostile body grows them as far as the limits let it, and pooled buffers
 // are memory the budget does not see while they are idle).
 func (h *Handler) release(b *receiveBuffers, err error) {
-	b.req.Reset()
+	b.req.ResetKeepingArena(b.decoded, b.rw1)
 	b.compressed = nil
 	b.rw2.hold, b.importer.hold = nil, nil
 	if cap(b.decoded) > maxPooledBuffer || cap(b.rw1) > maxPooledBuffer || b.rw2.capacity() > maxPooledBuffer {

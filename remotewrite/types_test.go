@@ -2,6 +2,7 @@ package remotewrite
 
 import (
 	"testing"
+	"unsafe"
 
 	"github.com/prometheus/prometheus/prompb"
 )
@@ -79,4 +80,65 @@ func TestResetTrimsAnUnusedLabelArena(t *testing.T) {
 	if cap(req.labels) > retainedLabels {
 		t.Errorf("after requests that used 1 of %d labels: cap %d, want the large arena released", big, cap(req.labels))
 	}
+}
+
+// A Request pooled with the buffer it decoded keeps its label arena's
+// references into that buffer (ResetKeepingArena); any other buffer, and a
+// decode of a body in another array, clears them, so that the arena never
+// holds an array its owner let go. Decodes of the kept buffer stay correct.
+func TestResetKeepingArenaHoldsOnlyItsBuffer(t *testing.T) {
+	big := marshal(t, anomalyWorkload())
+	buf := append([]byte(nil), big...)
+	var req Request
+	if err := DecodeWriteRequest(buf, &req); err != nil {
+		t.Fatal(err)
+	}
+	n := len(req.labels)
+	req.ResetKeepingArena(nil, buf[:0])
+	if into := labelsInto(req.labels[:n], buf); into != n {
+		t.Fatalf("kept with its buffer: %d of %d arena slots point into it, want all", into, n)
+	}
+	// Another array: every slot is cleared before the decode fills it.
+	other := append([]byte(nil), big...)
+	if err := DecodeWriteRequest(other, &req); err != nil {
+		t.Fatal(err)
+	}
+	if into := labelsInto(req.labels[:cap(req.labels)], buf); into != 0 {
+		t.Fatalf("after a decode of another array: %d arena slots still point into the old one", into)
+	}
+	// The same array, now holding a smaller request: the slots beyond it
+	// keep pointing into that array, and nothing else.
+	small := marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("__name__", "up", "job", "a")}})
+	other = append(other[:0], small...)
+	if err := DecodeWriteRequest(other, &req); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(req.Series[0].Labels[1].Value); len(req.Series) != 1 || got != "a" {
+		t.Fatalf("decode of the kept array: %d series, job %q; want 1 and \"a\"", len(req.Series), got)
+	}
+	if into := labelsInto(req.labels[:n], other[:cap(other)]); into != n {
+		t.Fatalf("after a smaller decode of the same array: %d of %d arena slots point into it, want all", into, n)
+	}
+	// Pooled without its buffer: cleared in full.
+	req.ResetKeepingArena(buf)
+	for i, l := range req.labels[:cap(req.labels)] {
+		if l.Name != nil || l.Value != nil {
+			t.Fatalf("kept with a buffer it did not decode: arena slot %d still set", i)
+		}
+	}
+}
+
+// labelsInto counts the labels whose name points into buf.
+func labelsInto(labels []Label, buf []byte) int {
+	n := 0
+	for _, l := range labels {
+		if len(l.Name) == 0 {
+			continue
+		}
+		p, start := uintptr(unsafe.Pointer(&l.Name[0])), uintptr(unsafe.Pointer(&buf[0]))
+		if p >= start && p < start+uintptr(len(buf)) {
+			n++
+		}
+	}
+	return n
 }
