@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -30,7 +29,7 @@ const (
 // churnExporter serves the churning exporter's scrapes.
 func churnExporter(t *testing.T) *httptest.Server {
 	var scrapes atomic.Int64
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := loopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := scrapes.Add(1)
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		var b strings.Builder
@@ -50,13 +49,6 @@ func churnExporter(t *testing.T) *httptest.Server {
 		fmt.Fprintf(&b, "# TYPE churn_scrapes_total counter\nchurn_scrapes_total %d\n", n)
 		w.Write([]byte(b.String()))
 	}))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Listener = l
-	srv.Start()
-	t.Cleanup(srv.Close)
 	return srv
 }
 

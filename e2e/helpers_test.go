@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
@@ -238,4 +241,20 @@ func cutToSnapshotNaN(got []testenv.Series, wantBy map[string]testenv.Series, ke
 		cut = append(cut, c)
 	}
 	return cut
+}
+
+// loopbackServer starts a test server for h on 127.0.0.1 (httptest's own
+// listener may be on [::1]) and closes it when the test ends.
+func loopbackServer(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv
 }

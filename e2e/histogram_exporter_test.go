@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -28,7 +27,7 @@ const protoExpositionType = "application/vnd.google.protobuf; proto=io.prometheu
 // native histogram with custom buckets), a counter and a gauge.
 func histogramExporter(t *testing.T) *httptest.Server {
 	var scrapes atomic.Int64
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := loopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := float64(scrapes.Add(1))
 		w.Header().Set("Content-Type", protoExpositionType)
 		for _, mf := range histogramFamilies(n) {
@@ -38,13 +37,6 @@ func histogramExporter(t *testing.T) *httptest.Server {
 			}
 		}
 	}))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Listener = l
-	srv.Start()
-	t.Cleanup(srv.Close)
 	return srv
 }
 

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,7 +17,7 @@ import (
 // model that exposes /metrics would; values change at every scrape.
 func modelExporter(t *testing.T) *httptest.Server {
 	var scrapes atomic.Int64
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := loopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := scrapes.Add(1)
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		var b strings.Builder
@@ -33,13 +32,6 @@ func modelExporter(t *testing.T) *httptest.Server {
 		fmt.Fprintf(&b, "%d\n", n)
 		w.Write([]byte(b.String()))
 	}))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Listener = l
-	srv.Start()
-	t.Cleanup(srv.Close)
 	return srv
 }
 

@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -236,14 +235,7 @@ func newEncodingTap(t *testing.T, target string) *encodingTap {
 		tap.requests[fmt.Sprintf("%s -> %d", resp.Request.Header.Get("Content-Encoding"), resp.StatusCode)]++
 		return nil
 	}
-	tap.Server = httptest.NewUnstartedServer(rp)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tap.Listener = l
-	tap.Start()
-	t.Cleanup(tap.Close)
+	tap.Server = loopbackServer(t, rp)
 	return tap
 }
 
