@@ -55,9 +55,9 @@ func churnExporter(t *testing.T) *httptest.Server {
 // TestVMAgentChurningSeriesThroughTheCache runs a real vmagent at its
 // default flags scraping 20,000 series a second, a quarter of them new at
 // every scrape, through scoreproxy with the seed's metric_format into
-// VictoriaMetrics. The series set outgrows the rewrite cache, so its
-// admission, budget and presence record all act: some series hit, most
-// miss, and none may come out wrong. VictoriaMetrics must hold, for each
+// VictoriaMetrics. The series set outgrows the rewrite cache, so it
+// admits only part of it: some series hit, most miss, and none may come
+// out wrong. VictoriaMetrics must hold, for each
 // of the first scrapes, every series of it renamed and labelled as the
 // metric_format says with the scrape's value at the scrape's timestamp,
 // and the rows vmagent sent must equal what scoreproxy received and
@@ -150,7 +150,7 @@ func checkChurnScrapes(got []testenv.Series, addr string) error {
 			}
 		}
 		if missing > 0 {
-			errs = append(errs, fmt.Sprintf("scrape %d: %d of %d series are missing, the first series=%q", n, missing, churnSeries, strconv.Itoa(firstMissing)))
+			errs = append(errs, fmt.Sprintf("scrape %d: %d of %d series are missing, the first series=\"%d\"", n, missing, churnSeries, firstMissing))
 		}
 	}
 	if errs != nil {

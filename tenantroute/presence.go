@@ -17,8 +17,8 @@ import (
 // A full bucket gives up one of its fingerprints for a new key, so a key
 // may be stored and not found: its series is routed again, as any miss is,
 // and storing it takes a place back. With an entry taking at least a few
-// hundred bytes a bucket rarely holds more than two, and almost never five. The caller guards a
-// presence as it guards the maps.
+// hundred bytes a bucket rarely holds more than two, and almost never
+// five. The caller guards a presence as it guards the maps.
 type presence struct {
 	seed    maphash.Seed
 	buckets []uint64
