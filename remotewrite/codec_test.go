@@ -175,6 +175,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"metric name not UTF-8", marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("__name__", "up\xed\xa0\x80")}}), ReasonInvalidSeries, `label __name__ has a value that is not valid UTF-8`},
 		{"duplicate", marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("__name__", "up", "job", "a", "job", "b")}}), ReasonInvalidSeries, `duplicate label name "job"`},
 		{"empty name", marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("", "x", "__name__", "up")}}), ReasonInvalidSeries, "empty name"},
+		{"duplicate metric name", marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("__name__", "up", "__name__", "down")}}), ReasonInvalidSeries, `duplicate label name "__name__"`},
+		{"value not UTF-8 past 32 bytes", marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("__name__", "up", "instance", "node-exporter.example:9100", "job", "node\xff")}}), ReasonInvalidSeries, "not valid UTF-8"},
 		{"no metric name", marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("job", "a")}}), ReasonInvalidSeries, "no metric name"},
 		{"empty metric name", marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("__name__", "", "job", "a")}}), ReasonInvalidSeries, "no metric name"},
 		{"second series bad", marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{series("__name__", "up"), series("job", "a")}}), ReasonInvalidSeries, "invalid series #1"},
@@ -201,6 +203,24 @@ func TestDecodeRejects(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// isASCII must find a byte of 0x80 or above at any position of any length,
+// in the 32-byte, the 8-byte and the byte-wise loop.
+func TestIsASCII(t *testing.T) {
+	for n := range 80 {
+		b := bytes.Repeat([]byte{'a'}, n)
+		if !isASCII(b) {
+			t.Fatalf("isASCII(%d ASCII bytes) = false", n)
+		}
+		for i := range n {
+			b[i] = 0x80
+			if isASCII(b) {
+				t.Fatalf("isASCII(%d bytes, 0x80 at %d) = true", n, i)
+			}
+			b[i] = 'a'
+		}
+	}
+}
 
 func TestDecodeDoesNotAllocateOnceWarm(t *testing.T) {
 	body := marshal(t, sampleRequest())

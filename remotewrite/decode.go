@@ -128,6 +128,13 @@ func (r *Request) decodeSeries(b []byte) (invalid, err error) {
 	s := Series{Body: b, RestOffset: -1}
 	contiguous := true // all label fields before any other field
 	var badHistogram error
+	// The usual labels are checked as they are parsed: names non-empty
+	// and in strictly increasing order, a non-empty __name__. plain stays
+	// true while they are; validateLabels, which sorts, reports what is
+	// wrong and checks UTF-8, runs only when they are not or the label
+	// fields hold a byte outside ASCII.
+	plain, hasName := true, false
+	var prevName []byte
 	for i := 0; i < len(b); {
 		// readField and decodeLabel with their fast paths inlined by hand:
 		// this loop runs for every label and sample.
@@ -145,16 +152,26 @@ func (r *Request) decodeSeries(b []byte) (invalid, err error) {
 			if s.RestOffset >= 0 {
 				contiguous = false
 			}
-			l, ok := shortLabel(f.bytes)
-			if !ok {
-				if l, err = decodeLabel(f.bytes); err != nil {
-					return nil, badProtobuf("series #%d label #%d: %v", index, len(r.labels)-start, err)
-				}
-			}
 			if len(r.labels) == cap(r.labels) {
 				r.labels = slices.Grow(r.labels, grownCap(len(r.labels), r.done, r.total, minLabelBytes)-len(r.labels))
 			}
-			r.labels = append(r.labels, l)
+			// Written in its arena slot (see shortLabelValue).
+			n := len(r.labels)
+			r.labels = r.labels[:n+1]
+			l := &r.labels[n]
+			if v := shortLabelValue(f.bytes); v > 0 {
+				l.Name, l.Value = f.bytes[2:v], f.bytes[v+2:]
+			} else if *l, err = decodeLabel(f.bytes); err != nil {
+				r.labels = r.labels[:n]
+				return nil, badProtobuf("series #%d label #%d: %v", index, n-start, err)
+			}
+			if len(l.Name) == 0 || (n > start && !namesOrdered(prevName, l.Name) && bytes.Compare(prevName, l.Name) >= 0) {
+				plain = false
+			}
+			if string(l.Name) == MetricNameLabel {
+				hasName = len(l.Value) > 0
+			}
+			prevName = l.Name
 		} else {
 			if s.RestOffset < 0 {
 				s.RestOffset = i
@@ -181,7 +198,9 @@ func (r *Request) decodeSeries(b []byte) (invalid, err error) {
 	// hold ASCII names and values: one pass over them instead of a UTF-8
 	// check per name and value.
 	ascii := s.RestOffset >= 0 && isASCII(b[:s.RestOffset])
-	s.Reordered, invalid = validateLabels(index, s.Labels, !ascii)
+	if !plain || !hasName || !ascii {
+		s.Reordered, invalid = validateLabels(index, s.Labels, !ascii)
+	}
 	if invalid == nil && badHistogram != nil {
 		invalid = invalidSeries(index, s.Labels, "%v", badHistogram)
 	}
@@ -246,17 +265,20 @@ func shortSample(b []byte) bool {
 	return true
 }
 
-// shortLabel decodes the usual encoding of a prompb.Label, name then value,
-// each shorter than 128 bytes; ok is false for any other encoding. It is
-// small enough to be inlined.
-func shortLabel(b []byte) (l Label, ok bool) {
+// shortLabelValue recognises the usual encoding of a prompb.Label, name
+// then value, each shorter than 128 bytes: it returns the index of the
+// value's tag in b (the name is b[2:v], the value b[v+2:]), or 0 for any
+// other encoding. It is small enough to be inlined; callers write the
+// Label in place, since one returned by value goes through the stack and
+// reading it back stalls on the stores just made.
+func shortLabelValue(b []byte) int {
 	if len(b) >= 4 && b[0] == tagLabelName && b[1] < 0x80 {
-		v := 2 + int(b[1]) // index of the value's tag
+		v := 2 + int(b[1])
 		if v+2 <= len(b) && b[v] == tagLabelValue && b[v+1] < 0x80 && v+2+int(b[v+1]) == len(b) {
-			return Label{Name: b[2:v], Value: b[v+2:]}, true
+			return v
 		}
 	}
-	return l, false
+	return 0
 }
 
 // decodeLabel parses a prompb.Label message in any encoding: the last name
@@ -339,9 +361,15 @@ func checkLabelUTF8(index int, labels []Label, l Label) error {
 	return nil
 }
 
-// isASCII reports whether every byte of b is below 0x80, eight at a time.
+// isASCII reports whether every byte of b is below 0x80, 32 and then
+// eight at a time.
 func isASCII(b []byte) bool {
 	var acc uint64
+	for len(b) >= 32 {
+		acc |= binary.LittleEndian.Uint64(b) | binary.LittleEndian.Uint64(b[8:]) |
+			binary.LittleEndian.Uint64(b[16:]) | binary.LittleEndian.Uint64(b[24:])
+		b = b[32:]
+	}
 	for len(b) >= 8 {
 		acc |= binary.LittleEndian.Uint64(b)
 		b = b[8:]

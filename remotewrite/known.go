@@ -115,11 +115,14 @@ func appendLabelsAsEncoded(dst []Label, labelFields []byte) []Label {
 			break // cannot happen for fields the decoder accepted
 		}
 		if f.num == fieldSeriesLabels {
-			l, ok := shortLabel(f.bytes)
-			if !ok {
-				l, _ = decodeLabel(f.bytes)
+			// Written in place (see shortLabelValue).
+			dst = append(dst, Label{})
+			l := &dst[len(dst)-1]
+			if v := shortLabelValue(f.bytes); v > 0 {
+				l.Name, l.Value = f.bytes[2:v], f.bytes[v+2:]
+			} else {
+				*l, _ = decodeLabel(f.bytes)
 			}
-			dst = append(dst, l)
 		}
 		i = next
 	}
