@@ -120,8 +120,13 @@ func (r *Request) growSeries() {
 // invalid, an invalid_series error, when the labels break the spec's rules
 // or, the labels being valid, a histogram is invalid.
 func (r *Request) decodeSeries(b []byte) (invalid, err error) {
-	if r.known != nil && r.appendKnownSeries(b) {
-		return nil, nil
+	var knownHash uint64
+	knownEnd := 0
+	if r.known != nil {
+		var ok bool
+		if ok, knownHash, knownEnd = r.appendKnownSeries(b); ok {
+			return nil, nil
+		}
 	}
 	index := len(r.Series)
 	start := len(r.labels)
@@ -192,6 +197,9 @@ func (r *Request) decodeSeries(b []byte) (invalid, err error) {
 		s.RestOffset = len(b) // labels only
 	case !contiguous:
 		s.RestOffset = -1
+	}
+	if s.RestOffset == knownEnd { // the label fields that were looked up
+		s.KnownHash = knownHash
 	}
 	s.Labels = r.labels[start:len(r.labels):len(r.labels)]
 	// Label fields that are ASCII throughout (tags and short lengths are)

@@ -18,8 +18,9 @@ type KnownLabelSets interface {
 	// first saw them), so that the series is marked Reordered. index is
 	// the series' position in the request, which an implementation may
 	// use as a hint: producers tend to send the same series in the same
-	// order.
-	Known(index int, labelFields []byte) (known any, reordered bool)
+	// order. hash is what the implementation hashed labelFields to, if it
+	// did (else 0); the decoder keeps it in Series.KnownHash.
+	Known(index int, labelFields []byte) (known any, reordered bool, hash uint64)
 }
 
 // PathKnownLabelSets is a KnownLabelSets whose label sets depend on the
@@ -53,21 +54,22 @@ func DecodeWriteRequestKnown(body []byte, req *Request, known KnownLabelSets) er
 // labels when they come first, in the usual short encoding, and are known.
 // It returns false, having appended nothing, in every other case (including
 // a malformed series or an invalid histogram), and the caller then decodes
-// the series in full.
-func (r *Request) appendKnownSeries(b []byte) bool {
-	end := labelRegionEnd(b)
+// the series in full; hash is then the lookup's hash of b[:end] (see
+// Series.KnownHash), or 0 when there was none.
+func (r *Request) appendKnownSeries(b []byte) (ok bool, hash uint64, end int) {
+	end = labelRegionEnd(b)
 	if end == 0 {
-		return false
+		return false, 0, 0
 	}
-	v, reordered := r.known.Known(len(r.Series), b[:end])
+	v, reordered, hash := r.known.Known(len(r.Series), b[:end])
 	if v == nil {
-		return false
+		return false, hash, end
 	}
 	s := Series{Body: b, RestOffset: end, Known: v, Reordered: reordered}
 	for i := end; i < len(b); {
 		f, next, err := readField(b, i)
 		if err != nil || f.num == fieldSeriesLabels || s.addField(f) != nil {
-			return false // malformed, invalid, or labels after other fields: decode in full
+			return false, 0, 0 // malformed, invalid, or labels after other fields: decode in full
 		}
 		i = next
 	}
@@ -76,7 +78,7 @@ func (r *Request) appendKnownSeries(b []byte) bool {
 	}
 	r.Series = append(r.Series, s)
 	r.Reordered = r.Reordered || reordered
-	return true
+	return true, 0, 0
 }
 
 // labelRegionEnd returns the end of the leading run of label fields of a

@@ -2,6 +2,7 @@ package remotewrite
 
 import (
 	"errors"
+	"hash/fnv"
 	"testing"
 
 	"github.com/prometheus/prometheus/prompb"
@@ -15,11 +16,17 @@ type knownSet struct {
 
 func (k *knownSet) BeginKnown() { k.begun++ }
 func (k *knownSet) EndKnown()   { k.ended++ }
-func (k *knownSet) Known(_ int, labelFields []byte) (any, bool) {
+func (k *knownSet) Known(_ int, labelFields []byte) (any, bool, uint64) {
 	if k.sets[string(labelFields)] {
-		return "known", false
+		return "known", false, 0
 	}
-	return nil, false
+	return nil, false, fnvHash(labelFields)
+}
+
+func fnvHash(b []byte) uint64 {
+	h := fnv.New64a()
+	h.Write(b)
+	return h.Sum64()
 }
 
 // learn decodes body in full and remembers the label region of every series.
@@ -129,6 +136,36 @@ func TestDecodeKnownStillRejectsInvalidNewSeries(t *testing.T) {
 	}
 }
 
+// TestDecodeKeepsTheLookupHash: a series the KnownLabelSets looked up and
+// did not know keeps the hash it computed, of exactly its LabelFields; a
+// series it did not look up (a label too long for the short encoding,
+// labels after the samples) has none.
+func TestDecodeKeepsTheLookupHash(t *testing.T) {
+	long := prompb.TimeSeries{Labels: []prompb.Label{{Name: "__name__", Value: "up"}, {Name: "long", Value: string(make([]byte, 300))}},
+		Samples: []prompb.Sample{{Value: 1, Timestamp: 1}}}
+	wr := sampleRequest()
+	wr.Timeseries = append(wr.Timeseries, long)
+	body := marshal(t, wr)
+	interleaved := appendBytesField(nil, tagWriteTimeseries, appendBytesField(
+		appendBytesField(nil, fieldSeriesSamples<<3|wireBytes, marshalSample(t, prompb.Sample{Value: 1, Timestamp: 1})),
+		tagSeriesLabels, appendBytesField(appendBytesField(nil, tagLabelName, []byte("__name__")), tagLabelValue, []byte("up"))))
+	body = append(body, interleaved...)
+	var req Request
+	if err := DecodeWriteRequestKnown(body, &req, &knownSet{sets: map[string]bool{}}); err != nil {
+		t.Fatal(err)
+	}
+	last := len(req.Series) - 1
+	for i, s := range req.Series {
+		want := uint64(0)
+		if i < last-1 {
+			want = fnvHash(s.LabelFields())
+		}
+		if s.KnownHash != want {
+			t.Errorf("series %d: KnownHash %x, want %x", i, s.KnownHash, want)
+		}
+	}
+}
+
 // TestAppendLabelsMatchesFullDecode: the labels a processor re-parses for a
 // Known series are exactly the ones the full decode would have given.
 func TestAppendLabelsMatchesFullDecode(t *testing.T) {
@@ -153,9 +190,9 @@ func TestAppendLabelsMatchesFullDecode(t *testing.T) {
 // reorderedSet is a knownSet whose label regions are all out of order.
 type reorderedSet struct{ *knownSet }
 
-func (k reorderedSet) Known(i int, labelFields []byte) (any, bool) {
-	v, _ := k.knownSet.Known(i, labelFields)
-	return v, v != nil
+func (k reorderedSet) Known(i int, labelFields []byte) (any, bool, uint64) {
+	v, _, h := k.knownSet.Known(i, labelFields)
+	return v, v != nil, h
 }
 
 // TestDecodeKnownReordered: a known series whose labels are out of order is

@@ -45,6 +45,11 @@ type Series struct {
 	// encoded labels. When it is non-nil the labels were validated when first
 	// seen, the decoder did not parse them again, and Labels is nil.
 	Known any
+	// KnownHash is the hash of LabelFields that the KnownLabelSets
+	// computed when it looked them up (0 when it computed none): a
+	// processor that hashes label sets the same way uses it instead of
+	// hashing them again.
+	KnownHash uint64
 }
 
 // Request is one decoded prompb.WriteRequest. It is reused across requests:

@@ -1,7 +1,6 @@
 package tenantroute
 
 import (
-	"hash/maphash"
 	"sync/atomic"
 )
 
@@ -29,8 +28,7 @@ import (
 // more, a larger one that the full budget holds grows it at a relaxation,
 // and one far larger never makes the process hold the whole budget.
 type admission struct {
-	seed  maphash.Seed
-	shift atomic.Uint32 // store the label sets with hash % 2^shift == 0
+	shift atomic.Uint32 // store the label sets with (keyHash >> 32) % 2^shift == 0
 	// shrink halves the cache's budget this many times.
 	shrink atomic.Uint32
 	// lookups and hits count since the last generation change, and since
@@ -59,15 +57,12 @@ const (
 	initialShrink = 2
 )
 
-func newAdmission() admission { return admission{seed: maphash.MakeSeed()} }
+func newAdmission() admission { return admission{} }
 
-// admits reports whether the label set with encoded labels key is stored.
-func (a *admission) admits(key []byte) bool {
+// admits reports whether the label set whose keyHash is h is stored.
+func (a *admission) admits(h uint64) bool {
 	shift := a.shift.Load()
-	if shift == 0 {
-		return true
-	}
-	return maphash.Bytes(a.seed, key)&(1<<shift-1) == 0
+	return (h>>32)&(1<<shift-1) == 0
 }
 
 // counted adds one request's lookups and hits. It reports whether

@@ -15,6 +15,7 @@ import (
 // labels and the destination. Entries are immutable once stored.
 type rewrite struct {
 	key         string // the input label fields it is the rewrite of
+	hash        uint64 // keyHash(key)
 	labelFields []byte // output labels as TimeSeries label fields
 	tenant      Tenant
 	ep          *endpoint // the endpoint of tenant
@@ -160,7 +161,7 @@ func (c *rewriteCache) lookupAll(dst []*rewrite, req *remotewrite.Request, consu
 			e = nil
 		}
 		if e == nil && !consulted {
-			e = c.lookupLocked(i, series[i].LabelFields())
+			e, _ = c.lookupLocked(i, series[i].LabelFields())
 		}
 		if e != nil {
 			hits++
@@ -194,11 +195,12 @@ func (c *rewriteCache) budget() int { return 2 * c.admit.generationBytes(c.genBy
 
 // lookupLocked returns the rewrite of the encoded label set key of the
 // series at position index of a request, or nil: the hint of the position
-// when it matches, else the maps' (which then becomes the hint). The
-// caller holds mu for reading.
-func (c *rewriteCache) lookupLocked(index int, key []byte) *rewrite {
+// when it matches, else the maps' (which then becomes the hint), and the
+// key's keyHash when the maps were consulted (else 0). The caller holds mu
+// for reading.
+func (c *rewriteCache) lookupLocked(index int, key []byte) (*rewrite, uint64) {
 	if key == nil {
-		return nil
+		return nil, 0
 	}
 	var hint *atomic.Pointer[rewrite]
 	if index < len(c.hints) && (index < hintProbes || c.hintsPay.Load()) {
@@ -209,26 +211,30 @@ func (c *rewriteCache) lookupLocked(index int, key []byte) *rewrite {
 			c.probedHint(hit)
 		}
 		if hit {
-			return e
+			return e, 0
 		}
 	}
-	e := c.getLocked(key)
+	e, h := c.getLocked(key)
 	if e != nil && hint != nil {
 		hint.Store(e)
 	}
-	return e
+	return e, h
 }
 
-// getLocked returns the rewrite of an encoded label set, or nil; the caller
-// holds mu for reading.
-func (c *rewriteCache) getLocked(key []byte) *rewrite {
-	if key == nil || !c.present.mayHold(key) {
-		return nil
+// getLocked returns the rewrite of an encoded label set, or nil, and the
+// key's keyHash (0 for a nil key); the caller holds mu for reading.
+func (c *rewriteCache) getLocked(key []byte) (*rewrite, uint64) {
+	if key == nil {
+		return nil, 0
+	}
+	h := keyHash(key)
+	if !c.present.mayHold(h) {
+		return nil, h
 	}
 	if e := c.cur[string(key)]; e != nil {
-		return e
+		return e, h
 	}
-	return c.prev[string(key)]
+	return c.prev[string(key)], h
 }
 
 // BeginKnown, Known and EndKnown implement remotewrite.KnownLabelSets, so
@@ -239,9 +245,10 @@ func (r *Router) BeginKnown() { r.cache.BeginKnown() }
 // EndKnown ends the lookups begun by BeginKnown.
 func (r *Router) EndKnown() { r.cache.EndKnown() }
 
-// Known returns the cached rewrite of labelFields, or nil. It must be called
-// between BeginKnown and EndKnown.
-func (r *Router) Known(index int, labelFields []byte) (any, bool) {
+// Known returns the cached rewrite of labelFields, or nil, and the keyHash
+// it computed (see remotewrite.KnownLabelSets). It must be called between
+// BeginKnown and EndKnown.
+func (r *Router) Known(index int, labelFields []byte) (any, bool, uint64) {
 	return r.cache.Known(index, labelFields)
 }
 
@@ -271,7 +278,7 @@ func (c *rewriteCache) storeFresh(w *work) {
 		// takes its presence slot (back).
 		n := len(c.cur)
 		c.cur[e.key] = e
-		c.present.add(e.key)
+		c.present.add(e.hash)
 		if len(c.cur) == n {
 			continue
 		}
@@ -325,8 +332,11 @@ func (r *Router) routeAllCached(w *work, c *rewriteCache, req *remotewrite.Reque
 // contiguous in its encoding, or the cache does not admit it.
 func (r *Router) routeAndRemember(w *work, c *rewriteCache, s *remotewrite.Series, override []remotewrite.Label) *rewrite {
 	key := s.LabelFields()
-	if key != nil && !c.admit.admits(key) {
-		key = nil
+	var h uint64
+	if key != nil {
+		if h = seriesKeyHash(s, key); !c.admit.admits(h) {
+			key = nil
+		}
 	}
 	res := r.resolve(w, s, override)
 	if res.drop != dropNone {
@@ -334,7 +344,7 @@ func (r *Router) routeAndRemember(w *work, c *rewriteCache, s *remotewrite.Serie
 			w.pipe.countDrop(res.drop, s)
 			return nil
 		}
-		e := &rewrite{drop: res.drop, key: string(key), owner: c}
+		e := &rewrite{drop: res.drop, key: string(key), hash: h, owner: c}
 		w.fresh = append(w.fresh, e)
 		return e
 	}
@@ -346,7 +356,7 @@ func (r *Router) routeAndRemember(w *work, c *rewriteCache, s *remotewrite.Serie
 		return nil
 	}
 	k, fields := keyAndFields(key, res.labels)
-	e := r.remember(w, c, k, fields, res.labels, res.tenant)
+	e := r.remember(w, c, k, h, fields, res.labels, res.tenant)
 	e.reordered = s.Reordered
 	e.queryKey = res.queryKey
 	return e
@@ -384,8 +394,8 @@ func entryBytes(e *rewrite) int {
 // (its output labels out, encoded as labelFields, going to tenant t, with
 // the warnings in w.warns) and adds it to w.fresh, to be stored in c at the
 // end of the request.
-func (r *Router) remember(w *work, c *rewriteCache, key string, labelFields []byte, out []remotewrite.Label, t Tenant) *rewrite {
-	e := &rewrite{key: key, labelFields: labelFields, tenant: t, ep: w.endpointOf(t), owner: c,
+func (r *Router) remember(w *work, c *rewriteCache, key string, hash uint64, labelFields []byte, out []remotewrite.Label, t Tenant) *rewrite {
+	e := &rewrite{key: key, hash: hash, labelFields: labelFields, tenant: t, ep: w.endpointOf(t), owner: c,
 		warnings: slices.Clone(w.warns)}
 	if r.mode == MultitenantMode {
 		e.upTenants = upTenants(out)

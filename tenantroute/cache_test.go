@@ -121,8 +121,10 @@ func TestKnownHintsUnderConcurrentRequests(t *testing.T) {
 
 // TestEveryCachedRewriteKnowsItsKey: a hint is taken only when the cached
 // rewrite's key equals the series' label bytes, so a rewrite stored without
-// its key would make every hint miss. Every way of filling the cache must
-// store the key.
+// its key would make every hint miss; and the presence record finds a key
+// by the hash stored with it, so a wrong hash would make it a miss for
+// ever. Every way of filling the cache (decoded with its lookups, whose
+// hashes the decoder keeps, or without) must store the key and its hash.
 func TestEveryCachedRewriteKnowsItsKey(t *testing.T) {
 	modes := map[string]struct {
 		opts   Options
@@ -139,6 +141,10 @@ func TestEveryCachedRewriteKnowsItsKey(t *testing.T) {
 			for range 2 {
 				processKnown(t, r, wr)
 			}
+			other := &prompb.WriteRequest{Timeseries: anomalyRequest(20, 3).Timeseries}
+			if err := r.Process(context.Background(), decoded(t, other), ""); err != nil {
+				t.Fatal(err)
+			}
 			c := r.cache
 			c.mu.RLock()
 			defer c.mu.RUnlock()
@@ -148,6 +154,9 @@ func TestEveryCachedRewriteKnowsItsKey(t *testing.T) {
 			for k, e := range c.cur {
 				if e.key != k {
 					t.Fatalf("cached rewrite has key %q, stored under %q", e.key, k)
+				}
+				if e.hash != keyHash([]byte(k)) {
+					t.Fatalf("cached rewrite of %q has hash %x, want %x", k, e.hash, keyHash([]byte(k)))
 				}
 			}
 			for i := range 20 {

@@ -96,11 +96,13 @@ func (c *rewriteCache) BeginKnown() { c.mu.RLock() }
 // EndKnown ends the lookups begun by BeginKnown.
 func (c *rewriteCache) EndKnown() { c.mu.RUnlock() }
 
-// Known returns the cached rewrite of labelFields, or nil, and whether
-// those labels are out of order; between BeginKnown and EndKnown.
-func (c *rewriteCache) Known(index int, labelFields []byte) (any, bool) {
-	if e := c.lookupLocked(index, labelFields); e != nil {
-		return e, e.reordered
+// Known returns the cached rewrite of labelFields, or nil, whether those
+// labels are out of order, and the keyHash it computed (0 when a position
+// hint answered); between BeginKnown and EndKnown.
+func (c *rewriteCache) Known(index int, labelFields []byte) (any, bool, uint64) {
+	e, h := c.lookupLocked(index, labelFields)
+	if e != nil {
+		return e, e.reordered, h
 	}
-	return nil, false // a nil interface, not a nil *rewrite
+	return nil, false, h // a nil interface, not a nil *rewrite
 }

@@ -3,6 +3,8 @@ package tenantroute
 import (
 	"hash/maphash"
 	"math/bits"
+
+	"github.com/scoreproxy/scoreproxy/remotewrite"
 )
 
 // presence is a compact record of the keys a rewriteCache holds: 16-bit
@@ -20,9 +22,27 @@ import (
 // hundred bytes a bucket rarely holds more than two, and almost never
 // five. The caller guards a presence as it guards the maps.
 type presence struct {
-	seed    maphash.Seed
 	buckets []uint64
 	mask    uint64
+}
+
+// keySeed seeds keyHash.
+var keySeed = maphash.MakeSeed()
+
+// keyHash is the hash of an encoded label set (a cache key) that every
+// cache's presence and admission use: one hash per key, computed once when
+// the decoder looks the key up (Series.KnownHash) or when it is routed.
+// presence takes its low bits (the bucket) and its top 16 (the
+// fingerprint), admission bits 32 and up: independent choices.
+func keyHash(key []byte) uint64 { return maphash.Bytes(keySeed, key) }
+
+// seriesKeyHash is keyHash of key, the label fields of s, taken from the
+// decoder when its lookup computed it.
+func seriesKeyHash(s *remotewrite.Series, key []byte) uint64 {
+	if s.KnownHash != 0 {
+		return s.KnownHash
+	}
+	return keyHash(key)
 }
 
 // presenceBytesPerBucket is the cache budget per bucket.
@@ -35,7 +55,7 @@ const (
 )
 
 func newPresence(maxBytes int) presence {
-	return presence{seed: maphash.MakeSeed(), buckets: make([]uint64, presenceBuckets(maxBytes))}.masked()
+	return presence{buckets: make([]uint64, presenceBuckets(maxBytes))}.masked()
 }
 
 // presenceBuckets is the number of buckets for a cache budget: a power of
@@ -62,16 +82,17 @@ func holds(bucket, fp uint64) bool {
 	return (x-lanesLow)&^x&lanesHigh != 0
 }
 
-// mayHold reports whether the key may be stored: false means it is not.
-func (p *presence) mayHold(key []byte) bool {
-	b, fp := p.fingerprint(maphash.Bytes(p.seed, key))
+// mayHold reports whether the key whose keyHash is h may be stored: false
+// means it is not.
+func (p *presence) mayHold(h uint64) bool {
+	b, fp := p.fingerprint(h)
 	return holds(*b, fp)
 }
 
-// add records a stored key: in a free lane of its bucket, else in place of
-// the fingerprint its own selects.
-func (p *presence) add(key string) {
-	b, fp := p.fingerprint(maphash.String(p.seed, key))
+// add records a stored key by its keyHash h: in a free lane of its bucket,
+// else in place of the fingerprint its own selects.
+func (p *presence) add(h uint64) {
+	b, fp := p.fingerprint(h)
 	if holds(*b, fp) {
 		return
 	}
@@ -97,8 +118,8 @@ func (p *presence) rebuild(maxBytes int, maps ...map[string]*rewrite) {
 		clear(p.buckets)
 	}
 	for _, m := range maps {
-		for k := range m {
-			p.add(k)
+		for _, e := range m {
+			p.add(e.hash)
 		}
 	}
 }

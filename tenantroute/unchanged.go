@@ -54,9 +54,11 @@ func (r *Router) checkUnchanged(w *work, s *remotewrite.Series) queryKey {
 		r.checkNoTenantLabels(w, in, in)
 	}
 	id := r.queryKeyOf(w, in)
-	if key := s.LabelFields(); key != nil && r.cache.admit.admits(key) {
-		k, fields := sameBytes(key)
-		r.remember(w, r.cache, k, fields, in, Tenant{}).queryKey = id
+	if key := s.LabelFields(); key != nil {
+		if h := seriesKeyHash(s, key); r.cache.admit.admits(h) {
+			k, fields := sameBytes(key)
+			r.remember(w, r.cache, k, h, fields, in, Tenant{}).queryKey = id
+		}
 	}
 	return id
 }
