@@ -654,3 +654,28 @@ func TestAppendSeriesLabelLengths(t *testing.T) {
 		}
 	}
 }
+
+// LabelFieldAt reads back what AppendLabelFields writes, and calls it
+// canonical exactly when the label is short enough to be copied as it is;
+// AppendLabelFieldStart and the value are what AppendLabelFields writes.
+func TestLabelFieldAtAndStart(t *testing.T) {
+	for _, n := range []int{1, 8, 59, 60, 61, 122, 123, 127, 128, 300} {
+		for _, v := range []int{0, 1, 59, 60, 61, 122, 123, 127, 128, 300} {
+			l := Label{Name: bytes.Repeat([]byte{'n'}, n), Value: bytes.Repeat([]byte{'v'}, v)}
+			want := AppendLabelFields(nil, []Label{l})
+			name, value, next, canonical := LabelFieldAt(want, 0)
+			if wantCanonical := v > 0 && 4+n+v <= 127; canonical != wantCanonical {
+				t.Fatalf("name %d, value %d bytes: canonical %v, want %v", n, v, canonical, wantCanonical)
+			}
+			if canonical && (!bytes.Equal(name, l.Name) || !bytes.Equal(value, l.Value) || next != len(want)) {
+				t.Fatalf("name %d, value %d bytes: read %q=%q, next %d", n, v, name, value, next)
+			}
+			if v == 0 {
+				continue
+			}
+			if got := append(AppendLabelFieldStart(nil, l.Name, v), l.Value...); !bytes.Equal(got, want) {
+				t.Fatalf("name %d, value %d bytes: AppendLabelFieldStart wrote %x, want %x", n, v, got, want)
+			}
+		}
+	}
+}

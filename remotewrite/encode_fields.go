@@ -43,3 +43,42 @@ func AppendSeriesLabelFields(dst []byte, labelFields []byte, s *Series) []byte {
 	dst = append(dst, labelFields...)
 	return appendRest(dst, s)
 }
+
+// LabelFieldAt reads the label field that starts at i in labelFields (the
+// LabelFields of a decoded series): the label's name and value and where
+// the next field starts. canonical is true when the field is exactly what
+// AppendLabelFields writes for that label (a label of 127 bytes or fewer,
+// name then non-empty value), so that an encoder may copy it as it is;
+// for any other field it is false and the rest is unset.
+func LabelFieldAt(labelFields []byte, i int) (name, value []byte, next int, canonical bool) {
+	if i+2 > len(labelFields) || labelFields[i] != tagSeriesLabels || labelFields[i+1] >= 0x80 {
+		return nil, nil, 0, false
+	}
+	next = i + 2 + int(labelFields[i+1])
+	if next > len(labelFields) {
+		return nil, nil, 0, false
+	}
+	b := labelFields[i+2 : next]
+	v := shortLabelValue(b)
+	if v == 0 || v+2 == len(b) { // not the short encoding, or an empty value
+		return nil, nil, 0, false
+	}
+	return b[2:v], b[v+2:], next, true
+}
+
+// AppendLabelFieldStart appends the label field of a label named name
+// whose value, valueLen bytes long (at least one), the caller appends
+// next: the field is then exactly what AppendLabelFields writes for it.
+func AppendLabelFieldStart(dst, name []byte, valueLen int) []byte {
+	n := len(name)
+	if n < 60 && valueLen < 60 {
+		dst = append(dst, tagSeriesLabels, byte(4+n+valueLen), tagLabelName, byte(n))
+		dst = append(dst, name...)
+		return append(dst, tagLabelValue, byte(valueLen))
+	}
+	dst = append(dst, tagSeriesLabels)
+	dst = appendVarint(dst, uint64(bytesFieldLen(n)+bytesFieldLen(valueLen)))
+	dst = appendBytesField(dst, tagLabelName, name)
+	dst = append(dst, tagLabelValue)
+	return appendVarint(dst, uint64(valueLen))
+}

@@ -351,11 +351,21 @@ func (r *Router) routeAndRemember(w *work, c *rewriteCache, s *remotewrite.Serie
 	if key == nil {
 		w.tenants.incomplete = true
 		b := w.batchFor(res.tenant)
-		b.buf = remotewrite.AppendSeries(b.buf, res.labels, s)
+		if res.fields != nil {
+			b.buf = remotewrite.AppendSeriesLabelFields(b.buf, res.fields, s)
+		} else {
+			b.buf = remotewrite.AppendSeries(b.buf, res.labels, s)
+		}
 		b.count(s, res.queryKey)
 		return nil
 	}
-	k, fields := keyAndFields(key, res.labels)
+	var k string
+	var fields []byte
+	if res.fields != nil {
+		k, fields = keyAndCopy(key, res.fields)
+	} else {
+		k, fields = keyAndFields(key, res.labels)
+	}
 	e := r.remember(w, c, k, h, fields, res.labels, res.tenant)
 	e.reordered = s.Reordered
 	e.queryKey = res.queryKey
@@ -370,6 +380,13 @@ func (r *Router) routeAndRemember(w *work, c *rewriteCache, s *remotewrite.Serie
 func keyAndFields(key []byte, labels []remotewrite.Label) (string, []byte) {
 	buf := make([]byte, 0, len(key)+remotewrite.LabelFieldsLen(labels))
 	buf = remotewrite.AppendLabelFields(append(buf, key...), labels)
+	return unsafe.String(unsafe.SliceData(buf), len(key)), buf[len(key):len(buf):len(buf)]
+}
+
+// keyAndCopy is keyAndFields for label fields encoded already.
+func keyAndCopy(key, fields []byte) (string, []byte) {
+	buf := make([]byte, 0, len(key)+len(fields))
+	buf = append(append(buf, key...), fields...)
 	return unsafe.String(unsafe.SliceData(buf), len(key)), buf[len(key):len(buf):len(buf)]
 }
 

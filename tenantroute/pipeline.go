@@ -93,6 +93,34 @@ func (ps *pipeScratch) clearRefs() {
 	clear(ps.writeRelabeled[:cap(ps.writeRelabeled)])
 }
 
+// canSplice reports whether the router's metric_format may go straight to
+// the encoding for the series it selects: without relabeling around it,
+// and when it sets no tenant label, the output's tenant labels are the
+// input's (AppendFields declines a series with an empty value, which the
+// output would leave out), so the tenant checks read the input labels.
+// SplitMode takes the tenant labels out of the output, so it does not.
+func (r *Router) canSplice() bool {
+	return !r.format.Identity() && !r.pipe.rewrites() && r.mode != SplitMode &&
+		!r.format.Defines(AccountLabel) && !r.format.Defines(ProjectLabel)
+}
+
+// splice is the pipeline for a series canSplice holds for, without path
+// tenant labels, whose label fields are in order: relabel.Format.AppendFields
+// writes its output label fields into w.spliced. It returns false when
+// the series takes the Label path (rewriteLabels) instead.
+func (r *Router) splice(w *work, s *remotewrite.Series, in, override []remotewrite.Label) ([]byte, bool) {
+	if !r.splices || override != nil || s.Reordered {
+		return nil, false
+	}
+	key := s.LabelFields()
+	if key == nil || !r.pipe.formatMatch.Matches(in) {
+		return nil, false
+	}
+	var ok bool
+	w.spliced, ok = r.format.AppendFields(w.spliced[:0], in, key)
+	return w.spliced, ok
+}
+
 // rewriteLabels runs the pipeline on the input labels in, merging override
 // (the request path's tenant labels) into the metric_format step. It returns
 // the output labels, whether they differ from in (false: in itself), and the

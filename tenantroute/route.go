@@ -10,6 +10,10 @@ import (
 type resolved struct {
 	tenant Tenant              // destination (SplitMode), zero otherwise
 	labels []remotewrite.Label // output labels; may point into the work's scratch
+	// fields, when not nil, are the output labels encoded (see splice),
+	// and labels are then the input labels, whose tenant labels are the
+	// output's. It points into the work's scratch.
+	fields []byte
 	// rewritten is false when labels are the series' own, unchanged.
 	rewritten bool
 	// drop is the relabeling stage that dropped the series (dropNone: kept);
@@ -29,7 +33,9 @@ func (r *Router) route(w *work, s *remotewrite.Series, override []remotewrite.La
 		return
 	}
 	b := w.batchFor(res.tenant)
-	if res.rewritten || s.Reordered { // res.labels are sorted; a Known series has no Labels
+	if res.fields != nil {
+		b.buf = remotewrite.AppendSeriesLabelFields(b.buf, res.fields, s)
+	} else if res.rewritten || s.Reordered { // res.labels are sorted; a Known series has no Labels
 		b.buf = remotewrite.AppendSeries(b.buf, res.labels, s)
 	} else {
 		b.buf = remotewrite.AppendSeriesVerbatim(b.buf, s)
@@ -45,8 +51,9 @@ func (r *Router) route(w *work, s *remotewrite.Series, override []remotewrite.La
 func (r *Router) resolve(w *work, s *remotewrite.Series, override []remotewrite.Label) resolved {
 	in := w.inputLabels(s)
 	res := resolved{}
-	res.labels, res.rewritten, res.drop = r.rewriteLabels(w, in, override)
-	if res.drop != dropNone {
+	if fields, ok := r.splice(w, s, in, override); ok {
+		res.fields, res.labels, res.rewritten = fields, in, true
+	} else if res.labels, res.rewritten, res.drop = r.rewriteLabels(w, in, override); res.drop != dropNone {
 		return res
 	}
 	res.queryKey = r.queryKeyOf(w, in)

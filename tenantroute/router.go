@@ -85,6 +85,9 @@ type Router struct {
 	queryKey string     // the query key label of format (routing.query_key_label)
 	keys     *queryKeys // the values of queryKey seen, interned
 	pipe     pipeline   // relabeling around format; see rewriteLabels
+	// splices is whether the metric_format of a selected series can go
+	// straight to the encoding (see splice).
+	splices  bool
 	sender   Sender
 	parallel int
 	workers  *sendWorkers // goroutines for parallel sends, kept between requests
@@ -133,6 +136,7 @@ func New(opts Options, sender Sender) (*Router, error) {
 	if err := r.setMode(opts); err != nil {
 		return nil, err
 	}
+	r.splices = r.canSplice()
 	if r.inflight <= 0 {
 		r.inflight = defaultInflight(r.mode)
 	}

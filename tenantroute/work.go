@@ -70,6 +70,7 @@ type work struct {
 	input    []remotewrite.Label // labels of the current series when the decoder skipped them
 	labels   []remotewrite.Label // rewritten labels of the current series
 	values   []byte              // rendered label values of the current series
+	spliced  []byte              // output label fields of the current series (see splice)
 	stripped []remotewrite.Label // labels without the tenant labels (SplitMode)
 	pipe     pipeScratch         // relabeling scratch and drop counts
 
