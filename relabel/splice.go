@@ -7,17 +7,18 @@ import (
 )
 
 // AppendFields is Apply without override, straight to the encoding: it
-// appends to dst the label fields of Apply's output for src, byte for byte
-// what remotewrite.AppendLabelFields writes for it. fields must be src
-// encoded (the LabelFields of a series that was not Reordered). An
-// inherited label's field is copied as it is, with its neighbours in one
-// run, and only the format's own labels are encoded, so no Label is built.
+// appends to dst the label fields of Apply's output for src, less the
+// labels named in omit, byte for byte what remotewrite.AppendLabelFields
+// writes for them. fields must be src encoded (the LabelFields of a series
+// that was not Reordered). An inherited label's field is copied as it is,
+// with its neighbours in one run, and only the format's own labels are
+// encoded, so no Label is built.
 //
 // ok is false, with dst returned unchanged, when a field of fields is not
 // in the canonical encoding (see remotewrite.LabelFieldAt; an empty value
 // is one such case, as Apply leaves such a label out); the caller then
 // uses Apply.
-func (f *Format) AppendFields(dst []byte, src []remotewrite.Label, fields []byte) ([]byte, bool) {
+func (f *Format) AppendFields(dst []byte, src []remotewrite.Label, fields []byte, omit ...string) ([]byte, bool) {
 	varValue, queryValue := f.placeholderValues(src)
 	base := len(dst)
 	outs := f.outputs
@@ -37,16 +38,34 @@ func (f *Format) AppendFields(dst []byte, src []remotewrite.Label, fields []byte
 			if c == 0 { // the format's label replaces the series' own
 				run = next
 			}
-			dst = outs[0].appendField(dst, varValue, queryValue)
+			if !omitted(outs[0].name, omit) {
+				dst = outs[0].appendField(dst, varValue, queryValue)
+			}
 			outs = outs[1:]
+		}
+		if run <= i && omitted(name, omit) {
+			dst = append(dst, fields[run:i]...)
+			run = next
 		}
 		i = next
 	}
 	dst = append(dst, fields[run:]...)
 	for k := range outs {
-		dst = outs[k].appendField(dst, varValue, queryValue)
+		if !omitted(outs[k].name, omit) {
+			dst = outs[k].appendField(dst, varValue, queryValue)
+		}
 	}
 	return dst, true
+}
+
+// omitted reports whether name is one of omit.
+func omitted(name []byte, omit []string) bool {
+	for _, o := range omit {
+		if string(name) == o {
+			return true
+		}
+	}
+	return false
 }
 
 // appendField appends the encoded label of o for a series, nothing when

@@ -51,19 +51,19 @@ func AppendSeriesLabelFields(dst []byte, labelFields []byte, s *Series) []byte {
 // name then non-empty value), so that an encoder may copy it as it is;
 // for any other field it is false and the rest is unset.
 func LabelFieldAt(labelFields []byte, i int) (name, value []byte, next int, canonical bool) {
-	if i+2 > len(labelFields) || labelFields[i] != tagSeriesLabels || labelFields[i+1] >= 0x80 {
+	f := labelFields
+	if i+6 > len(f) || f[i] != tagSeriesLabels || f[i+1] >= 0x80 || f[i+2] != tagLabelName || f[i+3] >= 0x80 {
 		return nil, nil, 0, false
 	}
-	next = i + 2 + int(labelFields[i+1])
-	if next > len(labelFields) {
+	v := i + 4 + int(f[i+3]) // the value's tag
+	if v+2 > len(f) || f[v] != tagLabelValue || f[v+1] == 0 || f[v+1] >= 0x80 {
 		return nil, nil, 0, false
 	}
-	b := labelFields[i+2 : next]
-	v := shortLabelValue(b)
-	if v == 0 || v+2 == len(b) { // not the short encoding, or an empty value
+	next = v + 2 + int(f[v+1])
+	if next != i+2+int(f[i+1]) || next > len(f) {
 		return nil, nil, 0, false
 	}
-	return b[2:v], b[v+2:], next, true
+	return f[i+4 : v], f[v+2 : next], next, true
 }
 
 // AppendLabelFieldStart appends the label field of a label named name

@@ -15,9 +15,10 @@ import (
 // BenchmarkProcessNewSeries is the miss path: every series of every request
 // is new to the rewrite cache (snappy-decoded, decoded in full, rewritten,
 // routed, encoded, compressed and, as far as the cache admits them, added
-// to it), the cost of series churn. Requests are the standard 1,000-series anomaly request, each with
-// its own pod label, with the seed metric_format or forwarded unchanged
-// (pass-through, as Prometheus traffic into a multitenant writer); the
+// to it), the cost of series churn. Requests are the standard 1,000-series
+// anomaly request, each with its own pod label, with the seed
+// metric_format, forwarded unchanged (pass-through, as Prometheus traffic
+// into a multitenant writer) or split across their ten tenants; the
 // router is replaced (untimed) every 64 requests, so that none of its
 // series is known. "floor" is what no proxy that rebuilds the body can
 // avoid: snappy decode and encode of the same bodies, with the codec the
@@ -56,9 +57,11 @@ func BenchmarkProcessNewSeries(b *testing.B) {
 	for _, bc := range []struct {
 		name   string
 		format map[string]string
+		split  bool
 	}{
-		{"metric_format", seedFormat},
-		{"passthrough", nil}, // forwarded as received: the handler keeps the compressed body
+		{"metric_format", seedFormat, false},
+		{"passthrough", nil, false}, // forwarded as received: the handler keeps the compressed body
+		{"split", nil, true},        // ten tenants, ten bodies encoded and compressed
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			var r *Router
@@ -70,7 +73,7 @@ func BenchmarkProcessNewSeries(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				if i%distinct == 0 {
 					b.StopTimer()
-					r = newTestRouter(b, Options{BaseURL: base, TenantID: Multitenant}, bc.format, discard{})
+					r = newTestRouter(b, Options{BaseURL: base, TenantID: Multitenant, SplitTenants: bc.split}, bc.format, discard{})
 					b.StartTimer()
 				}
 				var err error

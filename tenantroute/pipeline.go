@@ -93,31 +93,41 @@ func (ps *pipeScratch) clearRefs() {
 	clear(ps.writeRelabeled[:cap(ps.writeRelabeled)])
 }
 
-// canSplice reports whether the router's metric_format may go straight to
-// the encoding for the series it selects: without relabeling around it,
-// and when it sets no tenant label, the output's tenant labels are the
-// input's (AppendFields declines a series with an empty value, which the
-// output would leave out), so the tenant checks read the input labels.
-// SplitMode takes the tenant labels out of the output, so it does not.
+// canSplice reports whether the pipeline may go straight to the encoding
+// (see splice): without relabeling around metric_format, and when the
+// format sets no tenant label, the output's tenant labels are the input's
+// (AppendFields declines a series with an empty value, which the output
+// would leave out), so the tenant checks read the input labels.
 func (r *Router) canSplice() bool {
-	return !r.format.Identity() && !r.pipe.rewrites() && r.mode != SplitMode &&
-		!r.format.Defines(AccountLabel) && !r.format.Defines(ProjectLabel)
+	return !r.pipe.rewrites() && !r.format.Defines(AccountLabel) && !r.format.Defines(ProjectLabel)
 }
+
+// splitOmits are the labels SplitMode takes out of a series' output.
+var splitOmits = []string{AccountLabel, ProjectLabel}
 
 // splice is the pipeline for a series canSplice holds for, without path
 // tenant labels, whose label fields are in order: relabel.Format.AppendFields
-// writes its output label fields into w.spliced. It returns false when
-// the series takes the Label path (rewriteLabels) instead.
+// writes its output label fields into w.spliced (in SplitMode without the
+// tenant labels). It returns false when the series takes the Label path
+// (rewriteLabels) instead.
 func (r *Router) splice(w *work, s *remotewrite.Series, in, override []remotewrite.Label) ([]byte, bool) {
 	if !r.splices || override != nil || s.Reordered {
 		return nil, false
 	}
 	key := s.LabelFields()
-	if key == nil || !r.pipe.formatMatch.Matches(in) {
+	if key == nil {
 		return nil, false
 	}
+	format := r.format
+	if !format.Identity() && !r.pipe.formatMatch.Matches(in) {
+		format = r.pipe.identity
+	}
+	var omit []string
+	if r.mode == SplitMode {
+		omit = splitOmits
+	}
 	var ok bool
-	w.spliced, ok = r.format.AppendFields(w.spliced[:0], in, key)
+	w.spliced, ok = format.AppendFields(w.spliced[:0], in, key, omit...)
 	return w.spliced, ok
 }
 

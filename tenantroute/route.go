@@ -60,7 +60,12 @@ func (r *Router) resolve(w *work, s *remotewrite.Series, override []remotewrite.
 	w.warns = w.warns[:0]
 	switch r.mode {
 	case SplitMode:
-		res.tenant, res.labels = r.splitTenant(w, in, res.labels)
+		if res.fields != nil { // the output's tenant labels are the input's
+			account, hasAccount, project, hasProject := findTenantLabels(in)
+			res.tenant = r.tenantOf(w, in, account, hasAccount, project, hasProject)
+		} else {
+			res.tenant, res.labels = r.splitTenant(w, in, res.labels)
+		}
 		res.rewritten = true
 	case MultitenantMode:
 		r.checkMultitenant(w, in, res.labels)

@@ -35,27 +35,34 @@ func spliceWorkload() *prompb.WriteRequest {
 	return wr
 }
 
-// TestSpliceMatchesTheLabelPath: with metric_format straight to the
+// TestSpliceMatchesTheLabelPath: with the pipeline straight to the
 // encoding (splice), every mode sends what the Label path sends, byte for
 // byte, and raises the same warnings, whether the series miss the cache or
 // hit it, and whether the decoder consulted the cache.
 func TestSpliceMatchesTheLabelPath(t *testing.T) {
-	modes := map[string]Options{
-		"single node": {BaseURL: base},
-		"fixed":       {BaseURL: base, TenantID: "3:4"},
-		"multitenant": {BaseURL: base, TenantID: Multitenant},
+	split := Options{BaseURL: base, TenantID: Multitenant, SplitTenants: true}
+	modes := []struct {
+		name   string
+		opts   Options
+		format map[string]string
+	}{
+		{"single node", Options{BaseURL: base}, seedFormat},
+		{"fixed", Options{BaseURL: base, TenantID: "3:4"}, seedFormat},
+		{"multitenant", Options{BaseURL: base, TenantID: Multitenant}, seedFormat},
+		{"split", split, seedFormat},
+		{"split without metric_format", split, nil},
 	}
-	for name, opts := range modes {
-		t.Run(name, func(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
 			var sent [2]*recorder
 			var logs [2]bytes.Buffer
 			for i, splices := range []bool{true, false} {
-				o := opts
+				o := m.opts
 				o.Logger = slog.New(slog.NewTextHandler(&logs[i], &slog.HandlerOptions{ReplaceAttr: dropTime}))
 				sent[i] = newRecorder()
-				r := newTestRouter(t, o, seedFormat, sent[i])
+				r := newTestRouter(t, o, m.format, sent[i])
 				if !r.splices {
-					t.Fatal("the router does not splice the seed metric_format")
+					t.Fatal("the router does not splice")
 				}
 				r.splices = splices
 				for range 2 {
@@ -97,10 +104,11 @@ func dropTime(_ []string, a slog.Attr) slog.Attr {
 	return a
 }
 
-// A format that sets a tenant label, relabeling, and SplitMode keep the
-// Label path: the tenant checks read the output labels there.
+// A format that sets a tenant label and relabeling keep the Label path:
+// the tenant checks read the output labels there.
 func TestSpliceOnlyWhereTheTenantLabelsAreTheInputs(t *testing.T) {
 	withAccount := map[string]string{"__name__": "x_$VAR", "vm_account_id": "7"}
+	rules := rulesOf(t, "- source_labels: [job]\n  regex: x\n  action: drop\n")
 	cases := []struct {
 		name   string
 		opts   Options
@@ -108,9 +116,10 @@ func TestSpliceOnlyWhereTheTenantLabelsAreTheInputs(t *testing.T) {
 		want   bool
 	}{
 		{"seed format", Options{BaseURL: base, TenantID: Multitenant}, seedFormat, true},
-		{"no format", Options{BaseURL: base, TenantID: Multitenant}, nil, false},
+		{"no format", Options{BaseURL: base, TenantID: Multitenant}, nil, true},
+		{"split", Options{BaseURL: base, TenantID: Multitenant, SplitTenants: true}, seedFormat, true},
 		{"format sets vm_account_id", Options{BaseURL: base, TenantID: Multitenant}, withAccount, false},
-		{"split", Options{BaseURL: base, TenantID: Multitenant, SplitTenants: true}, seedFormat, false},
+		{"relabel_configs", Options{BaseURL: base, TenantID: Multitenant, Relabel: rules}, seedFormat, false},
 	}
 	for _, tc := range cases {
 		if r := newTestRouter(t, tc.opts, tc.format, newRecorder()); r.splices != tc.want {
