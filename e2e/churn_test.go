@@ -89,7 +89,14 @@ func TestVMAgentChurningSeriesThroughTheCache(t *testing.T) {
 	if hits == 0 || misses < churnScrapes*churnNew {
 		t.Errorf("rewrite cache: %v hits, %v misses; want some hits and at least %d misses", hits, misses, churnScrapes*churnNew)
 	}
-	t.Logf("rewrite cache: %v hits, %v misses", hits, misses)
+	// The cache starts at a quarter of its 4 MiB and grows only for a
+	// series set that the whole budget holds, which this one outgrows.
+	budget, _ := m.Sum("scoreproxy_rewrite_cache_budget_bytes", nil)
+	held, _ := m.Sum("scoreproxy_rewrite_cache_bytes", nil)
+	if budget <= 0 || budget > 1<<20 || held > budget {
+		t.Errorf("rewrite cache: budget %v bytes, holding %v; want at most 1 MiB and no more than the budget", budget, held)
+	}
+	t.Logf("rewrite cache: %v hits, %v misses; budget %v bytes, holding %v", hits, misses, budget, held)
 }
 
 // churnScrapeConfig scrapes the churning exporter every second.

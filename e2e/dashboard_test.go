@@ -38,6 +38,8 @@ var exportedMetrics = map[string][]string{
 	"vmanomaly_writer_timeseries_sent_total":     {"url", "query_key"},
 	"scoreproxy_rewrite_cache_hits_total":        nil,
 	"scoreproxy_rewrite_cache_misses_total":      nil,
+	"scoreproxy_rewrite_cache_budget_bytes":      nil,
+	"scoreproxy_rewrite_cache_bytes":             nil,
 	"scoreproxy_queue_pending_bytes":             {"url"},
 	"scoreproxy_queue_oldest_block_age_seconds":  {"url"},
 	"scoreproxy_queue_retries_total":             {"url"},

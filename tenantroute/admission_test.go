@@ -149,9 +149,25 @@ func TestCacheShrinksUnderChurnAndHeals(t *testing.T) {
 	if limit := 2 * r.cache.admit.generationBytes(r.cache.genBytes) / entryOverhead; held > limit {
 		t.Errorf("the shrunk cache holds %d entries, want at most %d", held, limit)
 	}
+	wantReported(t, r.cache)
 	settled := []*prompb.WriteRequest{churnRequest(100, -1)}
 	if n := cacheSettles(t, r, settled); n > 0 {
 		t.Fatalf("%d of 100 series of the settled set are not cached", n)
+	}
+	wantReported(t, r.cache)
+}
+
+// wantReported checks that the budget and memory gauges hold c's budget
+// and entries as they are now.
+func wantReported(t *testing.T, c *rewriteCache) {
+	t.Helper()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if budget, held := c.budget(), c.curBytes+c.prevBytes; c.reportedBudget != budget || c.reportedHeld != held {
+		t.Errorf("gauges hold %d bytes of budget and %d of entries for the cache, want %d and %d", c.reportedBudget, c.reportedHeld, budget, held)
+	}
+	if cacheBudget.Load() < int64(c.reportedBudget) || cacheHeld.Load() < int64(c.reportedHeld) {
+		t.Errorf("gauges total %d and %d bytes, less than the cache's %d and %d", cacheBudget.Load(), cacheHeld.Load(), c.reportedBudget, c.reportedHeld)
 	}
 }
 

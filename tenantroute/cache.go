@@ -63,6 +63,12 @@ const warningOverhead = 64
 var (
 	cacheHits   = metrics.NewCounter("scoreproxy_rewrite_cache_hits_total")
 	cacheMisses = metrics.NewCounter("scoreproxy_rewrite_cache_misses_total")
+	// cacheBudget and cacheHeld are the memory all rewrite caches may hold
+	// now (their budgets, which admission shrinks when caching does not
+	// pay) and hold (their entries), as reported (see report).
+	cacheBudget, cacheHeld atomic.Int64
+	_                      = metrics.NewGauge("scoreproxy_rewrite_cache_budget_bytes", func() float64 { return float64(cacheBudget.Load()) })
+	_                      = metrics.NewGauge("scoreproxy_rewrite_cache_bytes", func() float64 { return float64(cacheHeld.Load()) })
 )
 
 // rewriteCache remembers the rewrite of every label set seen recently, keyed
@@ -99,6 +105,18 @@ type rewriteCache struct {
 	hintsPay atomic.Bool
 	// hintTally counts the probes' tries (high 32 bits) and hits (low).
 	hintTally atomic.Uint64
+	// reportedBudget and reportedHeld are this cache's part of cacheBudget
+	// and cacheHeld; guarded by mu.
+	reportedBudget, reportedHeld int
+}
+
+// report brings this cache's part of the budget and memory gauges up to
+// date; the caller holds mu (or owns c).
+func (c *rewriteCache) report() {
+	budget, held := c.budget(), c.curBytes+c.prevBytes
+	cacheBudget.Add(int64(budget - c.reportedBudget))
+	cacheHeld.Add(int64(held - c.reportedHeld))
+	c.reportedBudget, c.reportedHeld = budget, held
 }
 
 // hintProbes is how many leading positions of a request always try their
@@ -133,6 +151,7 @@ func newRewriteCache(maxBytes, hints int) *rewriteCache {
 		admit: newAdmission(), present: newPresence(maxBytes >> initialShrink)}
 	c.hintsPay.Store(true)
 	c.admit.shrink.Store(initialShrink)
+	c.report()
 	return c
 }
 
@@ -142,6 +161,7 @@ func (c *rewriteCache) resize(maxBytes int) {
 	c.mu.Lock()
 	c.genBytes = maxBytes / 2
 	c.present.rebuild(c.budget(), c.cur, c.prev)
+	c.report()
 	c.mu.Unlock()
 }
 
@@ -185,6 +205,7 @@ func (c *rewriteCache) relax() {
 	c.admit.relax(c.curBytes+c.prevBytes, 2*c.genBytes)
 	if c.budget() != before {
 		c.present.rebuild(c.budget(), c.cur, c.prev)
+		c.report()
 	}
 	c.mu.Unlock()
 }
@@ -290,6 +311,7 @@ func (c *rewriteCache) storeFresh(w *work) {
 			c.present.rebuild(c.budget(), c.prev)
 		}
 	}
+	c.report()
 	c.mu.Unlock()
 	clear(w.fresh)
 	w.fresh = w.fresh[:0]
