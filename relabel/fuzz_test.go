@@ -23,11 +23,7 @@ func FuzzFormatApply(f *testing.F) {
 	f.Add("__name__=x_$VAR\njob=", "__name__=yhat\njob=node", "", "for")
 	f.Add("__name__=$QUERY_KEY", "", "", "for")
 	f.Fuzz(func(t *testing.T, format, series, override, queryKey string) {
-		mf := map[string]string{}
-		for _, l := range pairs(format) {
-			mf[string(l.Name)] = string(l.Value)
-		}
-		fm, err := Compile(mf, queryKey)
+		mf, fm, err := compileLines(format, queryKey)
 		if err != nil {
 			return
 		}
@@ -44,6 +40,16 @@ func FuzzFormatApply(f *testing.F) {
 			}
 		}
 	})
+}
+
+// compileLines compiles the metric_format written as "name=value" lines.
+func compileLines(format, queryKey string) (map[string]string, *Format, error) {
+	mf := map[string]string{}
+	for _, l := range pairs(format) {
+		mf[string(l.Name)] = string(l.Value)
+	}
+	fm, err := Compile(mf, queryKey)
+	return mf, fm, err
 }
 
 // pairs parses "name=value" lines into sorted labels with unique, non-empty

@@ -67,11 +67,7 @@ func TestAppendFieldsMatchesApply(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			mf := map[string]string{}
-			for _, l := range pairs(tc.format) {
-				mf[string(l.Name)] = string(l.Value)
-			}
-			fm, err := Compile(mf, "")
+			_, fm, err := compileLines(tc.format, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,11 +85,7 @@ func FuzzFormatAppendFields(f *testing.F) {
 	f.Add("__name__=$VAR$VAR$QUERY_KEY$", "__name__=y\nquery=$VAR", "query")
 	f.Add("__name__=x_$VAR\njob=", "__name__=yhat\njob=node", "for")
 	f.Fuzz(func(t *testing.T, format, series, queryKey string) {
-		mf := map[string]string{}
-		for _, l := range pairs(format) {
-			mf[string(l.Name)] = string(l.Value)
-		}
-		fm, err := Compile(mf, queryKey)
+		_, fm, err := compileLines(format, queryKey)
 		if err != nil {
 			return
 		}
