@@ -96,15 +96,8 @@ func (o *output) render(buf, varValue, queryValue []byte) ([]byte, []byte) {
 		return o.constant, buf
 	}
 	start := len(buf)
-	for _, s := range o.segs {
-		switch s.kind {
-		case segLiteral:
-			buf = append(buf, s.lit...)
-		case segVar:
-			buf = append(buf, varValue...)
-		case segQueryKey:
-			buf = append(buf, queryValue...)
-		}
+	for i := range o.segs {
+		buf = append(buf, o.segs[i].value(varValue, queryValue)...)
 	}
 	return buf[start:len(buf):len(buf)], buf
 }

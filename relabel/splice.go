@@ -79,15 +79,15 @@ func (o *output) appendField(dst, varValue, queryValue []byte) []byte {
 		return append(dst, o.constant...)
 	}
 	n := 0
-	for _, s := range o.segs {
-		n += len(s.value(varValue, queryValue))
+	for i := range o.segs {
+		n += len(o.segs[i].value(varValue, queryValue))
 	}
 	if n == 0 {
 		return dst
 	}
 	dst = remotewrite.AppendLabelFieldStart(dst, o.name, n)
-	for _, s := range o.segs {
-		dst = append(dst, s.value(varValue, queryValue)...)
+	for i := range o.segs {
+		dst = append(dst, o.segs[i].value(varValue, queryValue)...)
 	}
 	return dst
 }

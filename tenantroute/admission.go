@@ -57,8 +57,6 @@ const (
 	initialShrink = 2
 )
 
-func newAdmission() admission { return admission{} }
-
 // admits reports whether the label set whose keyHash is h is stored.
 func (a *admission) admits(h uint64) bool {
 	shift := a.shift.Load()

@@ -16,7 +16,7 @@ import (
 // hit, never below 1/2^maxAdmitShift, and doubles again after
 // admitRelaxLookups lookups without a generation change.
 func TestAdmissionAdapts(t *testing.T) {
-	a := newAdmission()
+	var a admission
 	steps := []struct {
 		name            string
 		lookups, hits   int
@@ -71,7 +71,7 @@ func TestAdmissionAdapts(t *testing.T) {
 // At the smallest fraction, a generation that fills with fewer than
 // shrinkHitRatio hits halves the cache's budget, down to 1/2^maxShrink.
 func TestAdmissionShrinksTheBudget(t *testing.T) {
-	a := newAdmission()
+	var a admission
 	a.shift.Store(maxAdmitShift)
 	const gen = 1 << 20
 	steps := []struct {
@@ -115,7 +115,7 @@ func TestAdmissionRelaxGrowsTheBudgetToTheSet(t *testing.T) {
 		{"a set too large for the full budget", 3, 2, 800 << 10, 2, 1 << 20},
 		{"no shrink to undo", 2, 0, 100 << 10, 1, 4 << 20},
 	} {
-		a := newAdmission()
+		var a admission
 		a.shift.Store(tc.shift)
 		a.shrink.Store(tc.shrink)
 		a.relax(tc.held, full)

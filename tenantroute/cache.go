@@ -148,7 +148,7 @@ const hintSlots = 1 << 14
 
 func newRewriteCache(maxBytes, hints int) *rewriteCache {
 	c := &rewriteCache{cur: map[string]*rewrite{}, genBytes: maxBytes / 2, hints: make([]atomic.Pointer[rewrite], hints),
-		admit: newAdmission(), present: newPresence(maxBytes >> initialShrink)}
+		present: newPresence(maxBytes >> initialShrink)}
 	c.hintsPay.Store(true)
 	c.admit.shrink.Store(initialShrink)
 	c.report()
