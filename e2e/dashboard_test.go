@@ -38,6 +38,7 @@ var exportedMetrics = map[string][]string{
 	"vmanomaly_writer_timeseries_sent_total":     {"url", "query_key"},
 	"scoreproxy_rewrite_cache_hits_total":        nil,
 	"scoreproxy_rewrite_cache_misses_total":      nil,
+	"scoreproxy_rewrite_cache_skipped_total":     nil,
 	"scoreproxy_rewrite_cache_budget_bytes":      nil,
 	"scoreproxy_rewrite_cache_bytes":             nil,
 	"scoreproxy_queue_pending_bytes":             {"url"},

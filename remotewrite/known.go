@@ -8,8 +8,12 @@ import "slices"
 // encoded labels are byte for byte the same each time.
 type KnownLabelSets interface {
 	// BeginKnown and EndKnown bracket the lookups of one request, so that
-	// an implementation can take a read lock once per request.
-	BeginKnown()
+	// an implementation can take a read lock once per request. BeginKnown
+	// reports whether there are lookups at all: an implementation that
+	// finds they do not pay (its label sets hardly ever recur) returns
+	// false, and then the request is decoded in full, without Known or
+	// EndKnown being called, and KnownBy stays nil.
+	BeginKnown() bool
 	EndKnown()
 	// Known returns a non-nil value when labelFields (the encoded label
 	// fields of a series, see Series.LabelFields) were seen before in a
@@ -38,10 +42,9 @@ type PathKnownLabelSets interface {
 // does, so the request is accepted or rejected the same way: bytes already
 // validated once are valid again. known may be nil.
 func DecodeWriteRequestKnown(body []byte, req *Request, known KnownLabelSets) error {
-	if known == nil {
+	if known == nil || !known.BeginKnown() {
 		return DecodeWriteRequest(body, req)
 	}
-	known.BeginKnown()
 	defer known.EndKnown()
 	req.known = known
 	defer func() { req.known = nil }()

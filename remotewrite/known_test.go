@@ -1,8 +1,10 @@
 package remotewrite
 
 import (
+	"bytes"
 	"errors"
 	"hash/fnv"
+	"slices"
 	"testing"
 
 	"github.com/prometheus/prometheus/prompb"
@@ -12,11 +14,14 @@ import (
 type knownSet struct {
 	sets         map[string]bool
 	begun, ended int
+	declines     bool // BeginKnown answers that there are no lookups
+	lookups      int
 }
 
-func (k *knownSet) BeginKnown() { k.begun++ }
-func (k *knownSet) EndKnown()   { k.ended++ }
+func (k *knownSet) BeginKnown() bool { k.begun++; return !k.declines }
+func (k *knownSet) EndKnown()        { k.ended++ }
 func (k *knownSet) Known(_ int, labelFields []byte) (any, bool, uint64) {
+	k.lookups++
 	if k.sets[string(labelFields)] {
 		return "known", false, 0
 	}
@@ -40,6 +45,42 @@ func learn(t *testing.T, body []byte) *knownSet {
 		k.sets[string(req.Series[i].LabelFields())] = true
 	}
 	return k
+}
+
+// A KnownLabelSets that declines a request gets no lookups and no EndKnown,
+// and the request decodes as DecodeWriteRequest decodes it, with no KnownBy.
+func TestDecodeKnownDeclined(t *testing.T) {
+	body := marshal(t, sampleRequest())
+	k := learn(t, body)
+	k.declines = true
+	var full, declined Request
+	if err := DecodeWriteRequest(body, &full); err != nil {
+		t.Fatal(err)
+	}
+	if err := DecodeWriteRequestKnown(body, &declined, k); err != nil {
+		t.Fatal(err)
+	}
+	if k.begun != 1 || k.lookups != 0 || k.ended != 0 {
+		t.Errorf("BeginKnown/Known/EndKnown called %d/%d/%d times, want 1/0/0", k.begun, k.lookups, k.ended)
+	}
+	if declined.KnownBy != nil {
+		t.Errorf("KnownBy = %v, want nil", declined.KnownBy)
+	}
+	if len(declined.Series) != len(full.Series) {
+		t.Fatalf("%d series, want %d", len(declined.Series), len(full.Series))
+	}
+	for i := range full.Series {
+		f, d := &full.Series[i], &declined.Series[i]
+		if d.Known != nil || !sameLabels(d.Labels, f.Labels) || d.Samples != f.Samples || d.Histograms != f.Histograms {
+			t.Errorf("series %d: %+v, want %+v", i, d, f)
+		}
+	}
+}
+
+func sameLabels(a, b []Label) bool {
+	return len(a) == len(b) && slices.EqualFunc(a, b, func(x, y Label) bool {
+		return bytes.Equal(x.Name, y.Name) && bytes.Equal(x.Value, y.Value)
+	})
 }
 
 func TestDecodeKnownSkipsLabelsAndKeepsEverythingElse(t *testing.T) {

@@ -26,7 +26,9 @@ import (
 // generation halves the cache's budget, down to 1/2^maxShrink of it. The
 // budget starts at 1/2^initialShrink: a series set that fits it needs no
 // more, a larger one that the full budget holds grows it at a relaxation,
-// and one far larger never makes the process hold the whole budget.
+// and one far larger never makes the process hold the whole budget. A
+// generation that fills that badly at the smallest budget makes caching
+// futile until the next relaxation: requests then skip the cache entirely.
 type admission struct {
 	shift atomic.Uint32 // store the label sets with (keyHash >> 32) % 2^shift == 0
 	// shrink halves the cache's budget this many times.
@@ -34,6 +36,8 @@ type admission struct {
 	// lookups and hits count since the last generation change, and since
 	// the fraction last relaxed.
 	lookups, hits atomic.Int64
+	// noPay is whether caching is futile (see futile).
+	noPay atomic.Bool
 }
 
 const (
@@ -56,6 +60,15 @@ const (
 	// the seed metric_format.
 	initialShrink = 2
 )
+
+// futile reports whether caching does not pay at all: with the admitted
+// fraction and the budget at their smallest, a filled generation hit fewer
+// than shrinkHitRatio of its lookups. Then the cache's lookups, admissions
+// and stores cost more than the rare hit saves, and requests skip them (see
+// rewriteCache.lookupAll). The next relaxation (admitRelaxLookups series
+// later, skipped ones included) ends it, and caching resumes until a
+// generation fills as badly again.
+func (a *admission) futile() bool { return a.noPay.Load() }
 
 // admits reports whether the label set whose keyHash is h is stored.
 func (a *admission) admits(h uint64) bool {
@@ -83,6 +96,7 @@ func (a *admission) counted(lookups, hits int) bool {
 // spare; a set larger than the full budget leaves it as it is, since
 // caching a larger part of such a set hardly pays.
 func (a *admission) relax(held, full int) {
+	a.noPay.Store(false)
 	shift := a.shift.Load()
 	if shift > 0 {
 		a.shift.CompareAndSwap(shift, shift-1)
@@ -106,8 +120,14 @@ func (a *admission) generationFilled() {
 		a.shift.CompareAndSwap(s, s+1)
 		return
 	}
-	if s := a.shrink.Load(); s < maxShrink && float64(hits) < shrinkHitRatio*float64(lookups) {
+	if float64(hits) >= shrinkHitRatio*float64(lookups) {
+		return
+	}
+	if s := a.shrink.Load(); s < maxShrink {
 		a.shrink.CompareAndSwap(s, s+1)
+	}
+	if a.shrink.Load() == maxShrink {
+		a.noPay.Store(true)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/scoreproxy/scoreproxy/remotewrite"
@@ -95,6 +96,40 @@ func TestAdmissionShrinksTheBudget(t *testing.T) {
 	}
 }
 
+// Caching becomes futile when a generation fills with fewer than
+// shrinkHitRatio hits with the fraction and the budget at their smallest,
+// and stops being futile at the next relaxation.
+func TestAdmissionFutile(t *testing.T) {
+	var a admission
+	steps := []struct {
+		name          string
+		shift, shrink uint32 // set before the step
+		lookups, hits int
+		relax         bool // the step relaxes instead of filling a generation
+		want          bool
+	}{
+		{"few hits while the fraction can halve", maxAdmitShift - 1, maxShrink, 1000, 0, false, false},
+		{"few hits while the budget can halve", maxAdmitShift, maxShrink - 2, 1000, 0, false, false},
+		{"few hits as the budget reaches its bound", maxAdmitShift, maxShrink - 1, 1000, 0, false, true},
+		{"a relaxation", maxAdmitShift, maxShrink, 0, 0, true, false},
+		{"some hits at both bounds", maxAdmitShift, maxShrink, 1000, 100, false, false},
+		{"few hits at both bounds", maxAdmitShift, maxShrink, 1000, 99, false, true},
+	}
+	for _, st := range steps {
+		a.shift.Store(st.shift)
+		a.shrink.Store(st.shrink)
+		a.counted(st.lookups, st.hits)
+		if st.relax {
+			a.relax(1<<30, 1<<20)
+		} else {
+			a.generationFilled()
+		}
+		if got := a.futile(); got != st.want {
+			t.Fatalf("%s: futile %v, want %v", st.name, got, st.want)
+		}
+	}
+}
+
 // A relaxation doubles the admitted fraction, and grows the budget to the
 // smallest that holds the series set (estimated from the memory held and
 // the fraction) with a quarter to spare, unless the full budget does not
@@ -150,11 +185,52 @@ func TestCacheShrinksUnderChurnAndHeals(t *testing.T) {
 		t.Errorf("the shrunk cache holds %d entries, want at most %d", held, limit)
 	}
 	wantReported(t, r.cache)
+	wantSkipped(t, r, churnRequest(1000, -2))
 	settled := []*prompb.WriteRequest{churnRequest(100, -1)}
 	if n := cacheSettles(t, r, settled); n > 0 {
 		t.Fatalf("%d of 100 series of the settled set are not cached", n)
 	}
 	wantReported(t, r.cache)
+}
+
+// wantSkipped checks that a router whose caching is futile routes wr, as
+// decoded by the handler with the router's lookups, without looking its
+// series up or storing them.
+func wantSkipped(t *testing.T, r *Router, wr *prompb.WriteRequest) {
+	t.Helper()
+	if !r.cache.admit.futile() {
+		t.Fatal("caching is not futile")
+	}
+	body, err := wr.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req remotewrite.Request
+	if err := remotewrite.DecodeWriteRequestKnown(body, &req, r); err != nil {
+		t.Fatal(err)
+	}
+	if req.KnownBy != nil {
+		t.Errorf("the decoder consulted the futile cache (KnownBy %v)", req.KnownBy)
+	}
+	req.Compressed = snappy.Encode(nil, body)
+	r.cache.mu.RLock()
+	held := r.cache.curBytes + r.cache.prevBytes
+	r.cache.mu.RUnlock()
+	skipped, hits, misses := cacheSkipped.Get(), cacheHits.Get(), cacheMisses.Get()
+	if err := r.Process(context.Background(), &req, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := cacheSkipped.Get() - skipped; got != uint64(len(wr.Timeseries)) {
+		t.Errorf("%d series skipped the cache, want %d", got, len(wr.Timeseries))
+	}
+	if got := cacheMisses.Get() - misses; cacheHits.Get() != hits || got != uint64(len(wr.Timeseries)) {
+		t.Errorf("skipped series counted as %d hits and %d misses, want 0 and %d", cacheHits.Get()-hits, got, len(wr.Timeseries))
+	}
+	r.cache.mu.RLock()
+	defer r.cache.mu.RUnlock()
+	if now := r.cache.curBytes + r.cache.prevBytes; now != held {
+		t.Errorf("the futile cache stored %d bytes of entries", now-held)
+	}
 }
 
 // wantReported checks that the budget and memory gauges hold c's budget

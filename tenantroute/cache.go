@@ -63,6 +63,9 @@ const warningOverhead = 64
 var (
 	cacheHits   = metrics.NewCounter("scoreproxy_rewrite_cache_hits_total")
 	cacheMisses = metrics.NewCounter("scoreproxy_rewrite_cache_misses_total")
+	// cacheSkipped counts the misses that were not looked up: the series
+	// routed while caching is futile (see admission.futile).
+	cacheSkipped = metrics.NewCounter("scoreproxy_rewrite_cache_skipped_total")
 	// cacheBudget and cacheHeld are the memory all rewrite caches may hold
 	// now (their budgets, which admission shrinks when caching does not
 	// pay) and hold (their entries), as reported (see report).
@@ -166,13 +169,26 @@ func (c *rewriteCache) resize(maxBytes int) {
 }
 
 // lookupAll appends to dst the cached rewrite of every series of req (nil
-// for a miss), taking the read lock once for the whole request. A series
-// the decoder found in this cache has its rewrite already; when the decoder
-// consulted this cache (req.KnownBy), the others are misses without
-// another lookup; else they are looked up by position hint first, as Known
-// does, then in the maps.
-func (c *rewriteCache) lookupAll(dst []*rewrite, req *remotewrite.Request, consulted bool) []*rewrite {
+// for a miss), taking the read lock once for the whole request, and reports
+// whether the request's new series may be stored. A series the decoder
+// found in this cache has its rewrite already; when the decoder consulted
+// this cache (req.KnownBy), the others are misses without another lookup;
+// else they are looked up by position hint first, as Known does, then in
+// the maps. While caching is futile (see admission.futile) a request the
+// decoder did not consult c for is neither looked up nor stored: each of
+// its series counts as a miss (and in cacheSkipped), so that admission
+// still relaxes on schedule and tries caching again.
+func (c *rewriteCache) lookupAll(dst []*rewrite, req *remotewrite.Request, consulted bool) ([]*rewrite, bool) {
 	series := req.Series
+	if !consulted && c.admit.futile() {
+		for range series {
+			dst = append(dst, nil)
+		}
+		cacheMisses.Add(len(series))
+		cacheSkipped.Add(len(series))
+		c.counted(len(series), 0)
+		return dst, false
+	}
 	hits := 0
 	c.mu.RLock()
 	for i := range series {
@@ -191,10 +207,16 @@ func (c *rewriteCache) lookupAll(dst []*rewrite, req *remotewrite.Request, consu
 	c.mu.RUnlock()
 	cacheHits.Add(hits)
 	cacheMisses.Add(len(series) - hits)
-	if c.admit.counted(len(series), hits) {
+	c.counted(len(series), hits)
+	return dst, true
+}
+
+// counted adds one request's lookups and hits to the admission, and relaxes
+// it when it is due.
+func (c *rewriteCache) counted(lookups, hits int) {
+	if c.admit.counted(lookups, hits) {
 		c.relax()
 	}
-	return dst
 }
 
 // relax relaxes the admission (see admission.relax) with the memory the
@@ -261,7 +283,7 @@ func (c *rewriteCache) getLocked(key []byte) (*rewrite, uint64) {
 // BeginKnown, Known and EndKnown implement remotewrite.KnownLabelSets, so
 // the decoder skips parsing the labels of series this router has rewritten
 // before (see remotewrite.DecodeWriteRequestKnown).
-func (r *Router) BeginKnown() { r.cache.BeginKnown() }
+func (r *Router) BeginKnown() bool { return r.cache.BeginKnown() }
 
 // EndKnown ends the lookups begun by BeginKnown.
 func (r *Router) EndKnown() { r.cache.EndKnown() }
@@ -321,7 +343,7 @@ func (c *rewriteCache) storeFresh(w *work) {
 // router's, or a path tenant's with its override labels).
 func (r *Router) routeAllCached(w *work, c *rewriteCache, req *remotewrite.Request, override []remotewrite.Label) {
 	series := req.Series
-	w.hits = c.lookupAll(w.hits[:0], req, r.consulted(req, c))
+	w.hits, w.storing = c.lookupAll(w.hits[:0], req, r.consulted(req, c))
 	for i := range series {
 		s := &series[i]
 		e := w.hits[i]
@@ -351,10 +373,14 @@ func (r *Router) routeAllCached(w *work, c *rewriteCache, req *remotewrite.Reque
 // rewrite to store and to append with (a drop entry for a series that
 // relabeling drops), or nil when the series was appended (or its drop
 // counted) already because it is not to be cached: its labels are not
-// contiguous in its encoding, or the cache does not admit it.
+// contiguous in its encoding, the cache does not admit it, or the request
+// stores nothing (w.storing, see lookupAll).
 func (r *Router) routeAndRemember(w *work, c *rewriteCache, s *remotewrite.Series, override []remotewrite.Label) *rewrite {
-	key := s.LabelFields()
+	var key []byte
 	var h uint64
+	if w.storing {
+		key = s.LabelFields()
+	}
 	if key != nil {
 		if h = seriesKeyHash(s, key); !c.admit.admits(h) {
 			key = nil

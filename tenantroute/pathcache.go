@@ -90,8 +90,16 @@ func (r *Router) KnownForPath(pathTenant string) remotewrite.KnownLabelSets {
 }
 
 // BeginKnown, Known and EndKnown make a rewriteCache a
-// remotewrite.KnownLabelSets (see Router.Known).
-func (c *rewriteCache) BeginKnown() { c.mu.RLock() }
+// remotewrite.KnownLabelSets (see Router.Known). BeginKnown declines the
+// request while caching is futile (see admission.futile): the decoder then
+// spends no lookup on series the cache almost never holds.
+func (c *rewriteCache) BeginKnown() bool {
+	if c.admit.futile() {
+		return false
+	}
+	c.mu.RLock()
+	return true
+}
 
 // EndKnown ends the lookups begun by BeginKnown.
 func (c *rewriteCache) EndKnown() { c.mu.RUnlock() }

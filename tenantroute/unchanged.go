@@ -25,7 +25,7 @@ func (r *Router) forwardUnchanged(ctx context.Context, w *work, req *remotewrite
 	start := time.Now()
 	// The cache is consulted here too, not only by the decoder: a caller
 	// may decode without it (several writers share one decoded request).
-	w.hits = r.cache.lookupAll(w.hits[:0], req, r.consulted(req, r.cache))
+	w.hits, w.storing = r.cache.lookupAll(w.hits[:0], req, r.consulted(req, r.cache))
 	b := w.batchOf(r.endpoints.get(Tenant{}), Tenant{})
 	for i := range req.Series {
 		s := &req.Series[i]
@@ -54,7 +54,7 @@ func (r *Router) checkUnchanged(w *work, s *remotewrite.Series) queryKey {
 		r.checkNoTenantLabels(w, in, in)
 	}
 	id := r.queryKeyOf(w, in)
-	if key := s.LabelFields(); key != nil {
+	if key := s.LabelFields(); key != nil && w.storing {
 		if h := seriesKeyHash(s, key); r.cache.admit.admits(h) {
 			k, fields := sameBytes(key)
 			r.remember(w, r.cache, k, h, fields, in, Tenant{}).queryKey = id

@@ -67,6 +67,10 @@ type work struct {
 	// share a tenant, which saves the lookup.
 	last int
 
+	// storing is whether the request's new series may be stored in the
+	// cache it was looked up in (see rewriteCache.lookupAll).
+	storing bool
+
 	input    []remotewrite.Label // labels of the current series when the decoder skipped them
 	labels   []remotewrite.Label // rewritten labels of the current series
 	values   []byte              // rendered label values of the current series
