@@ -72,16 +72,16 @@ func appendNonEmpty(dst, src []remotewrite.Label) []remotewrite.Label {
 // placeholderValues finds the incoming __name__ and query key values, or nil
 // for one that is absent or that no template needs.
 func (f *Format) placeholderValues(src []remotewrite.Label) (varValue, queryValue []byte) {
-	if !f.needVar && !f.needQuery {
-		return nil, nil
-	}
-	for _, l := range src {
-		// string(l.Name) in a comparison does not allocate.
-		if string(l.Name) == metricName {
-			varValue = l.Value
+	needVar, needQuery := f.needVar, f.needQuery
+	for i := 0; i < len(src) && (needVar || needQuery); i++ {
+		// string(l.Name) in a comparison does not allocate. Names are
+		// unique, so a value found is the one.
+		l := &src[i]
+		if needVar && string(l.Name) == metricName {
+			varValue, needVar = l.Value, false
 		}
-		if string(l.Name) == f.queryKey {
-			queryValue = l.Value
+		if needQuery && string(l.Name) == f.queryKey {
+			queryValue, needQuery = l.Value, false
 		}
 	}
 	return varValue, queryValue

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/scoreproxy/scoreproxy/remotewrite"
 )
 
 // The placeholders of vmanomaly's metric_format.
@@ -46,6 +48,10 @@ type output struct {
 	constant []byte
 	// segs is the split template; nil when the template is constant.
 	segs []segment
+	// field is the whole encoded label field of a constant output (see
+	// remotewrite.AppendLabelFields), nil for a template or an empty
+	// constant: AppendFields copies it as it is.
+	field []byte
 }
 
 // Format is a compiled metric_format. Safe for concurrent use: Apply only
@@ -123,6 +129,9 @@ func compileOutput(name, template string) output {
 	segs := split(template)
 	if !hasKind(segs, segVar) && !hasKind(segs, segQueryKey) {
 		out.constant = constBytes(template)
+		if len(out.constant) > 0 {
+			out.field = remotewrite.AppendLabelFields(nil, []remotewrite.Label{{Name: out.name, Value: out.constant}})
+		}
 		return out
 	}
 	out.segs = segs

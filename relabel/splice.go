@@ -9,27 +9,34 @@ import (
 // AppendFields is Apply without override, straight to the encoding: it
 // appends to dst the label fields of Apply's output for src, less the
 // labels named in omit, byte for byte what remotewrite.AppendLabelFields
-// writes for them. fields must be src encoded (the LabelFields of a series
-// that was not Reordered). An inherited label's field is copied as it is,
-// with its neighbours in one run, and only the format's own labels are
-// encoded, so no Label is built.
+// writes for them. fields must be the encoding src was decoded from, one
+// field per label in src's order (the LabelFields of a series that was
+// not Reordered). An inherited label's field is copied as it is, with its
+// neighbours in one run, and only the format's own labels are encoded, so
+// no Label is built.
 //
 // ok is false, with dst returned unchanged, when a field of fields is not
-// in the canonical encoding (see remotewrite.LabelFieldAt; an empty value
-// is one such case, as Apply leaves such a label out); the caller then
-// uses Apply.
+// in the short encoding (see remotewrite.ShortLabelFieldEnd; an empty
+// value is one such case, as Apply leaves such a label out) or fields
+// holds more than src's labels; the caller then uses Apply.
 func (f *Format) AppendFields(dst []byte, src []remotewrite.Label, fields []byte, omit ...string) ([]byte, bool) {
 	varValue, queryValue := f.placeholderValues(src)
 	base := len(dst)
 	outs := f.outputs
-	run := 0 // start of the inherited fields not yet copied
-	for i := 0; i < len(fields); {
-		name, _, next, ok := remotewrite.LabelFieldAt(fields, i)
-		if !ok {
+	run, i := 0, 0 // the start of the inherited fields not yet copied, of src[k]'s field
+	for k := range src {
+		next := remotewrite.ShortLabelFieldEnd(fields, i, &src[k])
+		if next == 0 {
 			return dst[:base], false
 		}
+		name := src[k].Name
 		for len(outs) > 0 {
-			c := bytes.Compare(outs[0].name, name)
+			// Names are not empty (ShortLabelFieldEnd, Compile); most
+			// pairs differ in the first byte.
+			c := int(outs[0].name[0]) - int(name[0])
+			if c == 0 {
+				c = bytes.Compare(outs[0].name, name)
+			}
 			if c > 0 {
 				break
 			}
@@ -38,20 +45,23 @@ func (f *Format) AppendFields(dst []byte, src []remotewrite.Label, fields []byte
 			if c == 0 { // the format's label replaces the series' own
 				run = next
 			}
-			if !omitted(outs[0].name, omit) {
+			if len(omit) == 0 || !omitted(outs[0].name, omit) {
 				dst = outs[0].appendField(dst, varValue, queryValue)
 			}
 			outs = outs[1:]
 		}
-		if run <= i && omitted(name, omit) {
+		if len(omit) > 0 && run <= i && omitted(name, omit) {
 			dst = append(dst, fields[run:i]...)
 			run = next
 		}
 		i = next
 	}
+	if i != len(fields) {
+		return dst[:base], false
+	}
 	dst = append(dst, fields[run:]...)
 	for k := range outs {
-		if !omitted(outs[k].name, omit) {
+		if len(omit) == 0 || !omitted(outs[k].name, omit) {
 			dst = outs[k].appendField(dst, varValue, queryValue)
 		}
 	}
@@ -72,11 +82,7 @@ func omitted(name []byte, omit []string) bool {
 // its value is empty (as Apply leaves such a label out).
 func (o *output) appendField(dst, varValue, queryValue []byte) []byte {
 	if o.segs == nil {
-		if len(o.constant) == 0 {
-			return dst
-		}
-		dst = remotewrite.AppendLabelFieldStart(dst, o.name, len(o.constant))
-		return append(dst, o.constant...)
+		return append(dst, o.field...)
 	}
 	n := 0
 	for i := range o.segs {

@@ -105,3 +105,18 @@ func TestFormatDefines(t *testing.T) {
 		t.Errorf("Defines: vm_account_id %v, vm_project_id %v; want true, false", fm.Defines("vm_account_id"), fm.Defines("vm_project_id"))
 	}
 }
+
+// BenchmarkAppendFields is the spliced metric_format of benchInput's
+// series, against BenchmarkApply's Label path.
+func BenchmarkAppendFields(b *testing.B) {
+	format, src, _ := benchInput(b)
+	fields := remotewrite.AppendLabelFields(nil, src)
+	dst := make([]byte, 0, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		var ok bool
+		if dst, ok = format.AppendFields(dst[:0], src, fields); !ok {
+			b.Fatal("declined")
+		}
+	}
+}

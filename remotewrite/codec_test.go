@@ -655,20 +655,18 @@ func TestAppendSeriesLabelLengths(t *testing.T) {
 	}
 }
 
-// LabelFieldAt reads back what AppendLabelFields writes, and calls it
-// canonical exactly when the label is short enough to be copied as it is;
-// AppendLabelFieldStart and the value are what AppendLabelFields writes.
-func TestLabelFieldAtAndStart(t *testing.T) {
+// ShortLabelFieldEnd finds the end of what AppendLabelFields writes
+// exactly when the label is short enough to be copied as it is, and of
+// nothing else that decodes to the same label; AppendLabelFieldStart and
+// the value are what AppendLabelFields writes.
+func TestShortLabelFieldEndAndStart(t *testing.T) {
 	for _, n := range []int{1, 8, 59, 60, 61, 122, 123, 127, 128, 300} {
 		for _, v := range []int{0, 1, 59, 60, 61, 122, 123, 127, 128, 300} {
 			l := Label{Name: bytes.Repeat([]byte{'n'}, n), Value: bytes.Repeat([]byte{'v'}, v)}
 			want := AppendLabelFields(nil, []Label{l})
-			name, value, next, canonical := LabelFieldAt(want, 0)
-			if wantCanonical := v > 0 && 4+n+v <= 127; canonical != wantCanonical {
-				t.Fatalf("name %d, value %d bytes: canonical %v, want %v", n, v, canonical, wantCanonical)
-			}
-			if canonical && (!bytes.Equal(name, l.Name) || !bytes.Equal(value, l.Value) || next != len(want)) {
-				t.Fatalf("name %d, value %d bytes: read %q=%q, next %d", n, v, name, value, next)
+			wantShort := v > 0 && 4+n+v <= 127
+			if end := ShortLabelFieldEnd(append([]byte("x"), want...), 1, &l); (end != 0) != wantShort || (wantShort && end != 1+len(want)) {
+				t.Fatalf("name %d, value %d bytes: end %d of %d bytes, want short %v", n, v, end, 1+len(want), wantShort)
 			}
 			if v == 0 {
 				continue
@@ -676,6 +674,28 @@ func TestLabelFieldAtAndStart(t *testing.T) {
 			if got := append(AppendLabelFieldStart(nil, l.Name, v), l.Value...); !bytes.Equal(got, want) {
 				t.Fatalf("name %d, value %d bytes: AppendLabelFieldStart wrote %x, want %x", n, v, got, want)
 			}
+		}
+	}
+	// Other encodings of job="node" (the label message starts at inner):
+	// each decodes to the label, none is short; nor is a field cut short.
+	job := Label{Name: []byte("job"), Value: []byte("node")}
+	for _, tc := range []struct {
+		field string
+		inner int
+	}{
+		{"\x0a\x0b\x12\x04node\x0a\x03job", 2},          // value first
+		{"\x0a\x0c\x0a\x03job\x12\x84\x00node", 2},      // a value length of two bytes
+		{"\x0a\x0e\x0a\x01x\x0a\x03job\x12\x04node", 2}, // the name twice, the last wins
+		{"\x8a\x00\x0b\x0a\x03job\x12\x04node", 3},      // a tag of two bytes
+		{"\x0a\x0b\x0a\x03job\x12\x04nod", -1},          // cut short
+	} {
+		if tc.inner > 0 {
+			if l, err := decodeLabel([]byte(tc.field[tc.inner:])); err != nil || !LabelsEqual([]Label{l}, []Label{job}) {
+				t.Fatalf("field %x decodes to %q=%q (%v), want job=node", tc.field, l.Name, l.Value, err)
+			}
+		}
+		if end := ShortLabelFieldEnd([]byte(tc.field), 0, &job); end != 0 {
+			t.Errorf("field %x: end %d, want 0", tc.field, end)
 		}
 	}
 }

@@ -44,26 +44,22 @@ func AppendSeriesLabelFields(dst []byte, labelFields []byte, s *Series) []byte {
 	return appendRest(dst, s)
 }
 
-// LabelFieldAt reads the label field that starts at i in labelFields (the
-// LabelFields of a decoded series): the label's name and value and where
-// the next field starts. canonical is true when the field is exactly what
-// AppendLabelFields writes for that label (a label of 127 bytes or fewer,
-// name then non-empty value), so that an encoder may copy it as it is;
-// for any other field it is false and the rest is unset.
-func LabelFieldAt(labelFields []byte, i int) (name, value []byte, next int, canonical bool) {
-	f := labelFields
-	if i+6 > len(f) || f[i] != tagSeriesLabels || f[i+1] >= 0x80 || f[i+2] != tagLabelName || f[i+3] >= 0x80 {
-		return nil, nil, 0, false
+// ShortLabelFieldEnd returns where the label field that starts at i in
+// labelFields (the LabelFields of a decoded series) ends, when l is the
+// label decoded from it and the field is exactly what AppendLabelFields
+// writes for l in one byte per length (a label field of 127 bytes or
+// fewer, a non-empty name then a non-empty value), so that an encoder may copy it as it
+// is; for any other field it returns 0. Given l, the field's tag, its
+// length and the name's tag and length decide it: any other encoding of
+// the same label takes more bytes.
+func ShortLabelFieldEnd(labelFields []byte, i int, l *Label) int {
+	f, n := labelFields, len(l.Name)
+	size := 4 + n + len(l.Value)
+	if n == 0 || len(l.Value) == 0 || size > 127 || i+2+size > len(f) ||
+		f[i] != tagSeriesLabels || f[i+1] != byte(size) || f[i+2] != tagLabelName || f[i+3] != byte(n) {
+		return 0
 	}
-	v := i + 4 + int(f[i+3]) // the value's tag
-	if v+2 > len(f) || f[v] != tagLabelValue || f[v+1] == 0 || f[v+1] >= 0x80 {
-		return nil, nil, 0, false
-	}
-	next = v + 2 + int(f[v+1])
-	if next != i+2+int(f[i+1]) || next > len(f) {
-		return nil, nil, 0, false
-	}
-	return f[i+4 : v], f[v+2 : next], next, true
+	return i + 2 + size
 }
 
 // AppendLabelFieldStart appends the label field of a label named name
