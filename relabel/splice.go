@@ -23,7 +23,7 @@ func (f *Format) AppendFields(dst []byte, src []remotewrite.Label, fields []byte
 	varValue, queryValue := f.placeholderValues(src)
 	base := len(dst)
 	outs := f.outputs
-	firsts := firstBytes(omit)
+	omitFirst := firstBytes(omit)
 	run, i := 0, 0 // the start of the inherited fields not yet copied, of src[k]'s field
 	for k := range src {
 		next := remotewrite.ShortLabelFieldEnd(fields, i, &src[k])
@@ -51,7 +51,7 @@ func (f *Format) AppendFields(dst []byte, src []remotewrite.Label, fields []byte
 			}
 			outs = outs[1:]
 		}
-		if firsts.has(name[0]) && run <= i && omitted(name, omit) {
+		if omitFirst&(1<<(name[0]&63)) != 0 && run <= i && omitted(name, omit) {
 			dst = append(dst, fields[run:i]...)
 			run = next
 		}
@@ -69,22 +69,18 @@ func (f *Format) AppendFields(dst []byte, src []remotewrite.Label, fields []byte
 	return dst, true
 }
 
-// byteSet is a set of bytes.
-type byteSet [4]uint64
-
-// firstBytes is the set of the first bytes of names: most names that are
-// not one of them are told apart by it, without a comparison.
-func firstBytes(names []string) byteSet {
-	var s byteSet
+// firstBytes is a filter of the first bytes of names: bit b&63 is set for
+// each first byte b. A name whose bit is clear is none of names, which
+// tells most names apart without a comparison.
+func firstBytes(names []string) uint64 {
+	var mask uint64
 	for _, n := range names {
 		if len(n) > 0 {
-			s[n[0]>>6] |= 1 << (n[0] & 63)
+			mask |= 1 << (n[0] & 63)
 		}
 	}
-	return s
+	return mask
 }
-
-func (s *byteSet) has(b byte) bool { return s[b>>6]&(1<<(b&63)) != 0 }
 
 // omitted reports whether name is one of omit.
 func omitted(name []byte, omit []string) bool {

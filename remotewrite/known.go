@@ -40,7 +40,9 @@ type PathKnownLabelSets interface {
 // stay nil and Known holds what known returned. Everything else (samples,
 // exemplars, histograms, metadata) is checked exactly as DecodeWriteRequest
 // does, so the request is accepted or rejected the same way: bytes already
-// validated once are valid again. known may be nil.
+// validated once are valid again. known may be nil; when it is, or when it
+// declines the request (BeginKnown), the request is decoded by
+// DecodeWriteRequest and KnownBy is nil.
 func DecodeWriteRequestKnown(body []byte, req *Request, known KnownLabelSets) error {
 	if known == nil || !known.BeginKnown() {
 		return DecodeWriteRequest(body, req)
