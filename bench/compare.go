@@ -57,7 +57,7 @@ func parseCompareFlags(args []string) (*compareConfig, error) {
 		"the report adds a table by point and charts samples per CPU-second against distinct series")
 	fs.StringVar(&sweepDistinct, "sweep-distinct", defaultSweepDistinct, "with -sweep: comma-separated distinct series counts, each at least -series")
 	fs.StringVar(&sweepChurn, "sweep-churn", defaultSweepChurn, "with -sweep: comma-separated churn shares (0 < R <= 1) run with distinct = -series; empty = none")
-	fs.StringVar(&c.scoreproxy, "scoreproxy", "", "scoreproxy binary (go build -o /tmp/scoreproxy ./cmd/scoreproxy); empty = skip")
+	fs.StringVar(&c.scoreproxy, "scoreproxy", "", "scoreproxy binary (CGO_ENABLED=0 go build -o /tmp/scoreproxy ./cmd/scoreproxy); empty = skip")
 	fs.StringVar(&c.vmagent, "vmagent", defaultVmagent(), "vmagent binary; empty = skip")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds per scenario and proxy; the report shows medians")
 	fs.DurationVar(&c.duration, "duration", 20*time.Second, "measured load per run")
