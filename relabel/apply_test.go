@@ -196,7 +196,7 @@ func BenchmarkApply(b *testing.B) {
 	}
 }
 
-// benchInput is the GUIDE's workload shape: an anomaly output with tenant
+// benchInput is the standard anomaly workload's shape: an anomaly output with tenant
 // labels, 9 labels, renamed by the seed's metric_format plus constants.
 func benchInput(t testing.TB) (*Format, []remotewrite.Label, []remotewrite.Label) {
 	format := mustCompile(t, map[string]string{

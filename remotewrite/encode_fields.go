@@ -48,10 +48,10 @@ func AppendSeriesLabelFields(dst []byte, labelFields []byte, s *Series) []byte {
 // labelFields (the LabelFields of a decoded series) ends, when l is the
 // label decoded from it and the field is exactly what AppendLabelFields
 // writes for l in one byte per length (a label field of 127 bytes or
-// fewer, a non-empty name then a non-empty value), so that an encoder may copy it as it
-// is; for any other field it returns 0. Given l, the field's tag, its
-// length and the name's tag and length decide it: any other encoding of
-// the same label takes more bytes.
+// fewer, a non-empty name then a non-empty value), so that an encoder may
+// copy it as it is; for any other field it returns 0. Given l, the field's
+// tag, its length and the name's tag and length decide it: any other
+// encoding of the same label takes more bytes.
 func ShortLabelFieldEnd(labelFields []byte, i int, l *Label) int {
 	f, n := labelFields, len(l.Name)
 	size := 4 + n + len(l.Value)

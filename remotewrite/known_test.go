@@ -1,10 +1,8 @@
 package remotewrite
 
 import (
-	"bytes"
 	"errors"
 	"hash/fnv"
-	"slices"
 	"testing"
 
 	"github.com/prometheus/prometheus/prompb"
@@ -71,16 +69,10 @@ func TestDecodeKnownDeclined(t *testing.T) {
 	}
 	for i := range full.Series {
 		f, d := &full.Series[i], &declined.Series[i]
-		if d.Known != nil || !sameLabels(d.Labels, f.Labels) || d.Samples != f.Samples || d.Histograms != f.Histograms {
+		if d.Known != nil || !LabelsEqual(d.Labels, f.Labels) || d.Samples != f.Samples || d.Histograms != f.Histograms {
 			t.Errorf("series %d: %+v, want %+v", i, d, f)
 		}
 	}
-}
-
-func sameLabels(a, b []Label) bool {
-	return len(a) == len(b) && slices.EqualFunc(a, b, func(x, y Label) bool {
-		return bytes.Equal(x.Name, y.Name) && bytes.Equal(x.Value, y.Value)
-	})
 }
 
 func TestDecodeKnownSkipsLabelsAndKeepsEverythingElse(t *testing.T) {
