@@ -14,42 +14,44 @@ import (
 	"github.com/scoreproxy/scoreproxy/internal/testenv"
 )
 
-// The churning exporter serves churnSeries series per scrape, in an order
-// that differs from scrape to scrape: the first churnNew of them carry the
-// scrape number in their gen label (series no scrape had before), the
-// others gen="0" (the same series every scrape). Every value is the scrape
-// number, and churn_scrapes_total says which scrape a timestamp holds.
-// After churnScrapes scrapes it serves an empty page, so that what
-// VictoriaMetrics holds stops changing (but for the staleness markers
+// churnShape is what a churning exporter serves: series series per
+// scrape, in an order that differs from scrape to scrape, the first fresh
+// of them carrying the scrape number in their gen label (series no scrape
+// had before), the others gen="0" (the same series every scrape). Every
+// value is the scrape number, and churn_scrapes_total says which scrape a
+// timestamp holds. After scrapes scrapes it serves an empty page, so that
+// what VictoriaMetrics holds stops changing (but for the staleness markers
 // vmagent sends once): an export made while scrapes still arrive sees the
 // newest of them in part, and counters read one after the other while rows
 // flow never agree.
-const (
-	churnSeries = 20000
-	churnNew    = churnSeries / 4
-	// churnScrapes is how many scrapes it serves, all checked in full.
-	churnScrapes = 8
-)
+type churnShape struct {
+	series, fresh, scrapes int
+}
 
-// churnExporter serves the churning exporter's scrapes.
-func churnExporter(t *testing.T) *httptest.Server {
+// quarterFresh is a series set that outgrows the rewrite cache while a
+// part of it keeps hitting: 20,000 series, a quarter of them new at every
+// scrape, for 8 scrapes, all checked in full.
+var quarterFresh = churnShape{series: 20000, fresh: 5000, scrapes: 8}
+
+// exporter serves the shape's scrapes.
+func (c churnShape) exporter(t *testing.T) *httptest.Server {
 	var scrapes atomic.Int64
 	srv := loopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := scrapes.Add(1)
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		if n > churnScrapes {
+		if n > int64(c.scrapes) {
 			return
 		}
 		var b strings.Builder
-		b.Grow(churnSeries * 64)
+		b.Grow(c.series * 64)
 		b.WriteString("# TYPE churn_value gauge\n")
-		// A stride coprime with churnSeries, different each scrape,
-		// shuffles the order.
+		// A stride coprime with the series count, different each
+		// scrape, shuffles the order.
 		stride := []int64{7919, 7927, 7933, 7937, 7949}[n%5]
-		for j := range int64(churnSeries) {
-			i := (j*stride + n) % churnSeries
+		for j := range int64(c.series) {
+			i := (j*stride + n) % int64(c.series)
 			gen := int64(0)
-			if i < churnNew {
+			if i < int64(c.fresh) {
 				gen = n
 			}
 			fmt.Fprintf(&b, "churn_value{series=\"%d\",gen=\"%d\",for=\"q%d\"} %d\n", i, gen, i%10, n)
@@ -73,21 +75,21 @@ func churnExporter(t *testing.T) *httptest.Server {
 func TestVMAgentChurningSeriesThroughTheCache(t *testing.T) {
 	t.Parallel()
 	vm, proxy := scoreproxyBeforeVM(t, seedWriterConfig)
-	exporter := churnExporter(t)
+	exporter := quarterFresh.exporter(t)
 	agent := testenv.StartVMAgentConfig(t, testenv.VMAgentConfig{
 		RemoteWriteURL: proxy.URL + "/api/v1/write",
 		ScrapeConfig:   fmt.Sprintf(churnScrapeConfig, hostPort(exporter.URL)),
 	})
 	defer wantVMAgentClean(t, agent)
 	vm.WaitExport(t, `{__name__=~"churn_scrapes_total|vmanomaly_churn_value"}`, 60*time.Second, func(got []testenv.Series) error {
-		return checkChurnScrapes(got, hostPort(exporter.URL))
+		return quarterFresh.check(got, hostPort(exporter.URL))
 	})
 	wantVMAgentCountsAgree(t, agent, proxy, vm)
 	m := scrape(t, proxy.URL+"/metrics")
 	hits, _ := m.Sum("scoreproxy_rewrite_cache_hits_total", nil)
 	misses, _ := m.Sum("scoreproxy_rewrite_cache_misses_total", nil)
-	if hits == 0 || misses < churnScrapes*churnNew {
-		t.Errorf("rewrite cache: %v hits, %v misses; want some hits and at least %d misses", hits, misses, churnScrapes*churnNew)
+	if want := quarterFresh.scrapes * quarterFresh.fresh; hits == 0 || misses < float64(want) {
+		t.Errorf("rewrite cache: %v hits, %v misses; want some hits and at least %d misses", hits, misses, want)
 	}
 	// The cache starts at a quarter of its 4 MiB and grows only for a
 	// series set that the whole budget holds, which this one outgrows.
@@ -97,6 +99,54 @@ func TestVMAgentChurningSeriesThroughTheCache(t *testing.T) {
 		t.Errorf("rewrite cache: budget %v bytes, holding %v; want at most 1 MiB and no more than the budget", budget, held)
 	}
 	t.Logf("rewrite cache: %v hits, %v misses; budget %v bytes, holding %v", hits, misses, budget, held)
+}
+
+// allFresh is a series set in which no series ever comes back: 20,000
+// new series at every scrape, for 20 scrapes. Storing them in the rewrite
+// cache never pays, and the cache finds that out once its admitted
+// fraction and budget have shrunk as far as they go (see admission).
+// With vmagent's staleness marker for every series of the scrape before,
+// 800,000 rows go through, and the cache is skipped for about half of
+// them.
+var allFresh = churnShape{series: 20000, fresh: 20000, scrapes: 20}
+
+// TestVMAgentAllNewSeriesSkipTheCache runs a real vmagent at its default
+// flags scraping a series set in which every series is new, through
+// scoreproxy with the seed's metric_format into VictoriaMetrics. The
+// rewrite cache must find caching futile (its admitted fraction and budget
+// at their smallest, and then scoreproxy_rewrite_cache_skipped_total
+// growing), and what the series skipping the cache turn into must be what
+// the cache would have made of them: VictoriaMetrics holds every series of
+// every scrape renamed and labelled as the metric_format says, and the
+// rows vmagent sent equal what scoreproxy received and forwarded and
+// VictoriaMetrics ingested.
+func TestVMAgentAllNewSeriesSkipTheCache(t *testing.T) {
+	t.Parallel()
+	vm, proxy := scoreproxyBeforeVM(t, seedWriterConfig)
+	exporter := allFresh.exporter(t)
+	agent := testenv.StartVMAgentConfig(t, testenv.VMAgentConfig{
+		RemoteWriteURL: proxy.URL + "/api/v1/write",
+		ScrapeConfig:   fmt.Sprintf(churnScrapeConfig, hostPort(exporter.URL)),
+	})
+	defer wantVMAgentClean(t, agent)
+	vm.WaitExport(t, `{__name__=~"churn_scrapes_total|vmanomaly_churn_value"}`, 90*time.Second, func(got []testenv.Series) error {
+		return allFresh.check(got, hostPort(exporter.URL))
+	})
+	wantVMAgentCountsAgree(t, agent, proxy, vm)
+	m := scrape(t, proxy.URL+"/metrics")
+	skipped, _ := m.Sum("scoreproxy_rewrite_cache_skipped_total", nil)
+	misses, _ := m.Sum("scoreproxy_rewrite_cache_misses_total", nil)
+	if total := float64(allFresh.series * allFresh.scrapes); skipped == 0 || misses < total {
+		t.Errorf("rewrite cache: %v series skipped it, %v misses; want some skipped and at least %v misses (skipped ones count as misses)",
+			skipped, misses, total)
+	}
+	// Futile means the budget is at its smallest: 4 MiB halved four times.
+	budget, _ := m.Sum("scoreproxy_rewrite_cache_budget_bytes", nil)
+	held, _ := m.Sum("scoreproxy_rewrite_cache_bytes", nil)
+	if budget != 256<<10 || held > budget {
+		t.Errorf("rewrite cache: budget %v bytes, holding %v; want 256 KiB and no more than that", budget, held)
+	}
+	t.Logf("rewrite cache: %v series skipped it, %v misses; budget %v bytes, holding %v", skipped, misses, budget, held)
 }
 
 // churnScrapeConfig scrapes the churning exporter every second.
@@ -109,12 +159,12 @@ scrape_configs:
       - targets: ['%s']
 `
 
-// checkChurnScrapes checks the scrapes of the churning exporter at addr
-// in what VictoriaMetrics exported: at the timestamp of
+// check checks the scrapes of the shape's exporter at addr in what
+// VictoriaMetrics exported: at the timestamp of
 // each, every one of its series with the scrape's number as value, and no
 // series labelled otherwise. Staleness markers (NaN) of the series a
 // scrape no longer has are left out.
-func checkChurnScrapes(got []testenv.Series, addr string) error {
+func (c churnShape) check(got []testenv.Series, addr string) error {
 	scrapeAt := map[int64]int64{} // timestamp -> scrape number
 	var values []testenv.Series
 	for _, s := range got {
@@ -128,9 +178,12 @@ func checkChurnScrapes(got []testenv.Series, addr string) error {
 		}
 		values = append(values, s)
 	}
-	seen := make([][churnSeries]bool, churnScrapes+1) // [scrape][series]
+	seen := make([][]bool, c.scrapes+1) // [scrape][series]
+	for n := range seen {
+		seen[n] = make([]bool, c.series)
+	}
 	for _, s := range values {
-		i, gen, err := churnLabels(s.Labels, addr)
+		i, gen, err := c.labels(s.Labels, addr)
 		if err != nil {
 			return err
 		}
@@ -147,15 +200,15 @@ func checkChurnScrapes(got []testenv.Series, addr string) error {
 				return fmt.Errorf("%s is %v at the timestamp of scrape %d", s.Key(), v, n)
 			case gen != 0 && gen != n:
 				return fmt.Errorf("%s has a sample of scrape %d", s.Key(), n)
-			case n <= churnScrapes:
+			case n <= int64(c.scrapes):
 				seen[n][i] = true
 			}
 		}
 	}
 	var errs []string
-	for n := 1; n <= churnScrapes; n++ {
+	for n := 1; n <= c.scrapes; n++ {
 		missing, firstMissing := 0, -1
-		for i := range churnSeries {
+		for i := range c.series {
 			if !seen[n][i] {
 				if missing == 0 {
 					firstMissing = i
@@ -164,7 +217,7 @@ func checkChurnScrapes(got []testenv.Series, addr string) error {
 			}
 		}
 		if missing > 0 {
-			errs = append(errs, fmt.Sprintf("scrape %d: %d of %d series are missing, the first series=\"%d\"", n, missing, churnSeries, firstMissing))
+			errs = append(errs, fmt.Sprintf("scrape %d: %d of %d series are missing, the first series=\"%d\"", n, missing, c.series, firstMissing))
 		}
 	}
 	if errs != nil {
@@ -173,19 +226,19 @@ func checkChurnScrapes(got []testenv.Series, addr string) error {
 	return nil
 }
 
-// churnLabels checks the labels of an output series of the churning
-// exporter at addr (the metric_format of seedWriterConfig applied) and
+// labels checks the labels of an output series of the shape's exporter at
+// addr (the metric_format of seedWriterConfig applied) and
 // returns its series number and gen.
-func churnLabels(labels map[string]string, addr string) (series int, gen int64, err error) {
+func (c churnShape) labels(labels map[string]string, addr string) (series int, gen int64, err error) {
 	series, err1 := strconv.Atoi(labels["series"])
 	gen, err2 := strconv.ParseInt(labels["gen"], 10, 64)
 	want := map[string]string{"__name__": "vmanomaly_churn_value", "series": labels["series"], "gen": labels["gen"],
 		"for": fmt.Sprintf("q%d", series%10), "run": "test_metric_format", "config": "io_vm_single.yaml",
 		"job": "churn", "instance": addr}
-	if err1 != nil || err2 != nil || series < 0 || series >= churnSeries || testenv.LabelsKey(labels) != testenv.LabelsKey(want) {
+	if err1 != nil || err2 != nil || series < 0 || series >= c.series || testenv.LabelsKey(labels) != testenv.LabelsKey(want) {
 		return 0, 0, fmt.Errorf("series %s, want %s", testenv.LabelsKey(labels), testenv.LabelsKey(want))
 	}
-	if (series < churnNew) != (gen != 0) {
+	if (series < c.fresh) != (gen != 0) {
 		return 0, 0, fmt.Errorf("series %s: gen %d for series %d", testenv.LabelsKey(labels), gen, series)
 	}
 	return series, gen, nil
