@@ -397,14 +397,8 @@ func (r *Router) routeAndRemember(w *work, c *rewriteCache, s *remotewrite.Serie
 		return e
 	}
 	if key == nil {
-		w.tenants.incomplete = true
-		b := w.batchFor(res.tenant)
-		if res.fields != nil {
-			b.buf = remotewrite.AppendSeriesLabelFields(b.buf, res.fields, s)
-		} else {
-			b.buf = remotewrite.AppendSeries(b.buf, res.labels, s)
-		}
-		b.count(s, res.queryKey)
+		w.tenants.incomplete = true // no rewrite to note the tenant of
+		w.appendResolved(s, &res)
 		return nil
 	}
 	var k string

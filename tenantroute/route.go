@@ -32,6 +32,11 @@ func (r *Router) route(w *work, s *remotewrite.Series, override []remotewrite.La
 		w.pipe.countDrop(res.drop, s)
 		return
 	}
+	w.appendResolved(s, &res)
+}
+
+// appendResolved appends s, rewritten and routed as res, to its batch.
+func (w *work) appendResolved(s *remotewrite.Series, res *resolved) {
 	b := w.batchFor(res.tenant)
 	if res.fields != nil {
 		b.buf = remotewrite.AppendSeriesLabelFields(b.buf, res.fields, s)
