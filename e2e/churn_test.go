@@ -62,6 +62,28 @@ func (c churnShape) exporter(t *testing.T) *httptest.Server {
 	return srv
 }
 
+// throughVMAgent has a real vmagent at its default flags scrape the
+// shape's exporter every second and write through scoreproxy, with the
+// seed's metric_format, into VictoriaMetrics. It waits up to within for
+// VictoriaMetrics to hold every scrape as check wants it and for the rows
+// vmagent sent to equal what scoreproxy received and forwarded and
+// VictoriaMetrics ingested, and returns scoreproxy's metrics then.
+func (c churnShape) throughVMAgent(t *testing.T, within time.Duration) testenv.Metrics {
+	t.Helper()
+	vm, proxy := scoreproxyBeforeVM(t, seedWriterConfig)
+	exporter := c.exporter(t)
+	agent := testenv.StartVMAgentConfig(t, testenv.VMAgentConfig{
+		RemoteWriteURL: proxy.URL + "/api/v1/write",
+		ScrapeConfig:   fmt.Sprintf(churnScrapeConfig, hostPort(exporter.URL)),
+	})
+	defer wantVMAgentClean(t, agent)
+	vm.WaitExport(t, `{__name__=~"churn_scrapes_total|vmanomaly_churn_value"}`, within, func(got []testenv.Series) error {
+		return c.check(got, hostPort(exporter.URL))
+	})
+	wantVMAgentCountsAgree(t, agent, proxy, vm)
+	return scrape(t, proxy.URL+"/metrics")
+}
+
 // TestVMAgentChurningSeriesThroughTheCache runs a real vmagent at its
 // default flags scraping 20,000 series a second, a quarter of them new at
 // every scrape, through scoreproxy with the seed's metric_format into
@@ -74,18 +96,7 @@ func (c churnShape) exporter(t *testing.T) *httptest.Server {
 // forwarded and VictoriaMetrics ingested.
 func TestVMAgentChurningSeriesThroughTheCache(t *testing.T) {
 	t.Parallel()
-	vm, proxy := scoreproxyBeforeVM(t, seedWriterConfig)
-	exporter := quarterFresh.exporter(t)
-	agent := testenv.StartVMAgentConfig(t, testenv.VMAgentConfig{
-		RemoteWriteURL: proxy.URL + "/api/v1/write",
-		ScrapeConfig:   fmt.Sprintf(churnScrapeConfig, hostPort(exporter.URL)),
-	})
-	defer wantVMAgentClean(t, agent)
-	vm.WaitExport(t, `{__name__=~"churn_scrapes_total|vmanomaly_churn_value"}`, 60*time.Second, func(got []testenv.Series) error {
-		return quarterFresh.check(got, hostPort(exporter.URL))
-	})
-	wantVMAgentCountsAgree(t, agent, proxy, vm)
-	m := scrape(t, proxy.URL+"/metrics")
+	m := quarterFresh.throughVMAgent(t, 60*time.Second)
 	hits, _ := m.Sum("scoreproxy_rewrite_cache_hits_total", nil)
 	misses, _ := m.Sum("scoreproxy_rewrite_cache_misses_total", nil)
 	if want := quarterFresh.scrapes * quarterFresh.fresh; hits == 0 || misses < float64(want) {
@@ -122,18 +133,7 @@ var allFresh = churnShape{series: 20000, fresh: 20000, scrapes: 20}
 // VictoriaMetrics ingested.
 func TestVMAgentAllNewSeriesSkipTheCache(t *testing.T) {
 	t.Parallel()
-	vm, proxy := scoreproxyBeforeVM(t, seedWriterConfig)
-	exporter := allFresh.exporter(t)
-	agent := testenv.StartVMAgentConfig(t, testenv.VMAgentConfig{
-		RemoteWriteURL: proxy.URL + "/api/v1/write",
-		ScrapeConfig:   fmt.Sprintf(churnScrapeConfig, hostPort(exporter.URL)),
-	})
-	defer wantVMAgentClean(t, agent)
-	vm.WaitExport(t, `{__name__=~"churn_scrapes_total|vmanomaly_churn_value"}`, 90*time.Second, func(got []testenv.Series) error {
-		return allFresh.check(got, hostPort(exporter.URL))
-	})
-	wantVMAgentCountsAgree(t, agent, proxy, vm)
-	m := scrape(t, proxy.URL+"/metrics")
+	m := allFresh.throughVMAgent(t, 90*time.Second)
 	skipped, _ := m.Sum("scoreproxy_rewrite_cache_skipped_total", nil)
 	misses, _ := m.Sum("scoreproxy_rewrite_cache_misses_total", nil)
 	if total := float64(allFresh.series * allFresh.scrapes); skipped == 0 || misses < total {
