@@ -50,7 +50,8 @@ type rewrite struct {
 // latency too, and its entries make the garbage collector scan more; with
 // the series set larger than the cache, admission keeps a fixed subset
 // cached, and uses only as much of the budget as pays (see admission;
-// BENCHMARKS.md, "Cardinality sweep", has the measurements).
+// BENCHMARKS.md, "Cardinality sweep", has the measurements). The
+// doorkeeper adds 1/128 of it (32 KiB).
 const defaultCacheBytes = 4 << 20
 
 // entryOverhead approximates the map and struct memory of one entry (the
@@ -99,6 +100,15 @@ type rewriteCache struct {
 	hints []atomic.Pointer[rewrite]
 	// admit chooses the new label sets worth storing (see admission).
 	admit admission
+	// door holds back the admitted label sets seen once (see doorkeeper),
+	// sized for the budget the cache was made with (resize leaves it: a
+	// path tenant's cache shrinks as others come, and its doorkeeper is
+	// then larger than it needs);
+	// sighted and prevSighted are the memory that the entries of the first
+	// sightings of cur's and prev's generations would have taken, guarded
+	// by mu.
+	door                 *doorkeeper
+	sighted, prevSighted int
 	// hintsPay is whether the position hints beyond the first hintProbes
 	// of a request are tried: a producer that shuffles its series (a
 	// Prometheus shard, many runners) makes them miss, and a missed hint
@@ -151,7 +161,7 @@ const hintSlots = 1 << 14
 
 func newRewriteCache(maxBytes, hints int) *rewriteCache {
 	c := &rewriteCache{cur: map[string]*rewrite{}, genBytes: maxBytes / 2, hints: make([]atomic.Pointer[rewrite], hints),
-		present: newPresence(maxBytes >> initialShrink)}
+		present: newPresence(maxBytes >> initialShrink), door: newDoorkeeper(maxBytes / 2)}
 	c.hintsPay.Store(true)
 	c.admit.shrink.Store(initialShrink)
 	c.report()
@@ -220,11 +230,12 @@ func (c *rewriteCache) counted(lookups, hits int) {
 }
 
 // relax relaxes the admission (see admission.relax) with the memory the
-// cache holds.
+// cache would hold if it had stored every admitted series at its first
+// sighting (see doorkeeper): that is the admitted part of the series set.
 func (c *rewriteCache) relax() {
 	c.mu.Lock()
 	before := c.budget()
-	c.admit.relax(c.curBytes+c.prevBytes, 2*c.genBytes)
+	c.admit.relax(c.curBytes+c.prevBytes+c.sighted+c.prevSighted, 2*c.genBytes)
 	if c.budget() != before {
 		c.present.rebuild(c.budget(), c.cur, c.prev)
 		c.report()
@@ -311,10 +322,13 @@ func (r *Router) consulted(req *remotewrite.Request, c *rewriteCache) bool {
 // storeFresh stores the rewrites computed during w's request (w.fresh), each
 // under its key, and empties w.fresh.
 func (c *rewriteCache) storeFresh(w *work) {
-	if len(w.fresh) == 0 {
+	if len(w.fresh) == 0 && w.sighted == 0 {
 		return
 	}
 	c.mu.Lock()
+	c.sighted += w.sighted
+	w.sighted = 0
+	c.fillGeneration()
 	for _, e := range w.fresh {
 		// An entry another request stored meanwhile is replaced by its
 		// equal, and only a new key adds memory; either way the key
@@ -326,17 +340,43 @@ func (c *rewriteCache) storeFresh(w *work) {
 			continue
 		}
 		c.curBytes += entryBytes(e)
-		if c.curBytes >= c.admit.generationBytes(c.genBytes) {
-			c.prev, c.cur = c.cur, make(map[string]*rewrite, len(c.cur))
-			c.prevBytes, c.curBytes = c.curBytes, 0
-			c.admit.generationFilled()
-			c.present.rebuild(c.budget(), c.prev)
-		}
+		c.fillGeneration()
 	}
 	c.report()
 	c.mu.Unlock()
 	clear(w.fresh)
 	w.fresh = w.fresh[:0]
+}
+
+// fillGeneration starts a new generation when the current one is full:
+// its entries and the first sightings (see doorkeeper) have reached the
+// admission's generation size. The caller holds mu.
+func (c *rewriteCache) fillGeneration() {
+	if c.curBytes+c.sighted < c.admit.generationBytes(c.genBytes) {
+		return
+	}
+	c.prev, c.cur = c.cur, make(map[string]*rewrite, len(c.cur))
+	c.prevBytes, c.curBytes = c.curBytes, 0
+	c.prevSighted, c.sighted = c.sighted, 0
+	c.door.rotate()
+	c.admit.generationFilled()
+	c.present.rebuild(c.budget(), c.prev)
+}
+
+// admitsNew reports whether the new label set whose keyHash is h and
+// whose key is keyLen bytes is to be stored: the admission admits it and
+// the doorkeeper has seen it before. A first sighting is counted in w, as
+// the smallest entry the key makes, towards the generation (see
+// storeFresh).
+func (c *rewriteCache) admitsNew(w *work, h uint64, keyLen int) bool {
+	if !c.admit.admits(h) {
+		return false
+	}
+	if c.door.seenBefore(h) {
+		return true
+	}
+	w.sighted += keyLen + entryOverhead
+	return false
 }
 
 // routeAllCached routes every series of a request through cache c (the
@@ -382,7 +422,7 @@ func (r *Router) routeAndRemember(w *work, c *rewriteCache, s *remotewrite.Serie
 		key = s.LabelFields()
 	}
 	if key != nil {
-		if h = seriesKeyHash(s, key); !c.admit.admits(h) {
+		if h = seriesKeyHash(s, key); !c.admitsNew(w, h, len(key)) {
 			key = nil
 		}
 	}

@@ -228,14 +228,7 @@ func TestRelabeledRoutingAllocationsDoNotGrowWithSeries(t *testing.T) {
 		WriteRelabel: rulesOf(t, `[{action: labeldrop, regex: preset}]`)}
 	r := newTestRouter(t, opts, seedFormat, discard{})
 	small, large := decoded(t, anomalyRequest(100, 1)), decoded(t, anomalyRequest(1000, 1))
-	perRequest := func(req *remotewrite.Request) float64 {
-		return testing.AllocsPerRun(50, func() {
-			if err := r.Process(context.Background(), req, ""); err != nil {
-				t.Fatal(err)
-			}
-		})
-	}
-	if a, b := perRequest(small), perRequest(large); b > a || b != 0 {
+	if a, b := steadyAllocs(t, r, small), steadyAllocs(t, r, large); b > a || b != 0 {
 		t.Errorf("allocations per request: %.0f for 100 series, %.0f for 1000; want 0 for both", a, b)
 	}
 }

@@ -55,7 +55,7 @@ func (r *Router) checkUnchanged(w *work, s *remotewrite.Series) queryKey {
 	}
 	id := r.queryKeyOf(w, in)
 	if key := s.LabelFields(); key != nil && w.storing {
-		if h := seriesKeyHash(s, key); r.cache.admit.admits(h) {
+		if h := seriesKeyHash(s, key); r.cache.admitsNew(w, h, len(key)) {
 			k, fields := sameBytes(key)
 			r.remember(w, r.cache, k, h, fields, in, Tenant{}).queryKey = id
 		}

@@ -88,6 +88,9 @@ type work struct {
 
 	hits  []*rewrite // cached rewrite of each series of the request, nil for a miss
 	fresh []*rewrite // rewrites computed in this request, to cache at its end
+	// sighted is the memory of the first sightings of this request (see
+	// rewriteCache.admitsNew), counted by the cache at its end.
+	sighted int
 
 	recentKeys [8]queryKey // the query keys found last, by keySlot (see queryKeyOf)
 	// recentEndpoints are the endpoints found last, by tenantSlot (see
