@@ -100,14 +100,14 @@ type rewriteCache struct {
 	hints []atomic.Pointer[rewrite]
 	// admit chooses the new label sets worth storing (see admission).
 	admit admission
-	// door holds back the admitted label sets seen once (see doorkeeper),
-	// sized for the budget the cache was made with (resize leaves it: a
-	// path tenant's cache shrinks as others come, and its doorkeeper is
-	// then larger than it needs);
-	// sighted and prevSighted are the memory that the entries of the first
-	// sightings of cur's and prev's generations would have taken, guarded
-	// by mu.
-	door                 *doorkeeper
+	// door holds back the admitted label sets seen once (see doorkeeper).
+	// It is sized for the budget the cache was made with: resize leaves
+	// it, so a path tenant's cache, which shrinks as others come, keeps a
+	// doorkeeper larger than it needs.
+	door *doorkeeper
+	// sighted and prevSighted are the memory that the entries of the
+	// first sightings in cur's and prev's generations would have taken;
+	// guarded by mu.
 	sighted, prevSighted int
 	// hintsPay is whether the position hints beyond the first hintProbes
 	// of a request are tried: a producer that shuffles its series (a
@@ -320,7 +320,8 @@ func (r *Router) consulted(req *remotewrite.Request, c *rewriteCache) bool {
 }
 
 // storeFresh stores the rewrites computed during w's request (w.fresh), each
-// under its key, and empties w.fresh.
+// under its key, counts the request's first sightings (w.sighted) towards
+// the generation, and empties both.
 func (c *rewriteCache) storeFresh(w *work) {
 	if len(w.fresh) == 0 && w.sighted == 0 {
 		return
