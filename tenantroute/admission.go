@@ -4,8 +4,9 @@ import (
 	"sync/atomic"
 )
 
-// admission decides which new label sets a rewriteCache stores. While the
-// series a producer cycles through fit in the cache, it stores every one.
+// admission decides which new label sets a rewriteCache stores (at their
+// second sighting, see doorkeeper). While the series a producer cycles
+// through fit in the cache, it stores every one.
 // When they do not (hundreds of thousands of distinct series, or churn:
 // series never seen again), storing every new series only evicts the ones
 // that would have hit, and costs an allocation, a map insertion and
