@@ -341,6 +341,8 @@ func (c *rewriteCache) storeFresh(w *work) {
 			continue
 		}
 		c.curBytes += entryBytes(e)
+		// The entry's first sighting was counted; the entry replaces it.
+		c.sighted = max(0, c.sighted-sightingBytes(len(e.key)))
 		c.fillGeneration()
 	}
 	c.report()
@@ -366,9 +368,8 @@ func (c *rewriteCache) fillGeneration() {
 
 // admitsNew reports whether the new label set whose keyHash is h and
 // whose key is keyLen bytes is to be stored: the admission admits it and
-// the doorkeeper has seen it before. A first sighting is counted in w, as
-// the smallest entry the key makes, towards the generation (see
-// storeFresh).
+// the doorkeeper has seen it before. A first sighting is counted in w
+// towards the generation (see sightingBytes and storeFresh).
 func (c *rewriteCache) admitsNew(w *work, h uint64, keyLen int) bool {
 	if !c.admit.admits(h) {
 		return false
@@ -376,9 +377,15 @@ func (c *rewriteCache) admitsNew(w *work, h uint64, keyLen int) bool {
 	if c.door.seenBefore(h) {
 		return true
 	}
-	w.sighted += keyLen + entryOverhead
+	w.sighted += sightingBytes(keyLen)
 	return false
 }
+
+// sightingBytes is what a first sighting of a key of keyLen bytes counts
+// towards the generation: the smallest entry the key makes. Storing the
+// key at its second sighting takes it back (see storeFresh), so that a
+// series counts once, as a sighting and then as its entry.
+func sightingBytes(keyLen int) int { return keyLen + entryOverhead }
 
 // routeAllCached routes every series of a request through cache c (the
 // router's, or a path tenant's with its override labels).
