@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scoreproxy/scoreproxy/remotewrite"
 )
@@ -119,19 +120,59 @@ var lossLine = regexp.MustCompile(`acknowledged blocks lost.* url=(\S+) .*blocks
 
 // check waits until everything deliverable is delivered, then compares, per
 // endpoint, the blocks and samples that never arrived with the ones the
-// metrics and the log report lost, and wants some of each.
+// metrics and the log report lost, and wants some of each. A damaged
+// block is reported just after the acknowledgement that empties the queue,
+// so the reports are waited for too.
 func (r *lossRun) check(up *fakeUpstream) {
 	t := r.t
 	waitUntil(t, "delivery of what is left", func() bool { return r.q.PendingBytes() == 0 })
-	page := scrapeMetrics()
-	logged := map[string][2]int{}
-	for _, line := range strings.Split(r.logs.String(), "\n") {
-		if m := lossLine.FindStringSubmatch(line); m != nil {
-			blocks, _ := strconv.Atoi(m[2])
-			samples, _ := strconv.Atoi(m[3])
-			logged[m[1]] = [2]int{logged[m[1]][0] + blocks, logged[m[1]][1] + samples}
+	missing := r.missing(up)
+	want := func(u string) []string {
+		return []string{
+			fmt.Sprintf(`scoreproxy_queue_lost_blocks_total{url="%s"} %d`, u, missing[u][0]),
+			fmt.Sprintf(`scoreproxy_queue_lost_samples_total{url="%s"} %d`, u, missing[u][1]),
 		}
 	}
+	reported := func() bool {
+		page, logged := scrapeMetrics(), r.loggedLoss()
+		for _, u := range lossURLs {
+			for _, w := range want(u) {
+				if !strings.Contains(page, w+"\n") {
+					return false
+				}
+			}
+			if logged[u] != missing[u] {
+				return false
+			}
+		}
+		return true
+	}
+	for deadline := time.Now().Add(10 * time.Second); !reported() && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	page, logged := scrapeMetrics(), r.loggedLoss()
+	for _, u := range lossURLs {
+		blocks, samples := missing[u][0], missing[u][1]
+		for _, w := range want(u) {
+			if !strings.Contains(page, w+"\n") {
+				t.Errorf("/metrics lacks %s (%d blocks, %d samples never arrived)", w, blocks, samples)
+			}
+		}
+		if got := logged[u]; got != missing[u] {
+			t.Errorf("%s: the log reports %d blocks, %d samples lost; %d blocks, %d samples never arrived",
+				u, got[0], got[1], blocks, samples)
+		}
+	}
+	if t.Failed() || testing.Verbose() {
+		t.Logf("logs:\n%s", r.logs.String())
+	}
+}
+
+// missing returns, per endpoint, the blocks and samples sent that the
+// upstream never got, and wants some for each.
+func (r *lossRun) missing(up *fakeUpstream) map[string][2]int {
+	t := r.t
+	out := map[string][2]int{}
 	for _, u := range lossURLs {
 		missing := map[string]int{}
 		for text, samples := range r.sent[u] {
@@ -143,29 +184,29 @@ func (r *lossRun) check(up *fakeUpstream) {
 			}
 			delete(missing, text)
 		}
-		blocks, samples := len(missing), 0
+		samples := 0
 		for _, s := range missing {
 			samples += s
 		}
-		if blocks == 0 {
+		if len(missing) == 0 {
 			t.Fatalf("%s: every block arrived; the damage should have cost some", u)
 		}
-		for _, want := range []string{
-			fmt.Sprintf(`scoreproxy_queue_lost_blocks_total{url="%s"} %d`, u, blocks),
-			fmt.Sprintf(`scoreproxy_queue_lost_samples_total{url="%s"} %d`, u, samples),
-		} {
-			if !strings.Contains(page, want+"\n") {
-				t.Errorf("/metrics lacks %s (%d blocks, %d samples never arrived)", want, blocks, samples)
-			}
-		}
-		if got := logged[u]; got != [2]int{blocks, samples} {
-			t.Errorf("%s: the log reports %d blocks, %d samples lost; %d blocks, %d samples never arrived",
-				u, got[0], got[1], blocks, samples)
+		out[u] = [2]int{len(missing), samples}
+	}
+	return out
+}
+
+// loggedLoss adds up, per endpoint, the blocks and samples the log reports lost.
+func (r *lossRun) loggedLoss() map[string][2]int {
+	logged := map[string][2]int{}
+	for _, line := range strings.Split(r.logs.String(), "\n") {
+		if m := lossLine.FindStringSubmatch(line); m != nil {
+			blocks, _ := strconv.Atoi(m[2])
+			samples, _ := strconv.Atoi(m[3])
+			logged[m[1]] = [2]int{logged[m[1]][0] + blocks, logged[m[1]][1] + samples}
 		}
 	}
-	if t.Failed() || testing.Verbose() {
-		t.Logf("logs:\n%s", r.logs.String())
-	}
+	return logged
 }
 
 // The loss that damage causes is reported exactly, in blocks and samples,
