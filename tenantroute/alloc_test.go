@@ -116,9 +116,9 @@ func TestAllocationsDoNotGrowWithSeries(t *testing.T) {
 }
 
 // steadyAllocs is the allocations per request of r routing req again and
-// again, once its series are cached: AllocsPerRun's warm-up run sees them
-// a second time (this first), so that the rewrite cache stores them (see
-// doorkeeper) before the measured runs.
+// again, once its series are cached: the rewrite cache stores a series at
+// its second sighting (see doorkeeper), so req is routed once before
+// AllocsPerRun, whose own warm-up run is the second.
 func steadyAllocs(t *testing.T, r *Router, req *remotewrite.Request) float64 {
 	t.Helper()
 	process := func() {

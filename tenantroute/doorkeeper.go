@@ -34,12 +34,17 @@ type doorkeeper struct {
 // sightings sets a small part of the slots.
 const doorkeeperSlotBytes = 16
 
+// maxDoorkeeperSlots is the most slots bits 8 to 31 of a keyHash choose
+// among (see seenBefore).
+const maxDoorkeeperSlots = 1 << 24
+
 // newDoorkeeper returns a doorkeeper for generations of up to genBytes:
-// one slot per doorkeeperSlotBytes in each, a power of two, at least 64.
+// one slot per doorkeeperSlotBytes in each, a power of two from 64 to
+// maxDoorkeeperSlots.
 func newDoorkeeper(genBytes int) *doorkeeper {
 	slots := uint64(64)
 	if n := genBytes / doorkeeperSlotBytes; n > 64 {
-		slots = 1 << bits.Len64(uint64(n-1))
+		slots = min(uint64(1)<<bits.Len64(uint64(n-1)), maxDoorkeeperSlots)
 	}
 	d := &doorkeeper{mask: slots - 1}
 	for i := range d.gens {
@@ -74,6 +79,3 @@ func (d *doorkeeper) rotate() {
 	}
 	d.cur.Store(next)
 }
-
-// bytes is the doorkeeper's memory.
-func (d *doorkeeper) bytes() int { return 8 * 2 * len(d.gens[0]) }

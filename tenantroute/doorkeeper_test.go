@@ -12,11 +12,11 @@ import (
 func TestDoorkeeperSizes(t *testing.T) {
 	for _, tc := range []struct{ genBytes, slots int }{
 		{0, 64}, {1000, 64}, {64 * doorkeeperSlotBytes, 64}, {65 * doorkeeperSlotBytes, 128},
-		{2 << 20, 2 << 20 / doorkeeperSlotBytes},
+		{2 << 20, 2 << 20 / doorkeeperSlotBytes}, {1 << 40, maxDoorkeeperSlots},
 	} {
 		d := newDoorkeeper(tc.genBytes)
-		if got := int(d.mask + 1); got != tc.slots || d.bytes() != tc.slots/4 {
-			t.Errorf("newDoorkeeper(%d): %d slots in %d bytes, want %d slots in %d (two generations)", tc.genBytes, got, d.bytes(), tc.slots, tc.slots/4)
+		if got, words := int(d.mask+1), [2]int{len(d.gens[0]), len(d.gens[1])}; got != tc.slots || words != [2]int{tc.slots / 64, tc.slots / 64} {
+			t.Errorf("newDoorkeeper(%d): %d slots in %v words, want %d slots in %d words per generation", tc.genBytes, got, words, tc.slots, tc.slots/64)
 		}
 	}
 }
